@@ -1,0 +1,84 @@
+//! The human table `clusterbar status` prints.
+
+use clusterbar_core::format::bytes;
+use clusterbar_core::probes::memory::MemoryPressure;
+use clusterbar_core::supervise::{ServiceState, ServiceStatus};
+use clusterbar_core::Snapshot;
+
+pub fn status(s: &Snapshot) -> String {
+    let host = &s.this_node.host;
+    let mut lines = Vec::new();
+    let mut about = vec![host.os.clone()];
+    if let Some(build) = &host.os_build {
+        about[0] = format!("{} ({build})", host.os);
+    }
+    about.push(host.chip.clone().unwrap_or_else(|| "unknown chip".into()));
+    about.push(format!("{} cores", host.cpu_cores));
+    lines.push(row(
+        "This machine",
+        &format!("{} · {}", host.name, about.join(" · ")),
+    ));
+    let memory = match &s.this_node.memory {
+        Some(m) => {
+            let pct = if m.total_bytes > 0 {
+                m.used_bytes as f64 * 100.0 / m.total_bytes as f64
+            } else {
+                0.0
+            };
+            let pressure = match m.pressure {
+                Some(MemoryPressure::Normal) => "normal",
+                Some(MemoryPressure::Warn) => "WARN",
+                Some(MemoryPressure::Critical) => "CRITICAL",
+                None => "—",
+            };
+            format!(
+                "{} used of {} ({pct:.0}%) · swap {} of {} · pressure {pressure}",
+                bytes(m.used_bytes),
+                bytes(m.total_bytes),
+                bytes(m.swap_used_bytes),
+                bytes(m.swap_total_bytes)
+            )
+        }
+        None => "— (unreadable, see warnings)".into(),
+    };
+    lines.push(row("Memory", &memory));
+    lines.push(row("exo", &service(&s.services.exo)));
+    lines.push(row("Porten agent", &service(&s.services.porten)));
+    if s.warnings.is_empty() {
+        lines.push(row("Warnings", "none"));
+    } else {
+        for (i, w) in s.warnings.iter().enumerate() {
+            let label = if i == 0 { "Warnings" } else { "" };
+            lines.push(row(
+                label,
+                &format!("[{}] {} — {}", w.code, w.message, w.fix),
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
+fn row(label: &str, value: &str) -> String {
+    format!("{label:<14}{value}")
+}
+
+fn service(s: &ServiceStatus) -> String {
+    let path = s
+        .executable
+        .as_ref()
+        .map(|p| format!(" · {}", p.display()))
+        .unwrap_or_default();
+    match s.state {
+        ServiceState::Running => {
+            let pids: Vec<String> = s.pids.iter().map(u32::to_string).collect();
+            format!("running (pid {}){path}", pids.join(", "))
+        }
+        ServiceState::Stopped => format!("stopped{path}"),
+        ServiceState::NotInstalled => {
+            format!(
+                "not installed — {}",
+                s.detail.as_deref().unwrap_or("not found")
+            )
+        }
+    }
+}

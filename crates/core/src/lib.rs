@@ -1,0 +1,17 @@
+//! Clusterbar's core: everything the app and the CLI know and do, with no GUI dependency.
+//!
+//! Data flows one way: readers (local probes, and later exo, the token meter and the
+//! Porten agent) feed one [`Snapshot`]; the CLI prints it, the app renders it, alerts are
+//! derived from its changes.
+
+pub mod format;
+pub mod logging;
+pub mod paths;
+pub mod probes;
+pub mod sampler;
+pub mod settings;
+pub mod snapshot;
+pub mod supervise;
+pub mod warnings;
+
+pub use snapshot::{collect_snapshot, Snapshot, SNAPSHOT_SCHEMA};

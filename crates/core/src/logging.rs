@@ -1,0 +1,52 @@
+//! Logging with `tracing`: the app writes a daily-rotated file in the platform log dir (a week
+//! kept); both also log to stderr. Level from `CLUSTERBAR_LOG` (an env-filter), default `info`
+//! for the file and `warn` for the CLI's stderr. Secrets never reach a log call.
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
+
+fn filter(default: &str) -> EnvFilter {
+    EnvFilter::try_from_env("CLUSTERBAR_LOG").unwrap_or_else(|_| EnvFilter::new(default))
+}
+
+/// For the CLI: stderr only, quiet by default so `--json` output stays clean.
+pub fn init_cli() {
+    let _ = tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(filter("warn")),
+        )
+        .try_init();
+}
+
+/// For the app: a rotating file plus stderr. Keep the guard alive for the process's life,
+/// or buffered lines are lost at exit.
+pub fn init_app(file_prefix: &str) -> Result<WorkerGuard, std::io::Error> {
+    let dir = crate::paths::log_dir();
+    std::fs::create_dir_all(&dir)?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix(file_prefix)
+        .filename_suffix("log")
+        .max_log_files(7)
+        .build(&dir)
+        .map_err(std::io::Error::other)?;
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let _ = tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_filter(filter("info")),
+        )
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(filter("warn")),
+        )
+        .try_init();
+    Ok(guard)
+}

@@ -1,0 +1,235 @@
+//! User settings, persisted atomically as JSON in the platform config dir.
+//!
+//! A file that cannot be read as settings is never overwritten in place: it is moved aside
+//! as `settings.json.bad`, defaults are used, and the reason is reported so the UI can say so.
+//! Keys this version does not know (written by a newer one) are kept on save.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_EXO_API_PORT: u16 = 52415;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Launch Clusterbar when the user logs in. Opt-in.
+    pub start_at_login: bool,
+    /// The exo executable; `None` = search PATH and EXO.app.
+    pub exo_path: Option<PathBuf>,
+    /// The Porten agent executable; `None` = search PATH.
+    pub porten_path: Option<PathBuf>,
+    /// exo's API port; every node of a cluster must use the same one.
+    pub exo_api_port: u16,
+    /// Unknown keys, kept so a downgrade does not erase a newer version's settings.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            start_at_login: false,
+            exo_path: None,
+            porten_path: None,
+            exo_api_port: DEFAULT_EXO_API_PORT,
+            other: serde_json::Map::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("writing settings to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("encoding settings: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.exo_api_port == 0 {
+            return Err(SettingsError::Invalid(
+                "exo_api_port must be 1–65535".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The result of loading: the settings to use, and what went wrong on the way (if anything).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// Set when the file was unreadable and defaults are in use.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SettingsStore {
+    path: PathBuf,
+}
+
+impl SettingsStore {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            path: dir.join("settings.json"),
+        }
+    }
+
+    /// The store in the platform config dir.
+    pub fn platform() -> Self {
+        Self::new(&crate::paths::config_dir())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn load(&self) -> Loaded {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Loaded {
+                    settings: Settings::default(),
+                    problem: None,
+                };
+            }
+            Err(e) => {
+                return Loaded {
+                    settings: Settings::default(),
+                    problem: Some(format!(
+                        "could not read {}: {e}; using defaults",
+                        self.path.display()
+                    )),
+                }
+            }
+        };
+        let parsed = serde_json::from_slice::<Settings>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.validate().map(|_| s).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(settings) => Loaded {
+                settings,
+                problem: None,
+            },
+            Err(reason) => {
+                let bad = self.path.with_extension("json.bad");
+                let kept = match std::fs::rename(&self.path, &bad) {
+                    Ok(()) => format!("kept it as {}", bad.display()),
+                    Err(e) => format!("could not move it aside ({e})"),
+                };
+                tracing::warn!(path = %self.path.display(), %reason, "settings file unreadable; using defaults");
+                Loaded {
+                    settings: Settings::default(),
+                    problem: Some(format!(
+                        "Settings were unreadable ({reason}); {kept} and started from defaults."
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Writes to a temporary file in the same directory, flushes it to disk, then renames it
+    /// over the old file, so a crash never leaves half a settings file.
+    pub fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
+        settings.validate()?;
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        let write_err = |source| SettingsError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+        let json = serde_json::to_vec_pretty(settings)?;
+        tmp.write_all(&json).map_err(write_err)?;
+        tmp.as_file().sync_all().map_err(write_err)?;
+        tmp.persist(&self.path).map_err(|e| write_err(e.error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_defaults_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = SettingsStore::new(dir.path()).load();
+        assert_eq!(loaded.settings, Settings::default());
+        assert!(loaded.problem.is_none());
+        assert!(
+            !loaded.settings.start_at_login,
+            "start at login must be opt-in"
+        );
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_keeps_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(&dir.path().join("nested"));
+        std::fs::create_dir_all(dir.path().join("nested")).unwrap();
+        std::fs::write(
+            store.path(),
+            r#"{"start_at_login": true, "future_key": {"a": 1}}"#,
+        )
+        .unwrap();
+        let mut loaded = store.load();
+        assert!(loaded.problem.is_none());
+        assert!(loaded.settings.start_at_login);
+        loaded.settings.exo_api_port = 8000;
+        store.save(&loaded.settings).unwrap();
+        let again = store.load().settings;
+        assert_eq!(again.exo_api_port, 8000);
+        assert_eq!(
+            again.other.get("future_key"),
+            Some(&serde_json::json!({"a": 1}))
+        );
+        // No temporary files left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("nested"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("settings.json")]);
+    }
+
+    #[test]
+    fn corrupt_file_is_kept_aside_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        std::fs::write(store.path(), b"{\"start_at_login\": tru\xff").unwrap();
+        let loaded = store.load();
+        assert_eq!(loaded.settings, Settings::default());
+        let problem = loaded.problem.expect("a problem must be reported");
+        assert!(problem.contains("settings.json.bad"), "{problem}");
+        assert_eq!(
+            std::fs::read(dir.path().join("settings.json.bad")).unwrap(),
+            b"{\"start_at_login\": tru\xff"
+        );
+        assert!(!store.path().exists());
+    }
+
+    #[test]
+    fn invalid_values_count_as_corrupt_and_are_never_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        std::fs::write(store.path(), r#"{"exo_api_port": 0}"#).unwrap();
+        assert!(store.load().problem.is_some());
+        let bad = Settings {
+            exo_api_port: 0,
+            ..Settings::default()
+        };
+        assert!(matches!(store.save(&bad), Err(SettingsError::Invalid(_))));
+        std::fs::write(store.path(), r#"{"exo_api_port": 70000}"#).unwrap();
+        assert!(
+            store.load().problem.is_some(),
+            "out-of-range port is a type error"
+        );
+    }
+}

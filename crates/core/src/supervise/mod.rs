@@ -1,0 +1,277 @@
+//! Finding, and (in later steps) starting, adopting and stopping, the programs Clusterbar
+//! looks after: exo and the Porten agent. One generic mechanism serves both.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+
+use crate::settings::Settings;
+use crate::snapshot::Services;
+
+/// The programs Clusterbar looks after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    Exo,
+    Porten,
+}
+
+impl ServiceKind {
+    /// The executable's file name, also the process name it runs under.
+    pub fn program(self) -> &'static str {
+        match self {
+            ServiceKind::Exo => "exo",
+            ServiceKind::Porten => "porten",
+        }
+    }
+
+    /// Where the program lives when it was installed the usual way but is not on PATH.
+    fn well_known_paths(self) -> Vec<PathBuf> {
+        match self {
+            ServiceKind::Exo => vec![PathBuf::from(
+                "/Applications/EXO.app/Contents/Resources/exo/exo",
+            )],
+            ServiceKind::Porten => Vec::new(),
+        }
+    }
+
+    fn configured_path(self, settings: &Settings) -> Option<&Path> {
+        match self {
+            ServiceKind::Exo => settings.exo_path.as_deref(),
+            ServiceKind::Porten => settings.porten_path.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    NotInstalled,
+    Stopped,
+    Running,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub state: ServiceState,
+    /// The executable that would be (or is being) run.
+    pub executable: Option<PathBuf>,
+    /// Process ids of running copies (more than one means something else started a second).
+    pub pids: Vec<u32>,
+    /// Why the state is what it is, when that is not obvious (e.g. a configured path is missing).
+    pub detail: Option<String>,
+}
+
+/// Locates a program: the configured path wins (and is reported when it is wrong), then
+/// PATH, then well-known install locations.
+pub fn locate(kind: ServiceKind, settings: &Settings) -> Result<PathBuf, String> {
+    if let Some(path) = kind.configured_path(settings) {
+        return if is_executable(path) {
+            Ok(path.to_owned())
+        } else {
+            Err(format!(
+                "the configured {} path {} is not an executable file",
+                kind.program(),
+                path.display()
+            ))
+        };
+    }
+    if let Ok(found) = which::which(kind.program()) {
+        return Ok(found);
+    }
+    kind.well_known_paths()
+        .into_iter()
+        .find(|p| is_executable(p))
+        .ok_or_else(|| match kind {
+            ServiceKind::Exo => {
+                "exo not found: install EXO.app, or set the path to exo in Settings".to_owned()
+            }
+            ServiceKind::Porten => {
+                "porten not found: install the Porten agent, or set its path in Settings".to_owned()
+            }
+        })
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// Whether a process is a copy of `program`: its name, or — for script entry points such as
+/// exo installed with uv, which run as `python …/bin/exo` — its first two arguments.
+pub fn process_matches(program: &str, process_name: &str, argv: &[String]) -> bool {
+    let base = |s: &str| {
+        Path::new(s)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    process_name == program || argv.iter().take(2).any(|arg| base(arg) == program)
+}
+
+/// Keeps the process table between samples so each refresh only reads what changed.
+pub struct ProcessTable {
+    system: Result<System, String>,
+}
+
+impl Default for ProcessTable {
+    fn default() -> Self {
+        Self {
+            system: System::new().map_err(|e| format!("could not list processes: {e}")),
+        }
+    }
+}
+
+impl ProcessTable {
+    pub fn refresh(&mut self) {
+        if let Ok(system) = &mut self.system {
+            let kind = ProcessRefreshKind::nothing().with_cmd(UpdateKind::OnlyIfNotSet);
+            system.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+        }
+    }
+
+    /// Running copies of `program` (never this process itself).
+    pub fn pids_of(&self, program: &str) -> Result<Vec<u32>, String> {
+        let system = self.system.as_ref().map_err(Clone::clone)?;
+        let own = std::process::id();
+        let mut pids: Vec<u32> = system
+            .processes()
+            .iter()
+            .filter(|(pid, process)| {
+                let argv: Vec<String> = process
+                    .cmd()
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                pid.as_u32() != own
+                    && process_matches(program, &process.name().to_string_lossy(), &argv)
+            })
+            .map(|(pid, _)| pid.as_u32())
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+}
+
+pub fn service_status(
+    kind: ServiceKind,
+    settings: &Settings,
+    table: &ProcessTable,
+) -> ServiceStatus {
+    let (pids, table_error) = match table.pids_of(kind.program()) {
+        Ok(pids) => (pids, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let located = locate(kind, settings);
+    let state = match (&located, pids.is_empty()) {
+        (_, false) => ServiceState::Running,
+        (Ok(_), true) => ServiceState::Stopped,
+        (Err(_), true) => ServiceState::NotInstalled,
+    };
+    let (executable, located_error) = match located {
+        Ok(path) => (Some(path), None),
+        Err(reason) => (None, Some(reason)),
+    };
+    let detail = match (located_error, table_error) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
+    ServiceStatus {
+        state,
+        executable,
+        pids,
+        detail,
+    }
+}
+
+pub fn discover_services(settings: &Settings, table: &ProcessTable) -> Services {
+    Services {
+        exo: service_status(ServiceKind::Exo, settings, table),
+        porten: service_status(ServiceKind::Porten, settings, table),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn matches_by_name_or_script_entry_point() {
+        assert!(process_matches("exo", "exo", &[]));
+        assert!(process_matches(
+            "exo",
+            "python3.13",
+            &args(&["/usr/bin/python3", "/Users/a/exo/.venv/bin/exo"])
+        ));
+        // `python -m exo` has "exo" only in third place: not recognised by argv alone.
+        assert!(!process_matches(
+            "exo",
+            "python3",
+            &args(&["python3", "-m", "exo"])
+        ));
+        assert!(!process_matches("exo", "exodus", &args(&["exodus"])));
+        assert!(!process_matches(
+            "exo",
+            "vim",
+            &args(&["vim", "notes", "exo"])
+        ));
+    }
+
+    #[test]
+    fn configured_path_that_is_missing_is_reported() {
+        let settings = Settings {
+            exo_path: Some(PathBuf::from("/nonexistent/exo")),
+            ..Settings::default()
+        };
+        let err = locate(ServiceKind::Exo, &settings).unwrap_err();
+        assert!(err.contains("/nonexistent/exo"), "{err}");
+    }
+
+    #[test]
+    fn configured_executable_is_found_and_a_running_copy_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("porten");
+        std::fs::write(&path, "#!/bin/sh\nwhile :; do sleep 0.1; done\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let settings = Settings {
+            porten_path: Some(path.clone()),
+            ..Settings::default()
+        };
+        let mut table = ProcessTable::default();
+        table.refresh();
+        let before = service_status(ServiceKind::Porten, &settings, &table);
+        assert_eq!(before.executable.as_deref(), Some(path.as_path()));
+        assert_eq!(before.state, ServiceState::Stopped);
+
+        let mut child = std::process::Command::new(&path).spawn().unwrap();
+        let mut seen = false;
+        for _ in 0..50 {
+            table.refresh();
+            if table.pids_of("porten").unwrap().contains(&child.id()) {
+                seen = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(seen, "running porten script not seen");
+    }
+}

@@ -1,0 +1,513 @@
+//! The Clusterbar menu-bar app: a thin shell over `clusterbar-core`.
+//!
+//! It owns the tray icon, the popover window and the commands the page may call. Every
+//! figure it shows comes from the core's `Snapshot`, pushed to the page over a
+//! `tauri::ipc::Channel` whenever the sampler publishes a new one (the page never polls).
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use clusterbar_core::sampler::Sampler;
+use clusterbar_core::settings::{Settings, SettingsStore};
+use clusterbar_core::snapshot::TrayState;
+use clusterbar_core::warnings::Warning;
+use clusterbar_core::Snapshot;
+use serde::Serialize;
+use tauri::image::Image;
+use tauri::ipc::Channel;
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
+use tauri::{AppHandle, Manager, Runtime, State, WindowEvent};
+
+const POPOVER: &str = "main";
+const TRAY_ID: &str = "clusterbar";
+/// Blur events this soon after showing (the opening click itself) or before a tray click
+/// (the click that should close the popover) are not the user leaving.
+const BLUR_GUARD: Duration = Duration::from_millis(300);
+
+/// Test switch: `CLUSTERBAR_SHOW=1` shows the popover at start and keeps it open on blur,
+/// so WebDriver and screenshots can see it (bare Xvfb sends a blur right after focus).
+fn pinned_open_from_env() -> bool {
+    std::env::var("CLUSTERBAR_SHOW")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+}
+
+pub struct AppState {
+    settings: Arc<RwLock<Settings>>,
+    store: SettingsStore,
+    settings_problem: Option<String>,
+    sampler: Sampler,
+    pinned_open: bool,
+    popover: Mutex<PopoverClock>,
+    subscription: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct PopoverClock {
+    shown_at: Option<Instant>,
+    hidden_by_blur_at: Option<Instant>,
+}
+
+impl AppState {
+    /// Loads settings (a corrupt file is set aside and reported) and starts the sampler.
+    pub fn start(store: SettingsStore, pinned_open: bool) -> std::io::Result<Self> {
+        let loaded = store.load();
+        let standing: Vec<Warning> = loaded
+            .problem
+            .iter()
+            .map(|p| Warning::settings_reset(p))
+            .collect();
+        let settings = Arc::new(RwLock::new(loaded.settings));
+        let sampler = Sampler::start(settings.clone(), standing)?;
+        Ok(Self {
+            settings,
+            store,
+            settings_problem: loaded.problem,
+            sampler,
+            pinned_open,
+            popover: Mutex::new(PopoverClock::default()),
+            subscription: Mutex::new(None),
+        })
+    }
+
+    fn settings(&self) -> Settings {
+        self.settings
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, String> {
+        let mut next = self.settings();
+        change(&mut next);
+        self.store.save(&next).map_err(|e| e.to_string())?;
+        match self.settings.write() {
+            Ok(mut current) => *current = next.clone(),
+            Err(poisoned) => *poisoned.into_inner() = next.clone(),
+        }
+        self.sampler.sample_now();
+        Ok(next)
+    }
+}
+
+/// What the page needs to render the Settings panel.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SettingsView {
+    pub settings: Settings,
+    pub path: String,
+    /// Set when the settings file was unreadable and defaults are in use.
+    pub problem: Option<String>,
+}
+
+#[tauri::command]
+fn snapshot(state: State<'_, AppState>) -> Snapshot {
+    state.sampler.latest()
+}
+
+/// Pushes the current Snapshot at once, then every new one, until the page subscribes again
+/// (a reload) or the channel closes.
+#[tauri::command]
+fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapshot>) -> Result<(), String> {
+    let mut updates = state.sampler.subscribe();
+    let current = updates.borrow_and_update().clone();
+    on_snapshot
+        .send(current)
+        .map_err(|e| format!("sending the snapshot to the page: {e}"))?;
+    let task = tauri::async_runtime::spawn(async move {
+        while updates.changed().await.is_ok() {
+            let next = updates.borrow_and_update().clone();
+            if let Err(e) = on_snapshot.send(next) {
+                tracing::debug!(error = %e, "snapshot channel closed");
+                break;
+            }
+        }
+    });
+    let mut slot = state
+        .subscription
+        .lock()
+        .map_err(|_| "subscription lock poisoned".to_owned())?;
+    if let Some(previous) = slot.replace(task) {
+        previous.abort();
+    }
+    Ok(())
+}
+
+#[tauri::command]
+fn settings(state: State<'_, AppState>) -> SettingsView {
+    SettingsView {
+        settings: state.settings(),
+        path: state.store.path().display().to_string(),
+        problem: state.settings_problem.clone(),
+    }
+}
+
+#[tauri::command]
+fn hide_popover<R: Runtime>(app: AppHandle<R>) {
+    hide(&app);
+}
+
+#[tauri::command]
+fn open_logs<R: Runtime>(app: AppHandle<R>) -> Result<(), String> {
+    use tauri_plugin_opener::OpenerExt;
+    let dir = clusterbar_core::paths::log_dir();
+    app.opener()
+        .open_path(dir.display().to_string(), None::<&str>)
+        .map_err(|e| format!("opening {}: {e}", dir.display()))
+}
+
+#[tauri::command]
+fn quit<R: Runtime>(app: AppHandle<R>) {
+    app.exit(0);
+}
+
+/// The runtime-generic part, shared with the MockRuntime tests.
+pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            snapshot,
+            subscribe,
+            settings,
+            hide_popover,
+            open_logs,
+            quit
+        ])
+}
+
+fn show<R: Runtime>(app: &AppHandle<R>) {
+    use tauri_plugin_positioner::{Position, WindowExt};
+    let Some(window) = app.get_webview_window(POPOVER) else {
+        return;
+    };
+    // Under the tray icon when its position is known (macOS), else the top-right corner.
+    if window
+        .as_ref()
+        .window()
+        .move_window_constrained(Position::TrayBottomCenter)
+        .is_err()
+    {
+        let _ = window.as_ref().window().move_window(Position::TopRight);
+    }
+    if let Some(state) = app.try_state::<AppState>() {
+        if let Ok(mut clock) = state.popover.lock() {
+            clock.shown_at = Some(Instant::now());
+        }
+        state.sampler.set_visible(true);
+    }
+    let _ = window.show();
+    let _ = window.set_focus();
+}
+
+fn hide<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(POPOVER) {
+        let _ = window.hide();
+    }
+    if let Some(state) = app.try_state::<AppState>() {
+        state.sampler.set_visible(false);
+    }
+}
+
+fn toggle<R: Runtime>(app: &AppHandle<R>) {
+    let visible = app
+        .get_webview_window(POPOVER)
+        .and_then(|w| w.is_visible().ok())
+        .unwrap_or(false);
+    if visible {
+        hide(app);
+        return;
+    }
+    // The click that was meant to close the popover already did, through the blur it caused.
+    let just_hidden = app
+        .try_state::<AppState>()
+        .and_then(|s| s.popover.lock().ok().and_then(|c| c.hidden_by_blur_at))
+        .is_some_and(|at| at.elapsed() < BLUR_GUARD);
+    if !just_hidden {
+        show(app);
+    }
+}
+
+fn on_blur<R: Runtime>(app: &AppHandle<R>) {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    if state.pinned_open {
+        return;
+    }
+    {
+        let Ok(mut clock) = state.popover.lock() else {
+            return;
+        };
+        if clock.shown_at.is_some_and(|at| at.elapsed() < BLUR_GUARD) {
+            return;
+        }
+        clock.hidden_by_blur_at = Some(Instant::now());
+    }
+    hide(app);
+}
+
+fn tray_icon(state: TrayState) -> tauri::Result<Image<'static>> {
+    let bytes: &'static [u8] = match state {
+        TrayState::Running => include_bytes!("../../icons/tray/running@2x.png"),
+        TrayState::Stopped => include_bytes!("../../icons/tray/stopped@2x.png"),
+        TrayState::Degraded => include_bytes!("../../icons/tray/degraded@2x.png"),
+    };
+    Image::from_bytes(bytes)
+}
+
+fn tooltip(snapshot: &Snapshot) -> String {
+    format!("Clusterbar — {}", snapshot.state_line())
+}
+
+/// Settings are the source of truth for "Start at login"; the OS entry follows them.
+fn apply_start_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), String> {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    let result = if enabled {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    result.map_err(|e| {
+        format!(
+            "could not {} start at login: {e}",
+            if enabled { "enable" } else { "disable" }
+        )
+    })
+}
+
+fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
+    let state = app.state::<AppState>();
+    let start_at_login = state.settings().start_at_login;
+    if let Ok(enabled_now) =
+        tauri_plugin_autostart::ManagerExt::autolaunch(app.handle()).is_enabled()
+    {
+        if enabled_now != start_at_login {
+            if let Err(e) = apply_start_at_login(app.handle(), start_at_login) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+    let open = MenuItem::with_id(app, "open", "Open Clusterbar", true, None::<&str>)?;
+    let login = CheckMenuItem::with_id(
+        app,
+        "start_at_login",
+        "Start at Login",
+        true,
+        start_at_login,
+        None::<&str>,
+    )?;
+    let quit = MenuItem::with_id(app, "quit", "Quit Clusterbar", true, Some("CmdOrCtrl+Q"))?;
+    let menu = Menu::with_items(
+        app,
+        &[&open, &login, &PredefinedMenuItem::separator(app)?, &quit],
+    )?;
+    let first = state.sampler.latest();
+    let login_item = login.clone();
+    let tray = TrayIconBuilder::with_id(TRAY_ID)
+        .icon(tray_icon(first.tray_state())?)
+        .icon_as_template(true)
+        .tooltip(tooltip(&first))
+        .menu(&menu)
+        .show_menu_on_left_click(false)
+        .on_menu_event(move |app, event| match event.id.as_ref() {
+            "open" => show(app),
+            "start_at_login" => {
+                let wanted = login_item.is_checked().unwrap_or(false);
+                let result = apply_start_at_login(app, wanted).and_then(|()| {
+                    app.state::<AppState>()
+                        .update_settings(|s| s.start_at_login = wanted)
+                        .map(|_| ())
+                });
+                if let Err(e) = result {
+                    tracing::error!("{e}");
+                    let _ = login_item.set_checked(!wanted);
+                }
+            }
+            "quit" => app.exit(0),
+            _ => {}
+        })
+        .on_tray_icon_event(|tray, event| {
+            tauri_plugin_positioner::on_tray_event(tray.app_handle(), &event);
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = event
+            {
+                toggle(tray.app_handle());
+            }
+        })
+        .build(app)?;
+
+    // The icon and tooltip follow the snapshot; set only when they change.
+    let mut updates = state.sampler.subscribe();
+    tauri::async_runtime::spawn(async move {
+        let mut shown = first.tray_state();
+        while updates.changed().await.is_ok() {
+            let snapshot = updates.borrow_and_update().clone();
+            let now = snapshot.tray_state();
+            if now != shown {
+                match tray_icon(now) {
+                    Ok(icon) => {
+                        let _ = tray.set_icon(Some(icon));
+                        let _ = tray.set_icon_as_template(true);
+                        shown = now;
+                    }
+                    Err(e) => tracing::error!(error = %e, "tray icon"),
+                }
+            }
+            let _ = tray.set_tooltip(Some(tooltip(&snapshot)));
+        }
+    });
+    Ok(())
+}
+
+pub fn run() {
+    let _log_guard = match clusterbar_core::logging::init_app("clusterbar-app") {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            eprintln!("clusterbar: logging to a file is off: {e}");
+            None
+        }
+    };
+    let pinned_open = pinned_open_from_env();
+    let state = match AppState::start(SettingsStore::platform(), pinned_open) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("clusterbar: could not start the sampler: {e}");
+            std::process::exit(1);
+        }
+    };
+    let builder = tauri::Builder::default()
+        // First, so a second launch only opens the running copy's popover.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            show(app)
+        }))
+        .plugin(tauri_plugin_positioner::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ));
+    let app = build_app(builder, state)
+        .setup(move |app| {
+            #[cfg(target_os = "macos")]
+            app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+            setup_tray(app)?;
+            if pinned_open {
+                show(app.handle());
+            }
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "Clusterbar started");
+            Ok(())
+        })
+        .on_window_event(|window, event| match event {
+            WindowEvent::Focused(false) => on_blur(window.app_handle()),
+            WindowEvent::CloseRequested { api, .. } => {
+                // Closing the popover hides it; the app lives in the menu bar until Quit.
+                api.prevent_close();
+                hide(window.app_handle());
+            }
+            _ => {}
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("clusterbar: could not start the app: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Children Clusterbar started are stopped by their owners' Drop (supervisors, in
+            // later steps); the sampler thread ends here too.
+            tracing::info!("Clusterbar quitting");
+            let _ = app;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+
+    fn invoke<T: serde::de::DeserializeOwned>(
+        webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+        cmd: &str,
+    ) -> Result<T, serde_json::Value> {
+        get_ipc_response(
+            webview,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().expect("static url"),
+                body: InvokeBody::Json(serde_json::json!({})),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<T>().expect("response shape"))
+    }
+
+    fn app_with(
+        dir: &std::path::Path,
+    ) -> (
+        tauri::App<tauri::test::MockRuntime>,
+        tauri::WebviewWindow<tauri::test::MockRuntime>,
+    ) {
+        let state = AppState::start(SettingsStore::new(dir), false).unwrap();
+        let app = build_app(mock_builder(), state)
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        let webview = tauri::WebviewWindowBuilder::new(&app, POPOVER, Default::default())
+            .build()
+            .unwrap();
+        (app, webview)
+    }
+
+    #[test]
+    fn snapshot_command_returns_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_app, webview) = app_with(dir.path());
+        let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
+        assert_eq!(snapshot.schema, clusterbar_core::SNAPSHOT_SCHEMA);
+        assert!(!snapshot.this_node.host.name.is_empty());
+        #[cfg(target_os = "linux")]
+        {
+            let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+            let expected = clusterbar_core::probes::memory::parse_meminfo(&meminfo)
+                .unwrap()
+                .total_bytes;
+            assert_eq!(snapshot.this_node.memory.unwrap().total_bytes, expected);
+        }
+    }
+
+    #[test]
+    fn corrupt_settings_are_reported_through_the_settings_command_and_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("settings.json"), "{ not json").unwrap();
+        let (_app, webview) = app_with(dir.path());
+        let view: SettingsView = invoke(&webview, "settings").unwrap();
+        assert!(view
+            .problem
+            .as_deref()
+            .unwrap_or("")
+            .contains("settings.json.bad"));
+        assert_eq!(view.settings, Settings::default());
+        let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
+        assert!(snapshot.warnings.iter().any(|w| w.code == "settings_reset"));
+    }
+
+    #[test]
+    fn unknown_commands_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_app, webview) = app_with(dir.path());
+        assert!(invoke::<serde_json::Value>(&webview, "plugin:shell|execute").is_err());
+        assert!(invoke::<serde_json::Value>(&webview, "no_such_command").is_err());
+    }
+}

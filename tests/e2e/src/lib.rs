@@ -1,0 +1,1 @@
+//! Only tests live here (see tests/); they are `#[ignore]`d so plain `cargo test` skips them.
