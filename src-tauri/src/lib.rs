@@ -21,6 +21,9 @@ use tauri::{AppHandle, Manager, Runtime, State, WindowEvent};
 
 const POPOVER: &str = "main";
 const TRAY_ID: &str = "clusterbar";
+/// The popover's size as set in tauri.conf.json.
+const POPOVER_WIDTH: f64 = 380.0;
+const POPOVER_HEIGHT: f64 = 600.0;
 /// Blur events this soon after showing (the opening click itself) or before a tray click
 /// (the click that should close the popover) are not the user leaving.
 const BLUR_GUARD: Duration = Duration::from_millis(300);
@@ -28,9 +31,7 @@ const BLUR_GUARD: Duration = Duration::from_millis(300);
 /// Test switch: `CLUSTERBAR_SHOW=1` shows the popover at start and keeps it open on blur,
 /// so WebDriver and screenshots can see it (bare Xvfb sends a blur right after focus).
 fn pinned_open_from_env() -> bool {
-    std::env::var("CLUSTERBAR_SHOW")
-        .map(|v| v == "1")
-        .unwrap_or(false)
+    std::env::var("CLUSTERBAR_SHOW").map(|v| v == "1").unwrap_or(false)
 }
 
 pub struct AppState {
@@ -53,11 +54,7 @@ impl AppState {
     /// Loads settings (a corrupt file is set aside and reported) and starts the sampler.
     pub fn start(store: SettingsStore, pinned_open: bool) -> std::io::Result<Self> {
         let loaded = store.load();
-        let standing: Vec<Warning> = loaded
-            .problem
-            .iter()
-            .map(|p| Warning::settings_reset(p))
-            .collect();
+        let standing: Vec<Warning> = loaded.problem.iter().map(|p| Warning::settings_reset(p)).collect();
         let settings = Arc::new(RwLock::new(loaded.settings));
         let sampler = Sampler::start(settings.clone(), standing)?;
         Ok(Self {
@@ -163,16 +160,14 @@ fn quit<R: Runtime>(app: AppHandle<R>) {
 
 /// The runtime-generic part, shared with the MockRuntime tests.
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    builder
-        .manage(state)
-        .invoke_handler(tauri::generate_handler![
-            snapshot,
-            subscribe,
-            settings,
-            hide_popover,
-            open_logs,
-            quit
-        ])
+    builder.manage(state).invoke_handler(tauri::generate_handler![
+        snapshot,
+        subscribe,
+        settings,
+        hide_popover,
+        open_logs,
+        quit
+    ])
 }
 
 fn show<R: Runtime>(app: &AppHandle<R>) {
@@ -180,15 +175,6 @@ fn show<R: Runtime>(app: &AppHandle<R>) {
     let Some(window) = app.get_webview_window(POPOVER) else {
         return;
     };
-    // Under the tray icon when its position is known (macOS), else the top-right corner.
-    if window
-        .as_ref()
-        .window()
-        .move_window_constrained(Position::TrayBottomCenter)
-        .is_err()
-    {
-        let _ = window.as_ref().window().move_window(Position::TopRight);
-    }
     if let Some(state) = app.try_state::<AppState>() {
         if let Ok(mut clock) = state.popover.lock() {
             clock.shown_at = Some(Instant::now());
@@ -196,7 +182,35 @@ fn show<R: Runtime>(app: &AppHandle<R>) {
         state.sampler.set_visible(true);
     }
     let _ = window.show();
+    // Under the tray icon when its position is known (macOS, after a tray click), else the
+    // top-right corner of the screen, where menu-bar and panel icons live.
+    if window
+        .as_ref()
+        .window()
+        .move_window_constrained(Position::TrayBottomCenter)
+        .is_err()
+    {
+        place_top_right(&window);
+    }
     let _ = window.set_focus();
+}
+
+/// The positioner's own TopRight reads the window's size, which a never-mapped window on
+/// Linux reports as zero (placing it off-screen); the configured size is known, so use it.
+fn place_top_right<R: Runtime>(window: &tauri::WebviewWindow<R>) {
+    let Ok(Some(monitor)) = window.current_monitor().or_else(|_| window.primary_monitor()) else {
+        return;
+    };
+    let scale = monitor.scale_factor();
+    let size = window
+        .outer_size()
+        .ok()
+        .filter(|s| s.width > 0)
+        .unwrap_or_else(|| tauri::LogicalSize::new(POPOVER_WIDTH, POPOVER_HEIGHT).to_physical::<u32>(scale));
+    let margin = (8.0 * scale) as i32;
+    let x = monitor.position().x + monitor.size().width as i32 - size.width as i32 - margin;
+    let y = monitor.position().y + margin;
+    let _ = window.set_position(tauri::PhysicalPosition::new(x.max(monitor.position().x), y));
 }
 
 fn hide<R: Runtime>(app: &AppHandle<R>) {
@@ -263,11 +277,7 @@ fn tooltip(snapshot: &Snapshot) -> String {
 fn apply_start_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), String> {
     use tauri_plugin_autostart::ManagerExt;
     let launcher = app.autolaunch();
-    let result = if enabled {
-        launcher.enable()
-    } else {
-        launcher.disable()
-    };
+    let result = if enabled { launcher.enable() } else { launcher.disable() };
     result.map_err(|e| {
         format!(
             "could not {} start at login: {e}",
@@ -279,9 +289,7 @@ fn apply_start_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result
 fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
     let state = app.state::<AppState>();
     let start_at_login = state.settings().start_at_login;
-    if let Ok(enabled_now) =
-        tauri_plugin_autostart::ManagerExt::autolaunch(app.handle()).is_enabled()
-    {
+    if let Ok(enabled_now) = tauri_plugin_autostart::ManagerExt::autolaunch(app.handle()).is_enabled() {
         if enabled_now != start_at_login {
             if let Err(e) = apply_start_at_login(app.handle(), start_at_login) {
                 tracing::warn!("{e}");
@@ -298,10 +306,7 @@ fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
         None::<&str>,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit Clusterbar", true, Some("CmdOrCtrl+Q"))?;
-    let menu = Menu::with_items(
-        app,
-        &[&open, &login, &PredefinedMenuItem::separator(app)?, &quit],
-    )?;
+    let menu = Menu::with_items(app, &[&open, &login, &PredefinedMenuItem::separator(app)?, &quit])?;
     let first = state.sampler.latest();
     let login_item = login.clone();
     let tray = TrayIconBuilder::with_id(TRAY_ID)
@@ -381,9 +386,7 @@ pub fn run() {
     };
     let builder = tauri::Builder::default()
         // First, so a second launch only opens the running copy's popover.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            show(app)
-        }))
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show(app)))
         .plugin(tauri_plugin_positioner::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
@@ -493,11 +496,7 @@ mod tests {
         std::fs::write(dir.path().join("settings.json"), "{ not json").unwrap();
         let (_app, webview) = app_with(dir.path());
         let view: SettingsView = invoke(&webview, "settings").unwrap();
-        assert!(view
-            .problem
-            .as_deref()
-            .unwrap_or("")
-            .contains("settings.json.bad"));
+        assert!(view.problem.as_deref().unwrap_or("").contains("settings.json.bad"));
         assert_eq!(view.settings, Settings::default());
         let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
         assert!(snapshot.warnings.iter().any(|w| w.code == "settings_reset"));

@@ -52,8 +52,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .collect();
             let snapshot = clusterbar_core::collect_snapshot(&loaded.settings, &standing);
             let text = if json {
-                serde_json::to_string_pretty(&snapshot)
-                    .map_err(|e| format!("encoding the snapshot: {e}"))?
+                serde_json::to_string_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
             } else {
                 render::status(&snapshot)
             };

@@ -14,10 +14,7 @@ pub fn status(s: &Snapshot) -> String {
     }
     about.push(host.chip.clone().unwrap_or_else(|| "unknown chip".into()));
     about.push(format!("{} cores", host.cpu_cores));
-    lines.push(row(
-        "This machine",
-        &format!("{} · {}", host.name, about.join(" · ")),
-    ));
+    lines.push(row("This machine", &format!("{} · {}", host.name, about.join(" · "))));
     let memory = match &s.this_node.memory {
         Some(m) => {
             let pct = if m.total_bytes > 0 {
@@ -49,10 +46,7 @@ pub fn status(s: &Snapshot) -> String {
     } else {
         for (i, w) in s.warnings.iter().enumerate() {
             let label = if i == 0 { "Warnings" } else { "" };
-            lines.push(row(
-                label,
-                &format!("[{}] {} — {}", w.code, w.message, w.fix),
-            ));
+            lines.push(row(label, &format!("[{}] {} — {}", w.code, w.message, w.fix)));
         }
     }
     lines.join("\n")
@@ -75,10 +69,7 @@ fn service(s: &ServiceStatus) -> String {
         }
         ServiceState::Stopped => format!("stopped{path}"),
         ServiceState::NotInstalled => {
-            format!(
-                "not installed — {}",
-                s.detail.as_deref().unwrap_or("not found")
-            )
+            format!("not installed — {}", s.detail.as_deref().unwrap_or("not found"))
         }
     }
 }

@@ -30,10 +30,7 @@ pub struct Sampler {
 
 impl Sampler {
     /// Takes the first sample before returning, so views never start empty.
-    pub fn start(
-        settings: Arc<RwLock<Settings>>,
-        standing_warnings: Vec<Warning>,
-    ) -> std::io::Result<Self> {
+    pub fn start(settings: Arc<RwLock<Settings>>, standing_warnings: Vec<Warning>) -> std::io::Result<Self> {
         let mut collector = Collector::default();
         let first = collector.collect(&read(&settings), &standing_warnings);
         let (publish, snapshots) = watch::channel(first);
@@ -43,11 +40,7 @@ impl Sampler {
             .spawn(move || {
                 let mut visible = false;
                 loop {
-                    let interval = if visible {
-                        VISIBLE_INTERVAL
-                    } else {
-                        IDLE_INTERVAL
-                    };
+                    let interval = if visible { VISIBLE_INTERVAL } else { IDLE_INTERVAL };
                     match inbox.recv_timeout(interval) {
                         Ok(Command::Visible(now_visible)) => {
                             let opened = now_visible && !visible;
@@ -115,8 +108,7 @@ mod tests {
 
     #[test]
     fn publishes_a_first_sample_and_more_on_demand() {
-        let sampler =
-            Sampler::start(Arc::new(RwLock::new(Settings::default())), Vec::new()).unwrap();
+        let sampler = Sampler::start(Arc::new(RwLock::new(Settings::default())), Vec::new()).unwrap();
         let first = sampler.latest();
         assert_eq!(first.schema, crate::SNAPSHOT_SCHEMA);
         let mut rx = sampler.subscribe();
@@ -135,17 +127,8 @@ mod tests {
 
     #[test]
     fn standing_warnings_ride_on_every_sample() {
-        let warning = Warning::new(
-            "settings_reset",
-            crate::warnings::Severity::Warning,
-            "x",
-            "y",
-        );
-        let sampler = Sampler::start(
-            Arc::new(RwLock::new(Settings::default())),
-            vec![warning.clone()],
-        )
-        .unwrap();
+        let warning = Warning::new("settings_reset", crate::warnings::Severity::Warning, "x", "y");
+        let sampler = Sampler::start(Arc::new(RwLock::new(Settings::default())), vec![warning.clone()]).unwrap();
         assert!(sampler.latest().warnings.contains(&warning));
     }
 }

@@ -41,10 +41,7 @@ impl Default for Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("writing settings to {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("encoding settings: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("invalid setting: {0}")]
@@ -54,9 +51,7 @@ pub enum SettingsError {
 impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.exo_api_port == 0 {
-            return Err(SettingsError::Invalid(
-                "exo_api_port must be 1–65535".into(),
-            ));
+            return Err(SettingsError::Invalid("exo_api_port must be 1–65535".into()));
         }
         Ok(())
     }
@@ -103,10 +98,7 @@ impl SettingsStore {
             Err(e) => {
                 return Loaded {
                     settings: Settings::default(),
-                    problem: Some(format!(
-                        "could not read {}: {e}; using defaults",
-                        self.path.display()
-                    )),
+                    problem: Some(format!("could not read {}: {e}; using defaults", self.path.display())),
                 }
             }
         };
@@ -164,10 +156,7 @@ mod tests {
         let loaded = SettingsStore::new(dir.path()).load();
         assert_eq!(loaded.settings, Settings::default());
         assert!(loaded.problem.is_none());
-        assert!(
-            !loaded.settings.start_at_login,
-            "start at login must be opt-in"
-        );
+        assert!(!loaded.settings.start_at_login, "start at login must be opt-in");
     }
 
     #[test]
@@ -175,11 +164,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SettingsStore::new(&dir.path().join("nested"));
         std::fs::create_dir_all(dir.path().join("nested")).unwrap();
-        std::fs::write(
-            store.path(),
-            r#"{"start_at_login": true, "future_key": {"a": 1}}"#,
-        )
-        .unwrap();
+        std::fs::write(store.path(), r#"{"start_at_login": true, "future_key": {"a": 1}}"#).unwrap();
         let mut loaded = store.load();
         assert!(loaded.problem.is_none());
         assert!(loaded.settings.start_at_login);
@@ -187,10 +172,7 @@ mod tests {
         store.save(&loaded.settings).unwrap();
         let again = store.load().settings;
         assert_eq!(again.exo_api_port, 8000);
-        assert_eq!(
-            again.other.get("future_key"),
-            Some(&serde_json::json!({"a": 1}))
-        );
+        assert_eq!(again.other.get("future_key"), Some(&serde_json::json!({"a": 1})));
         // No temporary files left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path().join("nested"))
             .unwrap()
@@ -227,9 +209,6 @@ mod tests {
         };
         assert!(matches!(store.save(&bad), Err(SettingsError::Invalid(_))));
         std::fs::write(store.path(), r#"{"exo_api_port": 70000}"#).unwrap();
-        assert!(
-            store.load().problem.is_some(),
-            "out-of-range port is a type error"
-        );
+        assert!(store.load().problem.is_some(), "out-of-range port is a type error");
     }
 }

@@ -23,12 +23,7 @@ pub struct Warning {
 }
 
 impl Warning {
-    pub fn new(
-        code: &str,
-        severity: Severity,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
+    pub fn new(code: &str, severity: Severity, message: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             code: code.to_owned(),
             severity,

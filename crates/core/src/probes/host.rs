@@ -34,14 +34,12 @@ pub fn parse_os_release(text: &str) -> Option<String> {
 
 /// The first `model name` of `/proc/cpuinfo` (x86), else `Hardware`/`Model` (ARM boards).
 pub fn parse_cpuinfo_model(text: &str) -> Option<String> {
-    ["model name", "Hardware", "Model"]
-        .iter()
-        .find_map(|wanted| {
-            text.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                (key.trim() == *wanted && !value.trim().is_empty()).then(|| value.trim().to_owned())
-            })
+    ["model name", "Hardware", "Model"].iter().find_map(|wanted| {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == *wanted && !value.trim().is_empty()).then(|| value.trim().to_owned())
         })
+    })
 }
 
 pub fn read() -> HostInfo {
@@ -56,9 +54,7 @@ fn read_uncached() -> HostInfo {
         os,
         os_build,
         chip,
-        cpu_cores: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        cpu_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         arch: std::env::consts::ARCH.to_owned(),
     }
 }
@@ -108,10 +104,7 @@ mod tests {
         assert_eq!(short_host_name("studio-1.local\n"), "studio-1");
         assert_eq!(short_host_name("box"), "box");
         let os = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
-        assert_eq!(
-            parse_os_release(os).as_deref(),
-            Some("Debian GNU/Linux 12 (bookworm)")
-        );
+        assert_eq!(parse_os_release(os).as_deref(), Some("Debian GNU/Linux 12 (bookworm)"));
         assert_eq!(parse_os_release("PRETTY_NAME=\"\"\n"), None);
     }
 
@@ -119,8 +112,7 @@ mod tests {
     fn cpuinfo_model_on_x86_and_arm() {
         let x86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n";
         assert_eq!(parse_cpuinfo_model(x86).as_deref(), Some("AMD EPYC 7B13"));
-        let arm =
-            "processor\t: 0\nBogoMIPS\t: 108.00\n\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n";
+        let arm = "processor\t: 0\nBogoMIPS\t: 108.00\n\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n";
         assert_eq!(
             parse_cpuinfo_model(arm).as_deref(),
             Some("Raspberry Pi 5 Model B Rev 1.0")

@@ -67,11 +67,7 @@ pub fn parse_meminfo(text: &str) -> Result<MemoryInfo, ProbeError> {
     // MemAvailable exists since Linux 3.14; older kernels get the classic estimate.
     let available = match field("MemAvailable") {
         Ok(v) => v,
-        Err(_) => {
-            field("MemFree")?
-                + kb.get("Buffers").copied().unwrap_or(0)
-                + kb.get("Cached").copied().unwrap_or(0)
-        }
+        Err(_) => field("MemFree")? + kb.get("Buffers").copied().unwrap_or(0) + kb.get("Cached").copied().unwrap_or(0),
     }
     .min(total);
     let swap_total = kb.get("SwapTotal").copied().unwrap_or(0);
@@ -144,12 +140,7 @@ pub fn parse_vm_stat(text: &str) -> Result<VmStat, ProbeError> {
 /// into (total, used) bytes.
 pub fn parse_swapusage(text: &str) -> Option<(u64, u64)> {
     let value_after = |label: &str| -> Option<u64> {
-        let rest = text
-            .split(label)
-            .nth(1)?
-            .trim_start()
-            .strip_prefix('=')?
-            .trim_start();
+        let rest = text.split(label).nth(1)?.trim_start().strip_prefix('=')?.trim_start();
         let token = rest.split_whitespace().next()?;
         let (number, unit) = token.split_at(token.find(|c: char| c.is_ascii_alphabetic())?);
         let number: f64 = number.parse().ok()?;
@@ -193,10 +184,7 @@ pub fn macos_memory(
     let wired = to_bytes(page("Pages wired down")?);
     let compressed = to_bytes(page("Pages occupied by compressor")?);
     let app = to_bytes(anonymous.saturating_sub(purgeable));
-    let used = app
-        .saturating_add(wired)
-        .saturating_add(compressed)
-        .min(total_bytes);
+    let used = app.saturating_add(wired).saturating_add(compressed).min(total_bytes);
     let (swap_total, swap_used) = swap.unwrap_or((0, 0));
     Ok(MemoryInfo {
         total_bytes,
@@ -236,13 +224,10 @@ pub fn read() -> Result<MemoryInfo, ProbeError> {
         .ok()
         .as_deref()
         .and_then(parse_swapusage);
-    let pressure = super::run_tool(
-        "/usr/sbin/sysctl",
-        &["-n", "kern.memorystatus_vm_pressure_level"],
-    )
-    .ok()
-    .as_deref()
-    .and_then(parse_pressure_level);
+    let pressure = super::run_tool("/usr/sbin/sysctl", &["-n", "kern.memorystatus_vm_pressure_level"])
+        .ok()
+        .as_deref()
+        .and_then(parse_pressure_level);
     macos_memory(total, &vm, swap, pressure)
 }
 
@@ -258,16 +243,11 @@ pub fn read() -> Result<MemoryInfo, ProbeError> {
 mod tests {
     use super::*;
 
-    const MEMINFO: &str =
-        include_str!("../../tests/fixtures/linux/proc-meminfo-firecracker-vm-6.18-24GiB.txt");
-    const PSI: &str =
-        include_str!("../../tests/fixtures/linux/proc-pressure-memory-firecracker-vm-6.18.txt");
-    const VM_STAT: &str = include_str!(
-        "../../tests/fixtures/macos/vm_stat-apple-silicon-16k-pages-with-MTE-tags.txt"
-    );
-    const PRESSURE: &str = include_str!(
-        "../../tests/fixtures/macos/sysctl-n-kern.memorystatus_vm_pressure_level-normal.txt"
-    );
+    const MEMINFO: &str = include_str!("../../tests/fixtures/linux/proc-meminfo-firecracker-vm-6.18-24GiB.txt");
+    const PSI: &str = include_str!("../../tests/fixtures/linux/proc-pressure-memory-firecracker-vm-6.18.txt");
+    const VM_STAT: &str = include_str!("../../tests/fixtures/macos/vm_stat-apple-silicon-16k-pages-with-MTE-tags.txt");
+    const PRESSURE: &str =
+        include_str!("../../tests/fixtures/macos/sysctl-n-kern.memorystatus_vm_pressure_level-normal.txt");
 
     #[test]
     fn meminfo_from_the_build_vm() {
@@ -281,9 +261,7 @@ mod tests {
 
     #[test]
     fn meminfo_without_memavailable_uses_free_buffers_cached() {
-        let m =
-            parse_meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB\n")
-                .unwrap();
+        let m = parse_meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB\n").unwrap();
         assert_eq!(m.available_bytes, 400 * 1024);
     }
 
@@ -315,13 +293,7 @@ mod tests {
         assert_eq!(vm.pages["Pages wired down"], 281_024);
         assert_eq!(vm.pages["Translation faults"], 15_300_959_692);
         let total = 64 * 1024 * 1024 * 1024;
-        let m = macos_memory(
-            total,
-            &vm,
-            Some((2 << 30, 1 << 30)),
-            parse_pressure_level(PRESSURE),
-        )
-        .unwrap();
+        let m = macos_memory(total, &vm, Some((2 << 30, 1 << 30)), parse_pressure_level(PRESSURE)).unwrap();
         let expected = (1_537_638u64 - 15_844 + 281_024 + 700_328) * 16384;
         assert_eq!(m.used_bytes, expected);
         assert_eq!(m.available_bytes, total - expected);
@@ -333,10 +305,7 @@ mod tests {
     fn vm_stat_malformed() {
         assert!(parse_vm_stat("").is_err());
         assert!(parse_vm_stat("Mach Virtual Memory Statistics:\n").is_err());
-        let vm = parse_vm_stat(
-            "Mach Virtual Memory Statistics: (page size of 4096 bytes)\nPages free: 12.\n",
-        )
-        .unwrap();
+        let vm = parse_vm_stat("Mach Virtual Memory Statistics: (page size of 4096 bytes)\nPages free: 12.\n").unwrap();
         assert!(macos_memory(1 << 30, &vm, None, None).is_err());
     }
 
@@ -344,10 +313,7 @@ mod tests {
     fn swapusage_and_pressure_levels() {
         assert_eq!(
             parse_swapusage("total = 2048.00M  used = 1082.69M  free = 965.31M  (encrypted)"),
-            Some((
-                2048 * 1024 * 1024,
-                (1082.69f64 * 1024.0 * 1024.0).round() as u64
-            ))
+            Some((2048 * 1024 * 1024, (1082.69f64 * 1024.0 * 1024.0).round() as u64))
         );
         assert_eq!(parse_swapusage("total = lots"), None);
         assert_eq!(parse_pressure_level("4\n"), Some(MemoryPressure::Critical));

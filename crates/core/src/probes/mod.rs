@@ -23,10 +23,7 @@ pub fn sysfs_root() -> PathBuf {
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("running {command}: {reason}")]
     Command { command: String, reason: String },
     #[error("parsing {what}: {reason}")]

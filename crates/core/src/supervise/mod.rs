@@ -28,9 +28,7 @@ impl ServiceKind {
     /// Where the program lives when it was installed the usual way but is not on PATH.
     fn well_known_paths(self) -> Vec<PathBuf> {
         match self {
-            ServiceKind::Exo => vec![PathBuf::from(
-                "/Applications/EXO.app/Contents/Resources/exo/exo",
-            )],
+            ServiceKind::Exo => vec![PathBuf::from("/Applications/EXO.app/Contents/Resources/exo/exo")],
             ServiceKind::Porten => Vec::new(),
         }
     }
@@ -83,12 +81,8 @@ pub fn locate(kind: ServiceKind, settings: &Settings) -> Result<PathBuf, String>
         .into_iter()
         .find(|p| is_executable(p))
         .ok_or_else(|| match kind {
-            ServiceKind::Exo => {
-                "exo not found: install EXO.app, or set the path to exo in Settings".to_owned()
-            }
-            ServiceKind::Porten => {
-                "porten not found: install the Porten agent, or set its path in Settings".to_owned()
-            }
+            ServiceKind::Exo => "exo not found: install EXO.app, or set the path to exo in Settings".to_owned(),
+            ServiceKind::Porten => "porten not found: install the Porten agent, or set its path in Settings".to_owned(),
         })
 }
 
@@ -147,13 +141,8 @@ impl ProcessTable {
             .processes()
             .iter()
             .filter(|(pid, process)| {
-                let argv: Vec<String> = process
-                    .cmd()
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect();
-                pid.as_u32() != own
-                    && process_matches(program, &process.name().to_string_lossy(), &argv)
+                let argv: Vec<String> = process.cmd().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                pid.as_u32() != own && process_matches(program, &process.name().to_string_lossy(), &argv)
             })
             .map(|(pid, _)| pid.as_u32())
             .collect();
@@ -162,11 +151,7 @@ impl ProcessTable {
     }
 }
 
-pub fn service_status(
-    kind: ServiceKind,
-    settings: &Settings,
-    table: &ProcessTable,
-) -> ServiceStatus {
+pub fn service_status(kind: ServiceKind, settings: &Settings, table: &ProcessTable) -> ServiceStatus {
     let (pids, table_error) = match table.pids_of(kind.program()) {
         Ok(pids) => (pids, None),
         Err(e) => (Vec::new(), Some(e)),
@@ -217,17 +202,9 @@ mod tests {
             &args(&["/usr/bin/python3", "/Users/a/exo/.venv/bin/exo"])
         ));
         // `python -m exo` has "exo" only in third place: not recognised by argv alone.
-        assert!(!process_matches(
-            "exo",
-            "python3",
-            &args(&["python3", "-m", "exo"])
-        ));
+        assert!(!process_matches("exo", "python3", &args(&["python3", "-m", "exo"])));
         assert!(!process_matches("exo", "exodus", &args(&["exodus"])));
-        assert!(!process_matches(
-            "exo",
-            "vim",
-            &args(&["vim", "notes", "exo"])
-        ));
+        assert!(!process_matches("exo", "vim", &args(&["vim", "notes", "exo"])));
     }
 
     #[test]
