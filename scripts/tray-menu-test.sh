@@ -2,6 +2,7 @@
 # Drives the real tray menu over D-Bus (libayatana exports com.canonical.dbusmenu, no tray
 # host needed): "Open Clusterbar" must map the popover, "Start at Login" must be an unchecked
 # check item (opt-in), and "Quit Clusterbar" must exit 0 leaving none of its child processes.
+# Then single instance: a second launch must exit at once and open the first copy's popover.
 # Run as: xvfb-run -a dbus-run-session -- scripts/tray-menu-test.sh target/debug/clusterbar-app
 set -u
 BIN=${1:?usage: tray-menu-test.sh app-binary}
@@ -66,5 +67,25 @@ for c in $children; do
   for _ in $(seq 20); do kill -0 "$c" 2>/dev/null || break; sleep 0.25; done
   kill -0 "$c" 2>/dev/null && fail "child process $c ($(cat /proc/$c/comm 2>/dev/null)) outlived Quit"
 done
+echo "tray menu: Open mapped the popover, Start at Login is opt-in, Quit exited 0 leaving no child (${children:-none})"
+
+# Single instance (needs the session bus that dbus-run-session gives).
+"$BIN" > target/ci/tray-app-2.log 2>&1 &
+P=$!
+for _ in $(seq 100); do
+  busctl --user list --no-legend 2>/dev/null | grep -q 'SingleInstance' && break
+  sleep 0.2
+done
+timeout 20 "$BIN" > target/ci/tray-app-second.log 2>&1; second_rc=$?
+[ "$second_rc" = 0 ] || fail "the second launch did not hand over and exit (rc $second_rc)"
+kill -0 "$P" 2>/dev/null || fail "the first copy died when the second launched"
+mapped=""
+for _ in $(seq 25); do
+  W=$(xwininfo -root -tree | grep '"Clusterbar"' | awk '{print $1}' | head -1)
+  if [ -n "$W" ] && xwininfo -id "$W" | grep -q IsViewable; then mapped=1; break; fi
+  sleep 0.2
+done
+[ -n "$mapped" ] || fail "the second launch did not open the first copy's popover"
+kill -TERM "$P"; wait "$P" 2>/dev/null
 rm -rf "$work"
-echo "tray menu test: Open mapped the popover, Start at Login is opt-in, Quit exited 0 leaving no child (${children:-none})"
+echo "tray menu test: passed (single instance: the second launch opened the running copy's popover)"

@@ -144,6 +144,19 @@ fn hide_popover<R: Runtime>(app: AppHandle<R>) {
     hide(&app);
 }
 
+/// The page reports its content height; the popover takes it (up to its maximum) so there
+/// is no empty space under short content and a scroll bar only when content is long.
+#[tauri::command]
+fn fit_popover<R: Runtime>(window: tauri::WebviewWindow<R>, height: f64) -> Result<(), String> {
+    if !height.is_finite() || height <= 0.0 {
+        return Err(format!("invalid popover height {height}"));
+    }
+    let height = height.clamp(160.0, POPOVER_HEIGHT);
+    window
+        .set_size(tauri::LogicalSize::new(POPOVER_WIDTH, height))
+        .map_err(|e| e.to_string())
+}
+
 #[tauri::command]
 fn open_logs<R: Runtime>(app: AppHandle<R>) -> Result<(), String> {
     use tauri_plugin_opener::OpenerExt;
@@ -165,6 +178,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         subscribe,
         settings,
         hide_popover,
+        fit_popover,
         open_logs,
         quit
     ])

@@ -159,6 +159,15 @@ function wire(): void {
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape") invoke("hide_popover").catch((e) => showError(`${e}`));
   });
+  // The window follows the content's height (the app clamps it to the popover's maximum).
+  let lastHeight = 0;
+  new ResizeObserver(() => {
+    const height = Math.ceil($("popover").getBoundingClientRect().height);
+    if (height !== lastHeight) {
+      lastHeight = height;
+      invoke("fit_popover", { height }).catch((e) => showError(`${e}`));
+    }
+  }).observe($("popover"));
   // "updated 3 s ago" keeps counting between snapshots without any polling of the app.
   window.setInterval(() => {
     if (lastSnapshot) setText("header-detail", `updated ${formatAgo(Date.now() - lastSnapshot.taken_at_unix_ms)}`);

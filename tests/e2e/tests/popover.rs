@@ -100,6 +100,21 @@ async fn text(client: &Client, id: &str) -> String {
     client.find(Locator::Id(id)).await.expect(id).text().await.expect(id)
 }
 
+/// Screenshots are of the last painted frame: wait for two animation frames after the DOM
+/// changed, or the picture can show the page before the first Snapshot arrived.
+async fn screenshot_after_paint(client: &Client, name: &str) {
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             requestAnimationFrame(() => requestAnimationFrame(() => done(null)));",
+            vec![],
+        )
+        .await
+        .expect("waiting for a paint");
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(artifact_dir().join(name), png).expect("saving the screenshot");
+}
+
 fn artifact_dir() -> PathBuf {
     let dir = workspace_root().join("target/ci");
     std::fs::create_dir_all(&dir).expect("target/ci");
@@ -146,8 +161,7 @@ async fn popover_shows_this_machine_with_real_memory_figures() {
     let list = text(&client, "settings-list").await;
     assert!(list.contains("settings.json"), "settings panel: {list}");
 
-    let png = client.screenshot().await.expect("a screenshot");
-    std::fs::write(artifact_dir().join("popover.png"), png).expect("saving the screenshot");
+    screenshot_after_paint(&client, "popover.png").await;
     client.close().await.expect("closing the session");
 }
 
@@ -171,8 +185,7 @@ async fn corrupt_settings_are_set_aside_and_the_popover_says_so() {
         "{\"start_at_login\": maybe",
         "the unreadable file is kept, byte for byte"
     );
-    let png = client.screenshot().await.expect("a screenshot");
-    std::fs::write(artifact_dir().join("popover-settings-reset.png"), png).expect("saving the screenshot");
+    screenshot_after_paint(&client, "popover-settings-reset.png").await;
     client.close().await.expect("closing the session");
 }
 
