@@ -8,6 +8,9 @@ source scripts/setup.sh --test
 export CARGO_INCREMENTAL=0
 export PATH="$HOME/.cargo/bin:$PATH"
 mkdir -p target/ci
+# Honour CARGO_TARGET_DIR (a shared build cache) for the binaries the scripts run.
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+export TAURI_APP_BIN="$target_dir/debug/clusterbar-app"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -40,7 +43,7 @@ if [ "$(uname -s)" = "Linux" ]; then
   echo "screenshots: $(ls target/ci/*.png | tr '\n' ' ')"
 
   step "Tray menu over D-Bus"
-  timeout 180 xvfb-run -a dbus-run-session -- scripts/tray-menu-test.sh target/debug/clusterbar-app
+  timeout 180 xvfb-run -a dbus-run-session -- scripts/tray-menu-test.sh "$TAURI_APP_BIN"
 else
   step "End-to-end and tray tests need Linux (no desktop WebDriver on macOS): skipped"
 fi
