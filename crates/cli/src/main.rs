@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::process::ExitCode;
 
+mod cluster;
+mod exo_cmd;
+mod meter_cmd;
+mod models;
 mod render;
 
 #[derive(Parser)]
@@ -21,11 +25,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the token meter: a transparent proxy in front of exo that measures tokens/s and TTFT.
+    Meter(meter_cmd::MeterArgs),
+    /// Stream a fixed prompt to each model: TTFT, decode tok/s, end-to-end time and JSON fidelity.
+    Bench(meter_cmd::BenchArgs),
+    /// Run exo under Clusterbar's supervisor, stop it, and show its status and log.
+    Exo {
+        #[command(subcommand)]
+        command: exo_cmd::ExoCommand,
+    },
     /// Show this machine, exo and the Porten agent (the same Snapshot the app shows).
     Status {
         /// Print the Snapshot as JSON (a stable interface; see README "Snapshot JSON").
         #[arg(long)]
         json: bool,
+        /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
+    },
+    /// The models exo knows and runs: list, load, unload, and whether one fits the cluster.
+    Models {
+        #[command(subcommand)]
+        action: models::ModelsCommand,
+        /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
+        #[arg(long, value_name = "URL", global = true)]
+        exo_url: Option<String>,
     },
 }
 
@@ -43,18 +67,37 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Status { json } => {
+        Command::Exo { command } => exo_cmd::run(command),
+        Command::Meter(args) => meter_cmd::run_meter(args),
+        Command::Bench(args) => meter_cmd::run_bench_cmd(args),
+        Command::Models { action, exo_url } => {
+            let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
+            let client = cluster::client(exo_url.as_deref(), &settings)?;
+            let text = models::run(action, &client)?;
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{text}") {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(format!("writing to stdout: {e}")),
+            }
+        }
+        Command::Status { json, exo_url } => {
             let loaded = clusterbar_core::settings::SettingsStore::platform().load();
             let standing: Vec<_> = loaded
                 .problem
                 .iter()
                 .map(|p| clusterbar_core::warnings::Warning::settings_reset(p))
                 .collect();
-            let snapshot = clusterbar_core::collect_snapshot(&loaded.settings, &standing);
+            let mut snapshot = clusterbar_core::collect_snapshot(&loaded.settings, &standing);
+            cluster::attach(&mut snapshot, &cluster::client(exo_url.as_deref(), &loaded.settings)?);
             let text = if json {
                 serde_json::to_string_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
             } else {
-                render::status(&snapshot)
+                format!(
+                    "{}\n{}",
+                    render::status(&snapshot),
+                    cluster::render(snapshot.cluster.as_ref())
+                )
             };
             let mut out = std::io::stdout().lock();
             // A closed pipe (`clusterbar status | head -1`) is not a failure worth a message.

@@ -27,6 +27,10 @@ pub struct Snapshot {
     pub services: Services,
     /// Every condition that is true now and needs the user's attention.
     pub warnings: Vec<Warning>,
+    /// The cluster as exo sees it; `None` when exo was not asked or did not answer (then a
+    /// warning `exo_unreachable` says why). Filled by `crate::exo::attach_cluster`.
+    #[serde(default)]
+    pub cluster: Option<crate::exo::ClusterView>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
@@ -94,6 +98,7 @@ impl Collector {
             this_node: ThisNode { host, memory },
             services,
             warnings,
+            cluster: None,
         }
     }
 }

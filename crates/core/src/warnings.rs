@@ -52,3 +52,71 @@ impl Warning {
         )
     }
 }
+
+/// Hardware conditions (see `probes::hardware::hardware_warnings`).
+impl Warning {
+    /// A host-to-host Thunderbolt link below 80 Gb/s: a TB4/TB3 cable or port.
+    pub fn tb_link_slow(peer: Option<&str>, socket: Option<&str>, gbps: f64) -> Self {
+        let peer = peer.unwrap_or("another Mac");
+        let port = socket.map(|s| format!(" (port {s})")).unwrap_or_default();
+        Self::new(
+            "tb_link_slow",
+            Severity::Warning,
+            format!("The Thunderbolt link to {peer}{port} runs at {gbps:.0} Gb/s, below TB5's 80 Gb/s."),
+            "Buy a TB5 cable (80 Gb/s) and plug it into TB5 ports on both Macs.",
+        )
+    }
+
+    /// TB5 hardware, but RDMA over Thunderbolt is off.
+    pub fn rdma_disabled() -> Self {
+        Self::new(
+            "rdma_disabled",
+            Severity::Warning,
+            "RDMA over Thunderbolt is off on TB5 hardware (~5 vs ~25 tok/s on big MoEs).",
+            "Boot to Recovery, open Terminal, run `rdma_ctl enable`, restart.",
+        )
+    }
+
+    /// The Thunderbolt Bridge service is on while RDMA is enabled.
+    pub fn tb_bridge_on() -> Self {
+        Self::new(
+            "tb_bridge_on",
+            Severity::Warning,
+            "Thunderbolt Bridge is enabled; RDMA over Thunderbolt needs it off.",
+            "Disable the Thunderbolt Bridge service in System Settings → Network.",
+        )
+    }
+
+    /// The bridge is on with two or more Mac-to-Mac links on its member ports.
+    pub fn tb_bridge_cycle(host_links: usize) -> Self {
+        Self::new(
+            "tb_bridge_cycle",
+            Severity::Warning,
+            format!(
+                "Thunderbolt Bridge is on with {host_links} Mac links: cabled in a ring (3+ Macs) or twice to one Mac, it loops."
+            ),
+            "Disable the Thunderbolt Bridge service on every Mac in the ring (System Settings → Network).",
+        )
+    }
+
+    /// Memory pressure is warn (amber) or critical (red).
+    pub fn memory_pressure(level: crate::probes::memory::MemoryPressure) -> Self {
+        use crate::probes::memory::MemoryPressure;
+        let (severity, message) = match level {
+            MemoryPressure::Critical => (
+                Severity::Error,
+                "Memory pressure is critical: the system is swapping hard.",
+            ),
+            _ => (
+                Severity::Warning,
+                "Memory pressure is high: the system is compressing and swapping memory.",
+            ),
+        };
+        Self::new(
+            "memory_pressure",
+            severity,
+            message,
+            "Unload a model or quit apps; a model larger than free memory swaps and crawls.",
+        )
+    }
+}

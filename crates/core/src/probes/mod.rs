@@ -1,8 +1,14 @@
 //! Readers of this machine's own sources. Each is a pure parser over text the OS produced
 //! (tested with real captured samples) plus a few lines that run the OS call.
 
+pub mod bridge;
+pub mod gpu_memory;
+pub mod hardware;
 pub mod host;
 pub mod memory;
+pub mod power;
+pub mod rdma;
+pub mod thunderbolt;
 
 use std::path::PathBuf;
 

@@ -1,5 +1,17 @@
-//! Finding, and (in later steps) starting, adopting and stopping, the programs Clusterbar
-//! looks after: exo and the Porten agent. One generic mechanism serves both.
+//! Finding, starting, adopting and stopping the programs Clusterbar looks after: exo and the
+//! Porten agent. One generic mechanism ([`Supervisor`]) serves both; their specifics live in
+//! [`SupervisorSpec::exo`] and [`SupervisorSpec::porten`].
+
+pub mod group;
+pub mod logfile;
+pub mod pidfile;
+pub mod process;
+pub mod secret;
+pub mod spec;
+
+pub use process::{ForegroundEnd, StopOutcome, SuperviseError, SupervisedState, SupervisedStatus, Supervisor};
+pub use secret::Secret;
+pub use spec::{AdoptRule, Env, EnvValue, ExoLaunch, SupervisorSpec, Timings};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -100,8 +112,9 @@ fn is_executable(path: &Path) -> bool {
     }
 }
 
-/// Whether a process is a copy of `program`: its name, or — for script entry points such as
-/// exo installed with uv, which run as `python …/bin/exo` — its first two arguments.
+/// Whether a process is a copy of `program`: its name or its argv[0], or — for script entry
+/// points such as exo installed with uv, which run as `python …/bin/exo` — the script that an
+/// interpreter runs. (`clusterbar exo run` has "exo" second too, but is no copy of exo.)
 pub fn process_matches(program: &str, process_name: &str, argv: &[String]) -> bool {
     let base = |s: &str| {
         Path::new(s)
@@ -109,7 +122,13 @@ pub fn process_matches(program: &str, process_name: &str, argv: &[String]) -> bo
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    process_name == program || argv.iter().take(2).any(|arg| base(arg) == program)
+    let is_interpreter = |s: &str| {
+        let name = base(s).to_ascii_lowercase();
+        name.starts_with("python") || ["sh", "bash", "zsh", "dash", "env", "uv"].contains(&name.as_str())
+    };
+    process_name == program
+        || argv.first().is_some_and(|a| base(a) == program)
+        || (argv.first().is_some_and(|a| is_interpreter(a)) && argv.get(1).is_some_and(|a| base(a) == program))
 }
 
 /// Keeps the process table between samples so each refresh only reads what changed.
@@ -205,6 +224,18 @@ mod tests {
         assert!(!process_matches("exo", "python3", &args(&["python3", "-m", "exo"])));
         assert!(!process_matches("exo", "exodus", &args(&["exodus"])));
         assert!(!process_matches("exo", "vim", &args(&["vim", "notes", "exo"])));
+        assert!(!process_matches(
+            "exo",
+            "clusterbar",
+            &args(&["/usr/local/bin/clusterbar", "exo", "run"])
+        ));
+        assert!(!process_matches("exo", "less", &args(&["less", "exo"])));
+        assert!(process_matches("exo", "sh", &args(&["/bin/sh", "/opt/exo/bin/exo"])));
+        assert!(process_matches(
+            "exo",
+            "Python",
+            &args(&["/opt/homebrew/bin/exo", "--api-port", "1"])
+        ));
     }
 
     #[test]

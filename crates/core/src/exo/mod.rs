@@ -1,0 +1,152 @@
+//! The cluster through exo's HTTP API: parse `/state` into a [`ClusterView`], list and load
+//! models, pool the boxes' memory and tell whether a model fits.
+//!
+//! - [`state`]: pure parser `/state` → [`ClusterView`] (nodes, links, models, warnings);
+//! - [`models`]: `/v1/models` → [`ModelCard`]s;
+//! - [`pool`] / [`fit`]: usable memory and "does it fit";
+//! - [`client`]: the blocking HTTP client;
+//! - [`watcher`]: election debounce and join/leave/link/model events.
+
+pub mod client;
+pub mod fit;
+pub mod models;
+pub mod pool;
+pub mod state;
+pub mod watcher;
+
+pub use client::{ExoClient, ExoError, PlaceOptions};
+pub use fit::{fit, fit_model, FitVerdict};
+pub use models::ModelCard;
+pub use pool::{Pool, PoolConfig};
+pub use state::{parse_state, ClusterView, LinkKind, LinkView, ModelState, ModelView, NodeView};
+pub use watcher::{ClusterEvent, Observation, Watcher, ELECTION_DEBOUNCE};
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::snapshot::{now_unix_ms, Snapshot, TrayState};
+use crate::warnings::{Severity, Warning};
+
+/// exo is down or unreachable: the cluster part of the snapshot is empty and this says why.
+pub fn exo_unreachable_warning(error: &ExoError) -> Warning {
+    Warning::new(
+        "exo_unreachable",
+        Severity::Error,
+        format!("Cannot read the cluster: {error}."),
+        "Start exo on this Mac (or check the exo URL and port in Settings).",
+    )
+}
+
+/// Reads the cluster once: `/node_id` + `/state`, plus the exposure check.
+pub fn read_cluster(client: &ExoClient) -> Result<ClusterView, ExoError> {
+    let mut view = client.cluster_view(now_unix_ms())?;
+    if let Some(warning) = check_exposure(client, &local_addresses()) {
+        view.warnings.push(warning);
+    }
+    Ok(view)
+}
+
+/// Puts the cluster (or the reason it is missing) into a snapshot: sets `cluster`, adds the
+/// cluster's warnings (or `exo_unreachable`) once each, and re-derives the tray state.
+pub fn attach_cluster(snapshot: &mut Snapshot, cluster: Result<ClusterView, ExoError>) {
+    let new_warnings = match &cluster {
+        Ok(view) => view.warnings.clone(),
+        Err(error) => vec![exo_unreachable_warning(error)],
+    };
+    for warning in new_warnings {
+        if !snapshot.warnings.iter().any(|w| w.code == warning.code) {
+            snapshot.warnings.push(warning);
+        }
+    }
+    snapshot.cluster = cluster.ok();
+    snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
+}
+
+/// exo's API has no authentication and binds every interface by default. It is exposed when
+/// it answers on one of this machine's non-loopback addresses (or the client already talks to
+/// a non-loopback address). Each probe is a 500 ms `/node_id` on this machine itself.
+pub fn check_exposure(client: &ExoClient, local_addresses: &[IpAddr]) -> Option<Warning> {
+    let (host, port) = client.address().rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        if !ip.is_loopback() {
+            return Some(state::exo_api_exposed_warning(client.address()));
+        }
+    } else if host != "localhost" {
+        return Some(state::exo_api_exposed_warning(client.address()));
+    }
+    let port: u16 = port.parse().ok()?;
+    exposed_on(local_addresses, |ip| {
+        let address = match ip {
+            IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+            IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+        };
+        ExoClient::with_timeout(&address, Duration::from_millis(500))
+            .and_then(|probe| probe.node_id())
+            .is_ok()
+    })
+    .map(|ip| state::exo_api_exposed_warning(&format!("{ip}:{port}")))
+}
+
+/// The first non-loopback, non-link-local-IPv6 address (at most four tried) where `answers`.
+pub fn exposed_on(addresses: &[IpAddr], answers: impl Fn(IpAddr) -> bool) -> Option<IpAddr> {
+    addresses
+        .iter()
+        .copied()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .filter(|ip| match ip {
+            // fe80:: needs a scope id to connect; not worth probing.
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => true,
+        })
+        .take(4)
+        .find(|ip| answers(*ip))
+}
+
+/// This machine's interface addresses (empty when they cannot be listed).
+pub fn local_addresses() -> Vec<IpAddr> {
+    let Ok(networks) = sysinfo::Networks::new_with_refreshed_list() else {
+        return Vec::new();
+    };
+    let mut addresses: Vec<IpAddr> = networks
+        .values()
+        .flat_map(|data| data.ip_networks().iter().map(|n| n.addr))
+        .collect();
+    // IPv4 first: that is what exo's peers use.
+    addresses.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    addresses.dedup();
+    addresses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn exposure_probes_only_real_outside_addresses() {
+        let addresses = [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            "fe80::1".parse().unwrap(),
+            "192.168.1.20".parse().unwrap(),
+        ];
+        let probed = std::cell::RefCell::new(Vec::new());
+        let found = exposed_on(&addresses, |ip| {
+            probed.borrow_mut().push(ip);
+            true
+        });
+        assert_eq!(found, Some("192.168.1.20".parse().unwrap()));
+        assert_eq!(probed.into_inner().len(), 1);
+        assert_eq!(exposed_on(&addresses, |_| false), None);
+    }
+
+    #[test]
+    fn a_client_on_a_lan_address_is_exposed_by_definition() {
+        let client = ExoClient::new("http://192.168.1.20:52415").unwrap();
+        let warning = check_exposure(&client, &[]).unwrap();
+        assert_eq!(warning.code, "exo_api_exposed");
+        assert!(warning.message.contains("192.168.1.20:52415"));
+        assert!(check_exposure(&ExoClient::local(1), &[]).is_none());
+    }
+}

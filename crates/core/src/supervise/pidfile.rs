@@ -1,0 +1,170 @@
+//! Pid files. Ours records enough to recognise the very process we started (pid, start time,
+//! executable) so a recycled pid is never mistaken for it; other programs' pid files (exo's
+//! `~/.exo/exo.pid`) are read leniently: a number, or our JSON.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PidRecord {
+    pub pid: u32,
+    /// Seconds since the epoch, as the OS reports the process's start.
+    pub start_time_unix_s: u64,
+    pub exe: Option<PathBuf>,
+    /// The Clusterbar process (app or `clusterbar exo run`) that supervises it.
+    pub supervisor_pid: u32,
+}
+
+/// What the OS says about a live process: start time and executable (unknown when unreadable).
+pub fn identity(pid: u32) -> Option<(u64, Option<PathBuf>)> {
+    let mut system = sysinfo::System::new().ok()?;
+    let spid = sysinfo::Pid::from_u32(pid);
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[spid]),
+        true,
+        sysinfo::ProcessRefreshKind::nothing().with_exe(sysinfo::UpdateKind::Always),
+    );
+    let process = system.process(spid)?;
+    if process.status() == sysinfo::ProcessStatus::Zombie {
+        return None;
+    }
+    Some((process.start_time(), process.exe().map(Path::to_owned)))
+}
+
+impl PidRecord {
+    pub fn of_running(pid: u32) -> Option<Self> {
+        let (start_time_unix_s, exe) = identity(pid)?;
+        Some(Self {
+            pid,
+            start_time_unix_s,
+            exe,
+            supervisor_pid: std::process::id(),
+        })
+    }
+
+    /// Whether the process this record describes is still running: same pid and same start
+    /// time (a second of slack for rounding). The executable is not compared: a launcher script
+    /// that `exec`s the real program changes it, while the start time survives `exec`.
+    pub fn still_running(&self) -> bool {
+        identity(self.pid).is_some_and(|(start, _)| self.same_process(start))
+    }
+
+    pub fn same_process(&self, start_time_unix_s: u64) -> bool {
+        self.start_time_unix_s.abs_diff(start_time_unix_s) <= 1
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PidFileError {
+    #[error("writing the pid file {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("the pid file {path} is not readable: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+}
+
+/// Writes atomically (temp file + rename) so a reader never sees half a record.
+pub fn write(path: &Path, record: &PidRecord) -> Result<(), PidFileError> {
+    let err = |source| PidFileError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    let text = serde_json::to_vec(record).map_err(|e| err(std::io::Error::other(e)))?;
+    file.write_all(&text).map_err(err)?;
+    file.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Our record; `Ok(None)` when there is no file.
+pub fn read(path: &Path) -> Result<Option<PidRecord>, PidFileError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| PidFileError::Unreadable {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PidFileError::Unreadable {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+pub fn remove(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the pid file");
+        }
+    }
+}
+
+/// A pid from someone else's pid file: a plain number (whitespace around it allowed) or a JSON
+/// object with a `pid` field. Anything else (0, negative, text) is no pid.
+pub fn parse_pid_text(text: &str) -> Option<u32> {
+    let trimmed = text.trim();
+    let pid = match trimmed.parse::<u32>() {
+        Ok(pid) => pid,
+        Err(_) => serde_json::from_str::<serde_json::Value>(trimmed)
+            .ok()?
+            .get("pid")?
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())?,
+    };
+    (pid > 1).then_some(pid)
+}
+
+pub fn read_foreign_pid(path: &Path) -> Option<u32> {
+    let bytes = std::fs::read(path).ok()?;
+    parse_pid_text(&String::from_utf8_lossy(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_foreign_pid_files() {
+        assert_eq!(parse_pid_text("4242\n"), Some(4242));
+        assert_eq!(parse_pid_text(" 4242 "), Some(4242));
+        assert_eq!(parse_pid_text(r#"{"pid": 77, "other": true}"#), Some(77));
+        assert_eq!(parse_pid_text("0"), None);
+        assert_eq!(parse_pid_text("1"), None);
+        assert_eq!(parse_pid_text("-5"), None);
+        assert_eq!(parse_pid_text("exo"), None);
+        assert_eq!(parse_pid_text(""), None);
+        assert_eq!(parse_pid_text(r#"{"pid": "12"}"#), None);
+    }
+
+    #[test]
+    fn round_trips_and_recognises_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/exo.pid.json");
+        assert!(read(&path).unwrap().is_none());
+        let record = PidRecord::of_running(std::process::id()).unwrap();
+        write(&path, &record).unwrap();
+        let back = read(&path).unwrap().unwrap();
+        assert_eq!(back, record);
+        assert!(back.still_running());
+        let recycled = PidRecord {
+            start_time_unix_s: record.start_time_unix_s - 1000,
+            ..record.clone()
+        };
+        assert!(!recycled.still_running());
+        // exec changes the executable but not the process.
+        let execed = PidRecord {
+            exe: Some(PathBuf::from("/nonexistent/exo")),
+            ..record
+        };
+        assert!(execed.still_running());
+        std::fs::write(&path, b"{truncated").unwrap();
+        assert!(read(&path).is_err());
+        remove(&path);
+        remove(&path);
+        assert!(!path.exists());
+    }
+}

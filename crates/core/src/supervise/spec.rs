@@ -1,0 +1,268 @@
+//! What to supervise and how: the generic [`SupervisorSpec`], with small constructors that hold
+//! everything exo- or Porten-specific.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::logfile::LogConfig;
+use super::secret::Secret;
+use super::{locate, ServiceKind};
+use crate::settings::{Settings, DEFAULT_EXO_API_PORT};
+
+/// An environment value for the child; secrets stay redacted in `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl EnvValue {
+    pub(crate) fn expose(&self) -> &str {
+        match self {
+            EnvValue::Plain(v) => v,
+            EnvValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+impl From<&str> for EnvValue {
+    fn from(v: &str) -> Self {
+        EnvValue::Plain(v.to_owned())
+    }
+}
+
+impl From<String> for EnvValue {
+    fn from(v: String) -> Self {
+        EnvValue::Plain(v)
+    }
+}
+
+impl From<Secret> for EnvValue {
+    fn from(v: Secret) -> Self {
+        EnvValue::Secret(v)
+    }
+}
+
+/// Variables added to (or replacing those in) the environment the child inherits from us.
+pub type Env = BTreeMap<String, EnvValue>;
+
+/// Every wait the supervisor makes; the defaults are the product's, tests shorten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timings {
+    /// Stop: SIGINT, then wait this long before SIGTERM …
+    pub interrupt_grace: Duration,
+    /// … then this long before SIGKILL …
+    pub terminate_grace: Duration,
+    /// … then this long before giving up on the process.
+    pub kill_grace: Duration,
+    /// First restart delay; doubles with each crash in a row.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// A run this long resets the backoff to `backoff_initial`.
+    pub stable_after: Duration,
+    /// `max_crashes` exits within `crash_window` and the supervisor gives up.
+    pub crash_window: Duration,
+    pub max_crashes: u32,
+    /// How often a started child is checked for exit.
+    pub poll: Duration,
+    /// How often an adopted process (which we cannot wait for) is checked.
+    pub adopted_poll: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            interrupt_grace: Duration::from_secs(5),
+            terminate_grace: Duration::from_secs(3),
+            kill_grace: Duration::from_secs(2),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            stable_after: Duration::from_secs(60),
+            crash_window: Duration::from_secs(120),
+            max_crashes: 5,
+            poll: Duration::from_millis(100),
+            adopted_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How to recognise a copy that someone else (EXO.app, an earlier `clusterbar exo run`, a
+/// terminal) already runs, so we adopt it instead of starting a second.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdoptRule {
+    /// A running process of this name (see [`super::process_matches`]).
+    pub process_name: Option<String>,
+    /// A pid file another program keeps, e.g. `~/.exo/exo.pid`.
+    pub pid_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisorSpec {
+    /// Shown in messages and the log ("exo", "porten").
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Env,
+    pub log: LogConfig,
+    /// Where we record the process we started (ours alone; see `pidfile`).
+    pub pid_file: PathBuf,
+    pub adopt: AdoptRule,
+    pub timings: Timings,
+    /// Also copy the child's output to our stderr (`clusterbar exo run` in a terminal).
+    pub echo_output: bool,
+}
+
+/// Where pid files live: `CLUSTERBAR_RUN_DIR`, else `run/` in the config directory.
+pub fn run_dir() -> PathBuf {
+    match std::env::var_os("CLUSTERBAR_RUN_DIR") {
+        Some(dir) => dir.into(),
+        None => crate::paths::config_dir().join("run"),
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| b.home_dir().to_owned())
+}
+
+/// What the user chose for exo beyond the executable (kept out of `Settings` so the caller
+/// decides where these come from, e.g. the token from the keychain).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExoLaunch {
+    /// `EXO_LIBP2P_NAMESPACE`: only nodes with the same namespace form a cluster.
+    pub namespace: Option<String>,
+    /// `EXO_MODELS_DIRS`: extra model directories.
+    pub models_dirs: Vec<PathBuf>,
+    /// `HF_TOKEN`, e.g. from [`super::secret::keychain_secret`].
+    pub hf_token: Option<Secret>,
+}
+
+impl SupervisorSpec {
+    /// A spec with default timings, the log at `<log_dir>/<name>.log` and the pid file at
+    /// `<run_dir>/<name>.pid.json`, adopting nothing.
+    pub fn new(name: &str, program: PathBuf) -> Self {
+        Self {
+            name: name.to_owned(),
+            program,
+            args: Vec::new(),
+            env: Env::new(),
+            log: LogConfig::new(crate::paths::log_dir().join(format!("{name}.log"))),
+            pid_file: run_dir().join(format!("{name}.pid.json")),
+            adopt: AdoptRule::default(),
+            timings: Timings::default(),
+            echo_output: false,
+        }
+    }
+
+    /// exo: located as `locate` does; adopts any running `exo` or the one in `~/.exo/exo.pid`.
+    pub fn exo(settings: &Settings, launch: &ExoLaunch) -> Result<Self, String> {
+        let mut spec = Self::new("exo", locate(ServiceKind::Exo, settings)?);
+        // Only a non-default port is passed, so a default setup runs exo with no arguments.
+        if settings.exo_api_port != DEFAULT_EXO_API_PORT {
+            spec.args = vec!["--api-port".to_owned(), settings.exo_api_port.to_string()];
+        }
+        if let Some(namespace) = &launch.namespace {
+            spec.env.insert("EXO_LIBP2P_NAMESPACE".into(), namespace.clone().into());
+        }
+        if !launch.models_dirs.is_empty() {
+            let joined = std::env::join_paths(&launch.models_dirs)
+                .map_err(|e| format!("models directories cannot be joined into EXO_MODELS_DIRS: {e}"))?;
+            spec.env
+                .insert("EXO_MODELS_DIRS".into(), joined.to_string_lossy().into_owned().into());
+        }
+        if let Some(token) = &launch.hf_token {
+            spec.env.insert("HF_TOKEN".into(), token.clone().into());
+        }
+        spec.adopt = Self::exo_adopt_rule();
+        Ok(spec)
+    }
+
+    /// How a running exo is recognised: by name, or the pid in `~/.exo/exo.pid` (one per user).
+    pub fn exo_adopt_rule() -> AdoptRule {
+        AdoptRule {
+            process_name: Some(ServiceKind::Exo.program().to_owned()),
+            pid_file: home().map(|h| h.join(".exo/exo.pid")),
+        }
+    }
+
+    /// The Porten agent with the caller's environment (e.g. `PORTEN_ENGINE=openai`, the
+    /// advertised budget and models) and arguments; adopts a running `porten`.
+    pub fn porten(settings: &Settings, env: Env, args: Vec<String>) -> Result<Self, String> {
+        let mut spec = Self::new("porten", locate(ServiceKind::Porten, settings)?);
+        spec.env = env;
+        spec.args = args;
+        spec.adopt = AdoptRule {
+            process_name: Some(ServiceKind::Porten.program().to_owned()),
+            pid_file: None,
+        };
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn executable(dir: &std::path::Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn exo_spec_carries_env_and_redacts_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            exo_path: Some(executable(dir.path(), "exo")),
+            exo_api_port: 52416,
+            ..Settings::default()
+        };
+        let launch = ExoLaunch {
+            namespace: Some("studio".into()),
+            models_dirs: vec![PathBuf::from("/Volumes/Models"), PathBuf::from("/m2")],
+            hf_token: Some(Secret::new("hf_supersecret")),
+        };
+        let spec = SupervisorSpec::exo(&settings, &launch).unwrap();
+        assert_eq!(spec.args, vec!["--api-port", "52416"]);
+        assert_eq!(spec.env["EXO_LIBP2P_NAMESPACE"], EnvValue::Plain("studio".into()));
+        assert_eq!(
+            spec.env["EXO_MODELS_DIRS"],
+            EnvValue::Plain("/Volumes/Models:/m2".into())
+        );
+        assert_eq!(spec.env["HF_TOKEN"].expose(), "hf_supersecret");
+        assert!(!format!("{spec:?}").contains("supersecret"));
+        assert_eq!(spec.adopt.process_name.as_deref(), Some("exo"));
+        assert!(spec.adopt.pid_file.as_ref().unwrap().ends_with(".exo/exo.pid"));
+        assert!(spec.log.path.ends_with("exo.log"));
+        assert!(spec.pid_file.ends_with("exo.pid.json"));
+
+        let default_port = Settings {
+            exo_api_port: DEFAULT_EXO_API_PORT,
+            ..settings
+        };
+        assert!(SupervisorSpec::exo(&default_port, &ExoLaunch::default())
+            .unwrap()
+            .args
+            .is_empty());
+    }
+
+    #[test]
+    fn porten_spec_takes_the_callers_env_and_a_missing_agent_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            porten_path: Some(executable(dir.path(), "porten")),
+            ..Settings::default()
+        };
+        let env = Env::from([("PORTEN_ENGINE".to_owned(), EnvValue::from("openai"))]);
+        let spec = SupervisorSpec::porten(&settings, env.clone(), vec!["serve".into()]).unwrap();
+        assert_eq!(spec.env, env);
+        assert_eq!(spec.args, vec!["serve"]);
+        let missing = Settings {
+            porten_path: Some(dir.path().join("nope")),
+            ..Settings::default()
+        };
+        assert!(SupervisorSpec::porten(&missing, Env::new(), Vec::new()).is_err());
+    }
+}

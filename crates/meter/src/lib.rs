@@ -1,0 +1,196 @@
+//! Clusterbar's token meter: a byte-transparent reverse proxy in front of exo (or any OpenAI/Anthropic-compatible
+//! server) that measures what it serves — tokens/s, TTFT, decode rate, tokens served today — without altering or
+//! delaying a byte.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), clusterbar_meter::MeterError> {
+//! use clusterbar_meter::{Meter, MeterOptions};
+//! let meter = Meter::start("127.0.0.1:0".parse().unwrap(), "http://127.0.0.1:52415", MeterOptions::default()).await?;
+//! println!("meter on {}", meter.local_addr());
+//! let mut updates = meter.subscribe(); // at most one MeterStats per publish_interval
+//! updates.changed().await.ok();
+//! println!("{} tok/s", updates.borrow().cluster.tokens_per_s);
+//! meter.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod bench;
+pub mod metering;
+mod proxy;
+pub mod sse;
+pub mod stats;
+
+pub use metering::{
+    Endpoint, ExoGenerationStats, LlamaCppTimings, Outcome, RequestRecord, ServerReported, TokenSource,
+};
+pub use proxy::{METRICS_PATH, STATS_PATH};
+pub use stats::{Aggregate, History, MeterStats, ModelStats, StatsHub};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeterError {
+    #[error("upstream URL {url:?} is not usable: {why}")]
+    BadUpstream { url: String, why: String },
+    #[error("refusing to listen on {0}: not a loopback address (pass --allow-remote to expose the meter)")]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct MeterOptions {
+    /// Allow a non-loopback listen address (anyone who can reach it can use the upstream through it).
+    pub allow_remote: bool,
+    /// How often the stats are published to [`MeterHandle::subscribe`] (clamped to at least 500 ms).
+    pub publish_interval: Duration,
+}
+
+impl Default for MeterOptions {
+    fn default() -> Self {
+        Self {
+            allow_remote: false,
+            publish_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+pub struct Meter;
+
+impl Meter {
+    /// Binds `listen` and serves until [`MeterHandle::shutdown`] (or the handle is dropped). Requires a tokio runtime.
+    pub async fn start(listen: SocketAddr, upstream: &str, options: MeterOptions) -> Result<MeterHandle, MeterError> {
+        let parsed = proxy::Upstream::parse(upstream)?;
+        if !listen.ip().is_loopback() {
+            if !options.allow_remote {
+                return Err(MeterError::NotLoopback(listen));
+            }
+            tracing::warn!(%listen, "the meter listens beyond loopback: anyone who reaches it reaches the upstream");
+        }
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| MeterError::Bind { addr: listen, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| MeterError::Bind { addr: listen, source })?;
+        let upstream_text = format!("{}{}", parsed.scheme_authority, parsed.path_prefix);
+        let stats = StatsHub::new(upstream_text.clone());
+        let state = Arc::new(proxy::ProxyState {
+            upstream: parsed,
+            upstream_text,
+            client: proxy::build_client(),
+            stats: stats.clone(),
+        });
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let server = tokio::spawn(serve(listener, state, shutdown_rx));
+        let (publish_tx, publish_rx) = watch::channel(Arc::new(stats.snapshot()));
+        let interval = options.publish_interval.max(Duration::from_millis(500));
+        let publisher = tokio::spawn(publish(stats.clone(), publish_tx, interval));
+        tracing::info!(%local_addr, upstream, "token meter listening");
+        Ok(MeterHandle {
+            local_addr,
+            stats,
+            publish_rx,
+            shutdown: Some(shutdown_tx),
+            server,
+            publisher,
+        })
+    }
+}
+
+/// A running meter. Dropping it stops the meter too (abruptly); prefer [`MeterHandle::shutdown`].
+pub struct MeterHandle {
+    local_addr: SocketAddr,
+    stats: StatsHub,
+    publish_rx: watch::Receiver<Arc<MeterStats>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    publisher: JoinHandle<()>,
+}
+
+impl MeterHandle {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The stats right now (the same struct `GET /_clusterbar/stats` serves).
+    pub fn stats(&self) -> MeterStats {
+        self.stats.snapshot()
+    }
+
+    /// Stats published every `publish_interval`, for forwarding to the UI.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MeterStats>> {
+        self.publish_rx.clone()
+    }
+
+    /// Stops accepting, closes open connections (their upstream requests close with them) and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.server).await;
+        self.publisher.abort();
+    }
+}
+
+impl Drop for MeterHandle {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.publisher.abort();
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<proxy::ProxyState>, mut shutdown: oneshot::Receiver<()>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| proxy::handle(state.clone(), request));
+                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                        tracing::debug!(%peer, error = %e, "client connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn publish(stats: StatsHub, tx: watch::Sender<Arc<MeterStats>>, interval: Duration) {
+    // The channel starts with a snapshot, so the first publication is one interval later.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        if tx.send(Arc::new(stats.snapshot())).is_err() {
+            break;
+        }
+    }
+}

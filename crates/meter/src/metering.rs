@@ -1,0 +1,608 @@
+//! What one request's bytes say: model, TTFT, completion tokens, decode rate and the server's own figures.
+//!
+//! Pure code over bytes and instants (no I/O), so every stream shape is unit-tested with exact timing.
+//! Definitions (see README "Token meter"): TTFT = request sent → first SSE `data:` event carrying non-empty
+//! generated text; decode rate = (n − 1) / (t_last − t_first) with n = `usage` completion tokens when present,
+//! else the number of content events.
+
+use crate::sse::{SseItem, SseParser};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Only this much of a request body is kept to find `model` (the rest is forwarded, not inspected).
+pub const REQUEST_PEEK_BYTES: usize = 1 << 20;
+/// A non-streamed JSON response larger than this is forwarded unmetered.
+pub const RESPONSE_JSON_MAX_BYTES: usize = 8 << 20;
+
+/// The inference endpoints the meter understands; every other path is forwarded without inspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Messages,
+    Responses,
+}
+
+impl Endpoint {
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path.trim_end_matches('/') {
+            "/v1/chat/completions" => Some(Self::ChatCompletions),
+            "/v1/completions" => Some(Self::Completions),
+            "/v1/messages" => Some(Self::Messages),
+            "/v1/responses" => Some(Self::Responses),
+            _ => None,
+        }
+    }
+}
+
+/// What the request body says, as far as metering cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub model: Option<String>,
+}
+
+/// Reads `model` from the first [`REQUEST_PEEK_BYTES`] of a request body. A truncated or non-JSON body yields no model.
+pub fn parse_request_body(peek: &[u8]) -> RequestInfo {
+    #[derive(Deserialize)]
+    struct Peek {
+        model: Option<Value>,
+    }
+    match serde_json::from_slice::<Peek>(peek) {
+        Ok(Peek {
+            model: Some(Value::String(model)),
+        }) if !model.is_empty() => RequestInfo { model: Some(model) },
+        _ => RequestInfo::default(),
+    }
+}
+
+/// exo's own figures from its `: generation_stats {...}` SSE comment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExoGenerationStats {
+    pub prompt_tps: Option<f64>,
+    pub generation_tps: Option<f64>,
+    pub prompt_tokens: Option<u64>,
+    pub generation_tokens: Option<u64>,
+}
+
+/// llama.cpp's `timings` object (server-reported; `predicted_per_second` is (n − 1) / decode time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlamaCppTimings {
+    pub prompt_ms: Option<f64>,
+    pub prompt_per_second: Option<f64>,
+    pub predicted_n: Option<u64>,
+    pub predicted_ms: Option<f64>,
+    pub predicted_per_second: Option<f64>,
+}
+
+/// Figures the upstream server reported about itself, kept beside ours and labelled by their source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerReported {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exo: Option<ExoGenerationStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llama_cpp: Option<LlamaCppTimings>,
+}
+
+impl ServerReported {
+    fn is_empty(&self) -> bool {
+        self.exo.is_none() && self.llama_cpp.is_none()
+    }
+}
+
+/// Where `completion_tokens` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// The server's `usage` object.
+    Usage,
+    /// Content events counted by the meter (one token per event on llama.cpp, Ollama and exo).
+    CountedEvents,
+}
+
+/// How the request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The whole response was delivered.
+    Completed,
+    /// The client went away before the response ended (the upstream request was closed).
+    ClientClosed,
+    /// The upstream could not be reached or broke off mid-response.
+    UpstreamFailed,
+}
+
+/// One finished request, as shown in `recent[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub model: String,
+    pub endpoint: Endpoint,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub streamed: bool,
+    /// False when the body could not be parsed; it was forwarded untouched and not counted.
+    pub metered: bool,
+    pub ttft_ms: Option<f64>,
+    pub completion_tokens: Option<u64>,
+    pub completion_tokens_source: Option<TokenSource>,
+    pub prompt_tokens: Option<u64>,
+    /// Content events seen (SSE only).
+    pub content_events: u64,
+    pub decode_tokens_per_s: Option<f64>,
+    pub e2e_ms: f64,
+    /// Unix time (ms) the request finished.
+    pub finished_unix_ms: u64,
+    #[serde(skip_serializing_if = "ServerReported::is_empty", default)]
+    pub server_reported: ServerReported,
+}
+
+enum Mode {
+    Sse(SseParser),
+    Json(Vec<u8>),
+    /// Not metered: a body type we do not understand, or one that failed to parse.
+    Unmetered,
+}
+
+/// Follows one response's bytes. Feed it each chunk with the instant it arrived, then [`ResponseMeter::finish`].
+pub struct ResponseMeter {
+    endpoint: Endpoint,
+    sent_at: Instant,
+    status: u16,
+    mode: Mode,
+    streamed: bool,
+    items: Vec<SseItem>,
+    first_token_at: Option<Instant>,
+    last_token_at: Option<Instant>,
+    content_events: u64,
+    usage_completion_tokens: Option<u64>,
+    prompt_tokens: Option<u64>,
+    response_model: Option<String>,
+    server_reported: ServerReported,
+}
+
+impl ResponseMeter {
+    /// `sent_at` is when the request was sent upstream (TTFT starts there).
+    pub fn new(endpoint: Endpoint, status: u16, content_type: Option<&str>, sent_at: Instant) -> Self {
+        let content_type = content_type.unwrap_or("").to_ascii_lowercase();
+        let (mode, streamed) = if content_type.starts_with("text/event-stream") {
+            (Mode::Sse(SseParser::new()), true)
+        } else if content_type.contains("json") {
+            (Mode::Json(Vec::new()), false)
+        } else {
+            (Mode::Unmetered, false)
+        };
+        Self {
+            endpoint,
+            sent_at,
+            status,
+            mode,
+            streamed,
+            items: Vec::new(),
+            first_token_at: None,
+            last_token_at: None,
+            content_events: 0,
+            usage_completion_tokens: None,
+            prompt_tokens: None,
+            response_model: None,
+            server_reported: ServerReported::default(),
+        }
+    }
+
+    /// Observes the next chunk of the response body; returns how many content events it completed
+    /// (the live tokens/s series counts these as they arrive).
+    pub fn observe(&mut self, chunk: &[u8], at: Instant) -> u64 {
+        let before = self.content_events;
+        match &mut self.mode {
+            Mode::Sse(parser) => {
+                let mut items = std::mem::take(&mut self.items);
+                if parser.feed(chunk, &mut items).is_err() {
+                    self.mode = Mode::Unmetered;
+                    items.clear();
+                }
+                for item in items.drain(..) {
+                    if !self.handle_item(item, at) {
+                        self.mode = Mode::Unmetered;
+                        break;
+                    }
+                }
+                self.items = items;
+            }
+            Mode::Json(buffer) => {
+                if buffer.len() + chunk.len() > RESPONSE_JSON_MAX_BYTES {
+                    self.mode = Mode::Unmetered;
+                } else {
+                    buffer.extend_from_slice(chunk);
+                }
+            }
+            Mode::Unmetered => {}
+        }
+        if matches!(self.mode, Mode::Unmetered) {
+            return 0;
+        }
+        self.content_events - before
+    }
+
+    /// Handles one SSE item; false when it is not what this endpoint streams (the response is then unmetered).
+    fn handle_item(&mut self, item: SseItem, at: Instant) -> bool {
+        match item {
+            SseItem::Comment(text) => {
+                if let Some(json) = text.strip_prefix("generation_stats") {
+                    if let Ok(value) = serde_json::from_str::<Value>(json.trim()) {
+                        self.server_reported.exo = Some(exo_stats(&value));
+                    }
+                }
+                true
+            }
+            SseItem::Event { data, .. } => {
+                let data = data.trim();
+                if data == "[DONE]" {
+                    return true;
+                }
+                let Ok(value) = serde_json::from_str::<Value>(data) else {
+                    return false;
+                };
+                if self.stream_event_has_text(&value) {
+                    self.content_events += 1;
+                    self.first_token_at.get_or_insert(at);
+                    self.last_token_at = Some(at);
+                }
+                self.absorb_usage_and_timings(&value);
+                true
+            }
+        }
+    }
+
+    fn stream_event_has_text(&self, value: &Value) -> bool {
+        let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+        match self.endpoint {
+            Endpoint::ChatCompletions => choices(value).any(|choice| {
+                let delta = choice.get("delta");
+                let field = |name| delta.and_then(|d| d.get(name));
+                non_empty(field("content")) || non_empty(field("reasoning_content")) || non_empty(field("reasoning"))
+            }),
+            Endpoint::Completions => choices(value).any(|choice| non_empty(choice.get("text"))),
+            Endpoint::Messages => {
+                value.get("type").and_then(Value::as_str) == Some("content_block_delta") && {
+                    let delta = value.get("delta");
+                    non_empty(delta.and_then(|d| d.get("text"))) || non_empty(delta.and_then(|d| d.get("thinking")))
+                }
+            }
+            Endpoint::Responses => {
+                matches!(
+                    value.get("type").and_then(Value::as_str),
+                    Some("response.output_text.delta" | "response.reasoning_text.delta")
+                ) && non_empty(value.get("delta"))
+            }
+        }
+    }
+
+    /// Usage, model and server timings, wherever this endpoint puts them (streamed or whole).
+    fn absorb_usage_and_timings(&mut self, value: &Value) {
+        let (usage, model) = match self.endpoint {
+            Endpoint::ChatCompletions | Endpoint::Completions => (value.get("usage"), value.get("model")),
+            Endpoint::Messages => match value.get("type").and_then(Value::as_str) {
+                Some("message_start") => {
+                    let message = value.get("message");
+                    (
+                        message.and_then(|m| m.get("usage")),
+                        message.and_then(|m| m.get("model")),
+                    )
+                }
+                _ => (value.get("usage"), value.get("model")),
+            },
+            Endpoint::Responses => match value.get("response") {
+                Some(response) => (response.get("usage"), response.get("model")),
+                None => (value.get("usage"), value.get("model")),
+            },
+        };
+        if let Some(model) = model.and_then(Value::as_str).filter(|m| !m.is_empty()) {
+            self.response_model.get_or_insert_with(|| model.to_string());
+        }
+        if let Some(usage) = usage.filter(|u| u.is_object()) {
+            let field = |names: &[&str]| names.iter().find_map(|n| usage.get(*n).and_then(Value::as_u64));
+            // Anthropic's message_start carries output_tokens 1 as a placeholder; message_delta has the real count.
+            let is_message_start = value.get("type").and_then(Value::as_str) == Some("message_start");
+            if let Some(output) = field(&["completion_tokens", "output_tokens"]).filter(|_| !is_message_start) {
+                self.usage_completion_tokens = Some(output);
+            }
+            if let Some(input) = field(&["prompt_tokens", "input_tokens"]) {
+                self.prompt_tokens = Some(input);
+            }
+        }
+        if let Some(timings) = value.get("timings").filter(|t| t.is_object()) {
+            let f = |name: &str| timings.get(name).and_then(Value::as_f64);
+            self.server_reported.llama_cpp = Some(LlamaCppTimings {
+                prompt_ms: f("prompt_ms"),
+                prompt_per_second: f("prompt_per_second"),
+                predicted_n: timings.get("predicted_n").and_then(Value::as_u64),
+                predicted_ms: f("predicted_ms"),
+                predicted_per_second: f("predicted_per_second"),
+            });
+        }
+    }
+
+    /// The model the response names (used when the request did not say).
+    pub fn response_model(&self) -> Option<&str> {
+        self.response_model.as_deref()
+    }
+
+    /// Ends the request: `at` is when the body ended (or was abandoned).
+    pub fn finish(mut self, model: String, outcome: Outcome, at: Instant, finished_unix_ms: u64) -> RequestRecord {
+        if let Mode::Json(buffer) = &self.mode {
+            match serde_json::from_slice::<Value>(buffer) {
+                Ok(value) => self.absorb_usage_and_timings(&value),
+                // An error status with an empty or non-JSON body is an error, not an unmetered success.
+                Err(_) if outcome != Outcome::Completed || self.status >= 400 => {}
+                Err(_) => self.mode = Mode::Unmetered,
+            }
+        }
+        let metered = !matches!(self.mode, Mode::Unmetered);
+        let (completion_tokens, source) = if !metered {
+            (None, None)
+        } else if let Some(n) = self.usage_completion_tokens {
+            (Some(n), Some(TokenSource::Usage))
+        } else if self.streamed {
+            (Some(self.content_events), Some(TokenSource::CountedEvents))
+        } else {
+            (None, None)
+        };
+        let ttft_ms = self
+            .first_token_at
+            .filter(|_| metered)
+            .map(|t| ms(t.duration_since(self.sent_at)));
+        let decode_tokens_per_s = match (completion_tokens, self.first_token_at, self.last_token_at) {
+            (Some(n), Some(first), Some(last)) if metered && n >= 2 && last > first => {
+                Some((n - 1) as f64 / last.duration_since(first).as_secs_f64())
+            }
+            _ => None,
+        };
+        RequestRecord {
+            model,
+            endpoint: self.endpoint,
+            status: self.status,
+            outcome,
+            streamed: self.streamed,
+            metered,
+            ttft_ms,
+            completion_tokens,
+            completion_tokens_source: source,
+            prompt_tokens: self.prompt_tokens.filter(|_| metered),
+            content_events: self.content_events,
+            decode_tokens_per_s,
+            e2e_ms: ms(at.duration_since(self.sent_at)),
+            finished_unix_ms,
+            server_reported: if metered {
+                self.server_reported
+            } else {
+                ServerReported::default()
+            },
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn choices(value: &Value) -> impl Iterator<Item = &Value> {
+    value.get("choices").and_then(Value::as_array).into_iter().flatten()
+}
+
+fn exo_stats(value: &Value) -> ExoGenerationStats {
+    ExoGenerationStats {
+        prompt_tps: value.get("prompt_tps").and_then(Value::as_f64),
+        generation_tps: value.get("generation_tps").and_then(Value::as_f64),
+        prompt_tokens: value.get("prompt_tokens").and_then(Value::as_u64),
+        generation_tokens: value.get("generation_tokens").and_then(Value::as_u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SSE: Option<&str> = Some("text/event-stream; charset=utf-8");
+
+    /// Feeds `(ms after send, bytes)` chunks and finishes at the last chunk's time.
+    fn run(endpoint: Endpoint, content_type: Option<&str>, chunks: &[(u64, &str)]) -> RequestRecord {
+        let t0 = Instant::now();
+        let mut meter = ResponseMeter::new(endpoint, 200, content_type, t0);
+        let mut end = t0;
+        for (offset, bytes) in chunks {
+            end = t0 + Duration::from_millis(*offset);
+            meter.observe(bytes.as_bytes(), end);
+        }
+        meter.finish("m".into(), Outcome::Completed, end, 0)
+    }
+
+    fn chat_chunk(content: &str) -> String {
+        format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{content:?}}}}}]}}\n\n")
+    }
+
+    #[test]
+    fn request_model_is_read_and_bad_bodies_yield_none() {
+        assert_eq!(
+            parse_request_body(br#"{"model":"smollm2","stream":true}"#)
+                .model
+                .as_deref(),
+            Some("smollm2")
+        );
+        assert_eq!(parse_request_body(br#"{"model":"smol"#).model, None);
+        assert_eq!(parse_request_body(b"\xff\xfe").model, None);
+        assert_eq!(parse_request_body(br#"{"model":7}"#).model, None);
+    }
+
+    #[test]
+    fn chat_stream_ttft_ignores_role_chunk_and_comments_and_counts_tokens() {
+        let role = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null}}]}\n\n";
+        let empty = chat_chunk("");
+        let (a, b, c) = (chat_chunk("He"), chat_chunk("llo"), chat_chunk("!"));
+        let record = run(
+            Endpoint::ChatCompletions,
+            SSE,
+            &[
+                (5, ": ping\n\n"),
+                (40, role),
+                (41, &empty),
+                (100, &a),
+                (150, &b),
+                (300, &c),
+                (301, "data: [DONE]\n\n"),
+            ],
+        );
+        assert!(record.metered);
+        assert_eq!(record.ttft_ms, Some(100.0));
+        assert_eq!(record.completion_tokens, Some(3));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::CountedEvents));
+        // (3 − 1) tokens over 200 ms
+        assert_eq!(record.decode_tokens_per_s, Some(10.0));
+        assert_eq!(record.e2e_ms, 301.0);
+    }
+
+    #[test]
+    fn usage_wins_over_counted_events_and_llama_timings_are_kept() {
+        let usage = "data: {\"choices\":[],\"usage\":{\"completion_tokens\":5,\"prompt_tokens\":37},\
+                     \"timings\":{\"prompt_ms\":90.5,\"predicted_n\":5,\"predicted_per_second\":41.2}}\n\n";
+        let (a, b) = (chat_chunk("a"), chat_chunk("b"));
+        let record = run(Endpoint::ChatCompletions, SSE, &[(100, &a), (200, &b), (201, usage)]);
+        assert_eq!(record.completion_tokens, Some(5));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::Usage));
+        assert_eq!(record.content_events, 2);
+        assert_eq!(record.prompt_tokens, Some(37));
+        assert_eq!(record.decode_tokens_per_s, Some(40.0)); // (5 − 1) / 0.1 s
+        let timings = record.server_reported.llama_cpp.unwrap();
+        assert_eq!(timings.prompt_ms, Some(90.5));
+        assert_eq!(timings.predicted_per_second, Some(41.2));
+    }
+
+    #[test]
+    fn reasoning_content_counts_as_first_token() {
+        let thinking = "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}\n\n";
+        let record = run(Endpoint::ChatCompletions, SSE, &[(70, thinking)]);
+        assert_eq!(record.ttft_ms, Some(70.0));
+        assert_eq!(record.completion_tokens, Some(1));
+        assert_eq!(record.decode_tokens_per_s, None); // one token: no decode interval
+    }
+
+    #[test]
+    fn exo_stream_tail_fixture() {
+        let tail = include_str!("../tests/fixtures/exo/chat-stream-tail.derived.txt");
+        let record = run(Endpoint::ChatCompletions, SSE, &[(50, &chat_chunk("Hi")), (80, tail)]);
+        assert!(record.metered);
+        assert_eq!(record.completion_tokens, Some(8));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::Usage));
+        assert_eq!(record.prompt_tokens, Some(15));
+        let exo = record.server_reported.exo.unwrap();
+        assert_eq!(exo.generation_tps, Some(143.9));
+        assert_eq!(exo.prompt_tps, Some(812.4));
+        assert_eq!(exo.generation_tokens, Some(8));
+        // (8 − 1) tokens over 30 ms
+        assert!((record.decode_tokens_per_s.unwrap() - 7.0 / 0.030).abs() < 1e-6);
+    }
+
+    #[test]
+    fn completions_stream_counts_text() {
+        let chunk = |t: &str| format!("data: {{\"choices\":[{{\"text\":{t:?},\"index\":0}}]}}\r\n\r\n");
+        let record = run(
+            Endpoint::Completions,
+            SSE,
+            &[(10, &chunk("")), (20, &chunk("a")), (30, &chunk("b"))],
+        );
+        assert_eq!(record.ttft_ms, Some(20.0));
+        assert_eq!(record.completion_tokens, Some(2));
+    }
+
+    #[test]
+    fn anthropic_messages_stream() {
+        let stream = [
+            (5, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-x\",\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n"),
+            (6, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"),
+            (7, "event: ping\ndata: {\"type\": \"ping\"}\n\n"),
+            (60, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"),
+            (110, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n"),
+            (111, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"),
+            (112, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":6}}\n\n"),
+            (113, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        ];
+        let t0 = Instant::now();
+        let mut meter = ResponseMeter::new(Endpoint::Messages, 200, SSE, t0);
+        for (offset, bytes) in stream {
+            meter.observe(bytes.as_bytes(), t0 + Duration::from_millis(offset));
+        }
+        assert_eq!(meter.response_model(), Some("claude-x"));
+        let record = meter.finish("m".into(), Outcome::Completed, t0 + Duration::from_millis(113), 0);
+        assert_eq!(record.ttft_ms, Some(60.0));
+        assert_eq!(record.content_events, 2);
+        assert_eq!(record.completion_tokens, Some(6));
+        assert_eq!(record.prompt_tokens, Some(12));
+        assert_eq!(record.decode_tokens_per_s, Some(100.0)); // (6 − 1) / 50 ms
+    }
+
+    #[test]
+    fn openai_responses_stream() {
+        let stream = [
+            (3, "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"model\":\"gpt-x\",\"usage\":null}}\n\n"),
+            (40, "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n"),
+            (90, "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\" there\"}\n\n"),
+            (91, "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"text\":\"Hi there\"}\n\n"),
+            (92, "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"model\":\"gpt-x\",\"usage\":{\"input_tokens\":9,\"output_tokens\":2,\"total_tokens\":11}}}\n\n"),
+        ];
+        let record = run(Endpoint::Responses, SSE, &stream);
+        assert_eq!(record.ttft_ms, Some(40.0));
+        assert_eq!(record.completion_tokens, Some(2));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::Usage));
+        assert_eq!(record.prompt_tokens, Some(9));
+        assert_eq!(record.decode_tokens_per_s, Some(20.0));
+    }
+
+    #[test]
+    fn non_streamed_json_uses_usage_per_endpoint() {
+        let chat = r#"{"choices":[{"message":{"content":"hi"}}],"usage":{"completion_tokens":4,"prompt_tokens":3}}"#;
+        let messages = r#"{"type":"message","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":3,"output_tokens":5}}"#;
+        let responses = r#"{"object":"response","usage":{"input_tokens":3,"output_tokens":6}}"#;
+        for (endpoint, body, expected) in [
+            (Endpoint::ChatCompletions, chat, 4),
+            (Endpoint::Completions, chat, 4),
+            (Endpoint::Messages, messages, 5),
+            (Endpoint::Responses, responses, 6),
+        ] {
+            let (first, second) = body.split_at(body.len() / 2);
+            let record = run(endpoint, Some("application/json"), &[(10, first), (20, second)]);
+            assert!(record.metered && !record.streamed);
+            assert_eq!(record.completion_tokens, Some(expected), "{endpoint:?}");
+            assert_eq!(record.completion_tokens_source, Some(TokenSource::Usage));
+            assert_eq!(record.ttft_ms, None);
+        }
+    }
+
+    #[test]
+    fn unparseable_bodies_are_unmetered() {
+        let garbage = run(
+            Endpoint::ChatCompletions,
+            SSE,
+            &[(10, &chat_chunk("a")), (20, "data: {not json\n\n")],
+        );
+        assert!(!garbage.metered);
+        assert_eq!((garbage.completion_tokens, garbage.ttft_ms), (None, None));
+        let truncated_json = run(
+            Endpoint::ChatCompletions,
+            Some("application/json"),
+            &[(10, "{\"usage\":{")],
+        );
+        assert!(!truncated_json.metered);
+        let html = run(Endpoint::ChatCompletions, Some("text/html"), &[(10, "<html>")]);
+        assert!(!html.metered);
+    }
+
+    #[test]
+    fn error_status_with_plain_body_is_metered_as_error_not_unmetered() {
+        let t0 = Instant::now();
+        let mut meter = ResponseMeter::new(Endpoint::ChatCompletions, 500, Some("application/json"), t0);
+        meter.observe(b"Internal error", t0);
+        let record = meter.finish("m".into(), Outcome::Completed, t0, 0);
+        assert!(record.metered);
+        assert_eq!(record.status, 500);
+        assert_eq!(record.completion_tokens, None);
+    }
+}

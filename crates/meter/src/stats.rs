@@ -1,0 +1,501 @@
+//! Aggregates over finished and running requests: per model and for the whole cluster.
+//!
+//! Tokens are put into 1 s buckets as their content events arrive (a 15 min ring), so "tokens/s now" moves while a
+//! long answer streams; when the server's `usage` later reports more tokens than were counted, the difference is
+//! added at the end so totals match what the server says it generated.
+
+use crate::metering::{Outcome, RequestRecord};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Seconds of per-second history kept (15 min).
+pub const HISTORY_SECONDS: usize = 900;
+/// "tokens/s now" is the mean over this many complete seconds (one second alone is too jumpy to read).
+pub const RATE_WINDOW_SECONDS: u64 = 3;
+/// Finished requests listed in `recent[]`.
+pub const RECENT_REQUESTS: usize = 50;
+/// TTFT percentiles are over streamed requests finished in the last 15 min, at most this many per model.
+const TTFT_SAMPLES: usize = 2000;
+
+/// Figures for one model or for the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// Finished metered-endpoint requests since the meter started.
+    pub requests: u64,
+    pub completion_tokens: u64,
+    /// Mean tokens/s over the last [`RATE_WINDOW_SECONDS`] complete seconds.
+    pub tokens_per_s: f64,
+    pub in_flight: u64,
+    /// Requests finished in the last 60 s.
+    pub requests_per_min: u64,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
+    /// Completion tokens served since local midnight (what the node is paid for).
+    pub tokens_today: u64,
+    /// HTTP status ≥ 400 or the upstream failed.
+    pub errors: u64,
+    /// Bodies forwarded without metering because they could not be parsed.
+    pub unmetered: u64,
+    /// Requests the client abandoned before the response ended.
+    pub client_closed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    pub id: String,
+    #[serde(flatten)]
+    pub aggregate: Aggregate,
+}
+
+/// Per-second tokens, oldest first, ending with the last complete second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Unix time (s) of the last entry's second.
+    pub end_unix_s: u64,
+    pub interval_s: u64,
+    pub tokens: Vec<u64>,
+    pub models: BTreeMap<String, Vec<u64>>,
+}
+
+/// Everything the meter knows, as served at `GET /_clusterbar/stats` and published to the app.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeterStats {
+    pub upstream: String,
+    pub generated_unix_ms: u64,
+    pub cluster: Aggregate,
+    pub models: Vec<ModelStats>,
+    /// Newest first.
+    pub recent: Vec<RequestRecord>,
+    pub history: History,
+}
+
+#[derive(Debug, Default)]
+struct Series {
+    /// (second index since the hub's epoch, tokens, finished requests)
+    buckets: VecDeque<(u64, u64, u64)>,
+}
+
+impl Series {
+    fn bucket(&mut self, second: u64) -> &mut (u64, u64, u64) {
+        if self.buckets.back().is_none_or(|b| b.0 < second) {
+            self.buckets.push_back((second, 0, 0));
+        }
+        while self
+            .buckets
+            .front()
+            .is_some_and(|b| b.0 + (HISTORY_SECONDS as u64) < second)
+        {
+            self.buckets.pop_front();
+        }
+        let last = self.buckets.len() - 1;
+        // Out-of-order writes (older second) land in the newest bucket: harmless at 1 s resolution.
+        &mut self.buckets[last]
+    }
+
+    fn sum(&self, from: u64, to_exclusive: u64, pick: impl Fn(&(u64, u64, u64)) -> u64) -> u64 {
+        self.buckets
+            .iter()
+            .filter(|b| b.0 >= from && b.0 < to_exclusive)
+            .map(pick)
+            .sum()
+    }
+
+    fn dense(&self, now_second: u64) -> Vec<u64> {
+        let start = now_second.saturating_sub(HISTORY_SECONDS as u64);
+        let mut out = vec![0; (now_second - start) as usize];
+        for b in &self.buckets {
+            if b.0 >= start && b.0 < now_second {
+                out[(b.0 - start) as usize] = b.1;
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Default)]
+struct ModelState {
+    requests: u64,
+    completion_tokens: u64,
+    in_flight: u64,
+    errors: u64,
+    unmetered: u64,
+    client_closed: u64,
+    tokens_today: u64,
+    series: Series,
+    /// (second index, TTFT ms)
+    ttfts: VecDeque<(u64, f64)>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    epoch: Instant,
+    epoch_unix_ms: u64,
+    cluster: ModelState,
+    models: BTreeMap<String, ModelState>,
+    recent: VecDeque<RequestRecord>,
+    today: NaiveDate,
+}
+
+/// Shared, cheap-to-clone aggregate store. All updates are O(1) under a short mutex.
+#[derive(Debug, Clone)]
+pub struct StatsHub {
+    upstream: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn local_today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+impl StatsHub {
+    pub fn new(upstream: impl Into<String>) -> Self {
+        Self {
+            upstream: upstream.into(),
+            inner: Arc::new(Mutex::new(Inner {
+                epoch: Instant::now(),
+                epoch_unix_ms: unix_ms(),
+                cluster: ModelState::default(),
+                models: BTreeMap::new(),
+                recent: VecDeque::new(),
+                today: local_today(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves plain counters behind; keep serving them.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A metered request was sent upstream (cluster `in_flight`).
+    pub fn request_started(&self) {
+        self.lock().cluster.in_flight += 1;
+    }
+
+    /// A started request's model became known (per-model `in_flight`); call before [`StatsHub::request_finished`].
+    pub fn request_model_known(&self, model: &str) {
+        self.lock().models.entry(model.to_string()).or_default().in_flight += 1;
+    }
+
+    /// Content events just arrived for a running request.
+    pub fn tokens_arrived(&self, model: &str, tokens: u64, at: Instant) {
+        if tokens == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        let second = at.saturating_duration_since(inner.epoch).as_secs();
+        inner.cluster.series.bucket(second).1 += tokens;
+        inner
+            .models
+            .entry(model.to_string())
+            .or_default()
+            .series
+            .bucket(second)
+            .1 += tokens;
+    }
+
+    /// A request ended. `live_tokens` is what [`StatsHub::tokens_arrived`] already put into the series.
+    pub fn request_finished(&self, record: RequestRecord, live_tokens: u64, at: Instant) {
+        let mut inner = self.lock();
+        let second = at.saturating_duration_since(inner.epoch).as_secs();
+        let today = local_today();
+        if today != inner.today {
+            inner.today = today;
+            inner.cluster.tokens_today = 0;
+            inner.models.values_mut().for_each(|m| m.tokens_today = 0);
+        }
+        let tokens = record.completion_tokens.unwrap_or(0);
+        let late_tokens = tokens.saturating_sub(live_tokens);
+        let is_error = record.status >= 400 || record.outcome == Outcome::UpstreamFailed;
+        let Inner { cluster, models, .. } = &mut *inner;
+        let model_state = models.entry(record.model.clone()).or_default();
+        for state in [cluster, model_state] {
+            state.in_flight = state.in_flight.saturating_sub(1);
+            state.requests += 1;
+            state.completion_tokens += tokens;
+            state.tokens_today += tokens;
+            state.errors += u64::from(is_error);
+            state.unmetered += u64::from(!record.metered);
+            state.client_closed += u64::from(record.outcome == Outcome::ClientClosed);
+            let bucket = state.series.bucket(second);
+            bucket.1 += late_tokens;
+            bucket.2 += 1;
+            if let Some(ttft) = record.ttft_ms {
+                state.ttfts.push_back((second, ttft));
+                if state.ttfts.len() > TTFT_SAMPLES {
+                    state.ttfts.pop_front();
+                }
+            }
+        }
+        inner.recent.push_front(record);
+        inner.recent.truncate(RECENT_REQUESTS);
+    }
+
+    /// The current figures.
+    pub fn snapshot(&self) -> MeterStats {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let now_second = now.saturating_duration_since(inner.epoch).as_secs();
+        if local_today() != inner.today {
+            inner.today = local_today();
+            inner.cluster.tokens_today = 0;
+            inner.models.values_mut().for_each(|m| m.tokens_today = 0);
+        }
+        let end_unix_s = (inner.epoch_unix_ms / 1000 + now_second).saturating_sub(1);
+        let history = History {
+            end_unix_s,
+            interval_s: 1,
+            tokens: inner.cluster.series.dense(now_second),
+            models: inner
+                .models
+                .iter()
+                .map(|(id, m)| (id.clone(), m.series.dense(now_second)))
+                .collect(),
+        };
+        MeterStats {
+            upstream: self.upstream.clone(),
+            generated_unix_ms: unix_ms(),
+            cluster: aggregate(&mut inner.cluster, now_second),
+            models: inner
+                .models
+                .iter_mut()
+                .map(|(id, m)| ModelStats {
+                    id: id.clone(),
+                    aggregate: aggregate(m, now_second),
+                })
+                .collect(),
+            recent: inner.recent.iter().cloned().collect(),
+            history,
+        }
+    }
+}
+
+fn aggregate(state: &mut ModelState, now_second: u64) -> Aggregate {
+    let window_start = now_second.saturating_sub(RATE_WINDOW_SECONDS);
+    let window = now_second - window_start;
+    let tokens_in_window = state.series.sum(window_start, now_second, |b| b.1);
+    let cutoff = now_second.saturating_sub(HISTORY_SECONDS as u64);
+    while state.ttfts.front().is_some_and(|t| t.0 < cutoff) {
+        state.ttfts.pop_front();
+    }
+    let mut ttfts: Vec<f64> = state.ttfts.iter().map(|t| t.1).collect();
+    ttfts.sort_by(f64::total_cmp);
+    Aggregate {
+        requests: state.requests,
+        completion_tokens: state.completion_tokens,
+        tokens_per_s: if window == 0 {
+            0.0
+        } else {
+            tokens_in_window as f64 / window as f64
+        },
+        in_flight: state.in_flight,
+        requests_per_min: state.series.sum(now_second.saturating_sub(60), now_second + 1, |b| b.2),
+        ttft_p50_ms: percentile(&ttfts, 0.50),
+        ttft_p95_ms: percentile(&ttfts, 0.95),
+        tokens_today: state.tokens_today,
+        errors: state.errors,
+        unmetered: state.unmetered,
+        client_closed: state.client_closed,
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Prometheus text exposition (version 0.0.4) of the stats.
+pub fn prometheus_text(stats: &MeterStats) -> String {
+    let mut out = String::new();
+    let rows: Vec<(&str, &Aggregate)> = std::iter::once(("", &stats.cluster))
+        .chain(stats.models.iter().map(|m| (m.id.as_str(), &m.aggregate)))
+        .collect();
+    type Pick = fn(&Aggregate) -> Option<f64>;
+    let metrics: [(&str, &str, &str, Pick); 10] = [
+        ("requests_total", "counter", "Finished metered requests", |a| {
+            Some(a.requests as f64)
+        }),
+        ("completion_tokens_total", "counter", "Completion tokens served", |a| {
+            Some(a.completion_tokens as f64)
+        }),
+        (
+            "tokens_per_second",
+            "gauge",
+            "Tokens/s over the last 3 complete seconds",
+            |a| Some(a.tokens_per_s),
+        ),
+        ("requests_in_flight", "gauge", "Metered requests in progress", |a| {
+            Some(a.in_flight as f64)
+        }),
+        (
+            "requests_per_minute",
+            "gauge",
+            "Requests finished in the last 60 s",
+            |a| Some(a.requests_per_min as f64),
+        ),
+        ("tokens_today", "gauge", "Completion tokens since local midnight", |a| {
+            Some(a.tokens_today as f64)
+        }),
+        (
+            "errors_total",
+            "counter",
+            "Requests with status >= 400 or upstream failure",
+            |a| Some(a.errors as f64),
+        ),
+        (
+            "unmetered_total",
+            "counter",
+            "Bodies forwarded unmetered (unparseable)",
+            |a| Some(a.unmetered as f64),
+        ),
+        ("ttft_p50_seconds", "gauge", "Median TTFT over the last 15 min", |a| {
+            a.ttft_p50_ms.map(|v| v / 1000.0)
+        }),
+        (
+            "ttft_p95_seconds",
+            "gauge",
+            "95th percentile TTFT over the last 15 min",
+            |a| a.ttft_p95_ms.map(|v| v / 1000.0),
+        ),
+    ];
+    for (name, kind, help, pick) in metrics {
+        let _ = writeln!(
+            out,
+            "# HELP clusterbar_meter_{name} {help}.\n# TYPE clusterbar_meter_{name} {kind}"
+        );
+        for (model, aggregate) in &rows {
+            let Some(value) = pick(aggregate) else { continue };
+            if model.is_empty() {
+                let _ = writeln!(out, "clusterbar_meter_{name} {value}");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "clusterbar_meter_{name}{{model=\"{}\"}} {value}",
+                    escape_label(model)
+                );
+            }
+        }
+    }
+    out
+}
+
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metering::{Endpoint, ServerReported, TokenSource};
+    use std::time::Duration;
+
+    fn record(model: &str, tokens: u64, ttft: f64, status: u16, metered: bool) -> RequestRecord {
+        RequestRecord {
+            model: model.into(),
+            endpoint: Endpoint::ChatCompletions,
+            status,
+            outcome: Outcome::Completed,
+            streamed: true,
+            metered,
+            ttft_ms: Some(ttft),
+            completion_tokens: Some(tokens),
+            completion_tokens_source: Some(TokenSource::Usage),
+            prompt_tokens: None,
+            content_events: tokens,
+            decode_tokens_per_s: None,
+            e2e_ms: 1.0,
+            finished_unix_ms: 0,
+            server_reported: ServerReported::default(),
+        }
+    }
+
+    #[test]
+    fn aggregates_per_model_and_cluster() {
+        let hub = StatsHub::new("http://x");
+        let epoch = hub.lock().epoch;
+        for model in ["a", "b"] {
+            hub.request_started();
+            hub.request_model_known(model);
+        }
+        assert_eq!(hub.snapshot().cluster.in_flight, 2);
+        hub.tokens_arrived("a", 10, epoch);
+        hub.request_finished(record("a", 12, 100.0, 200, true), 10, epoch);
+        hub.request_finished(record("b", 3, 300.0, 500, true), 0, epoch);
+        let stats = hub.snapshot();
+        assert_eq!(stats.cluster.in_flight, 0);
+        assert_eq!(stats.cluster.requests, 2);
+        assert_eq!(stats.cluster.completion_tokens, 15);
+        assert_eq!(stats.cluster.tokens_today, 15);
+        assert_eq!(stats.cluster.errors, 1);
+        assert_eq!(stats.cluster.requests_per_min, 2);
+        assert_eq!(stats.cluster.ttft_p50_ms, Some(100.0));
+        assert_eq!(stats.cluster.ttft_p95_ms, Some(300.0));
+        let a = &stats.models.iter().find(|m| m.id == "a").unwrap().aggregate;
+        assert_eq!((a.requests, a.completion_tokens, a.errors), (1, 12, 0));
+        // 10 live tokens + 2 late ones from usage, all in second 0.
+        assert_eq!(stats.recent.len(), 2);
+        assert_eq!(stats.recent[0].model, "b");
+    }
+
+    #[test]
+    fn tokens_per_s_uses_complete_seconds_and_history_is_dense() {
+        let hub = StatsHub::new("http://x");
+        // Move the epoch back so "now" is second 10.
+        let epoch = Instant::now() - Duration::from_millis(10_500);
+        hub.lock().epoch = epoch;
+        for (second, tokens) in [(7, 30), (8, 60), (9, 90), (10, 1000)] {
+            hub.tokens_arrived("m", tokens, epoch + Duration::from_secs(second));
+        }
+        let stats = hub.snapshot();
+        // Seconds 7, 8, 9 (the running second 10 is excluded): 180 / 3.
+        assert_eq!(stats.cluster.tokens_per_s, 60.0);
+        assert_eq!(stats.history.tokens.len(), 10);
+        assert_eq!(&stats.history.tokens[7..], &[30, 60, 90]);
+        assert_eq!(stats.history.models["m"][8], 60);
+    }
+
+    #[test]
+    fn ring_keeps_fifteen_minutes() {
+        let mut series = Series::default();
+        for second in 0..2000 {
+            series.bucket(second).1 += 1;
+        }
+        assert!(series.buckets.len() <= HISTORY_SECONDS + 1);
+        assert_eq!(series.dense(2000).len(), HISTORY_SECONDS);
+    }
+
+    #[test]
+    fn percentile_nearest_rank() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&v, 0.5), Some(2.0));
+        assert_eq!(percentile(&v, 0.95), Some(4.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn prometheus_output_labels_and_escapes() {
+        let hub = StatsHub::new("http://x");
+        hub.request_started();
+        hub.request_model_known("we\"ird");
+        let text = prometheus_text(&hub.snapshot());
+        assert!(text.contains("clusterbar_meter_requests_in_flight 1\n"));
+        assert!(text.contains("clusterbar_meter_requests_in_flight{model=\"we\\\"ird\"} 1\n"));
+        assert!(text.contains("# TYPE clusterbar_meter_completion_tokens_total counter"));
+        assert!(!text.contains("ttft_p50_seconds{"));
+    }
+}

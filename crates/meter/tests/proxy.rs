@@ -1,0 +1,443 @@
+//! The meter in front of a synthetic upstream (a hyper server on 127.0.0.1:0 in this process).
+
+use bytes::Bytes;
+use clusterbar_meter::{Meter, MeterHandle, MeterOptions, Outcome};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+type UpBody = BoxBody<Bytes, std::convert::Infallible>;
+type Handler = Arc<dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<UpBody>> + Send>> + Send + Sync>;
+use std::future::Future;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A response body fed by the test, one frame per message; the receiver closing tells the test the upstream
+/// connection went away.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+async fn start_upstream(handler: Handler) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let handler = handler.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handler(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn start_meter(upstream: SocketAddr) -> MeterHandle {
+    Meter::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &format!("http://{upstream}"),
+        MeterOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+fn post(addr: SocketAddr, path: &str, body: &str) -> Request<Full<Bytes>> {
+    Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer test-token")
+        .header("x-custom-request", "kept")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let response = client().request(
+        Request::get(format!("http://{addr}{path}"))
+            .body(Full::default())
+            .unwrap(),
+    );
+    let body = response.await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn chunk(content: &str) -> Bytes {
+    Bytes::from(format!(
+        "data: {{\"id\":\"c1\",\"model\":\"up-model\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{content:?}}}}}]}}\n\n"
+    ))
+}
+
+/// What the upstream saw of the last request.
+#[derive(Default, Clone, Debug)]
+struct Seen {
+    method: String,
+    path_and_query: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// Fixed SSE answer with fixed headers (a fixed Date so direct and metered responses can be compared whole),
+/// split into uneven chunks, CRLF line ends and a comment included.
+fn fixed_stream_upstream(seen: Arc<Mutex<Seen>>) -> Handler {
+    Arc::new(move |req: Request<Incoming>| {
+        let seen = seen.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            *seen.lock().unwrap() = Seen {
+                method: parts.method.to_string(),
+                path_and_query: parts.uri.path_and_query().unwrap().to_string(),
+                headers: parts.headers.clone(),
+                body,
+            };
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(async move {
+                let pieces: [&[u8]; 6] = [
+                    b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null}}],\"model\":\"up-model\"}\r\n\r\nda",
+                    b"ta: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\r\n",
+                    b"\r\n: keep-alive comment\r\n\r\n",
+                    b"data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"!\"}}]}\r\n\r\n",
+                    b"data: {\"choices\":[],\"usage\":{\"completion_tokens\":3,\"prompt_tokens\":7}}\r\n\r\n",
+                    b"data: [DONE]\r\n\r\n",
+                ];
+                for piece in pieces {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    if tx.send(Bytes::from_static(piece)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .header("cache-control", "no-cache")
+                .header("date", "Thu, 01 Jan 2026 00:00:00 GMT")
+                .header("x-upstream", "synthetic")
+                .header("set-cookie", "a=1")
+                .header("set-cookie", "b=2")
+                .header("connection", "x-hop")
+                .header("x-hop", "must not pass")
+                .body(ChannelBody(rx).boxed())
+                .unwrap()
+        })
+    })
+}
+
+#[tokio::test]
+async fn responses_and_requests_pass_byte_for_byte_and_are_metered() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let upstream = start_upstream(fixed_stream_upstream(seen.clone())).await;
+    let meter = start_meter(upstream).await;
+    let body = r#"{"model":"smollm2","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+
+    let mut results = Vec::new();
+    for addr in [upstream, meter.local_addr()] {
+        let response = client()
+            .request(post(addr, "/v1/chat/completions?x=1&y=%20", body))
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        results.push((parts, bytes, seen.lock().unwrap().clone()));
+    }
+    let (direct, metered) = (&results[0], &results[1]);
+    assert_eq!(direct.0.status, metered.0.status);
+    assert_eq!(direct.1, metered.1, "response body bytes");
+    // Response headers: identical except the hop-by-hop field named by `Connection` (RFC 9110 §7.6.1).
+    let mut expected = direct.0.headers.clone();
+    expected.remove("connection");
+    expected.remove("x-hop");
+    assert_eq!(expected, metered.0.headers);
+    assert_eq!(metered.0.headers.get_all("set-cookie").iter().count(), 2);
+
+    // Request: same method, path, query, body; headers the same plus Via (a gateway MUST add it).
+    let (seen_direct, seen_metered) = (&direct.2, &metered.2);
+    assert_eq!(seen_direct.method, seen_metered.method);
+    assert_eq!(seen_direct.path_and_query, "/v1/chat/completions?x=1&y=%20");
+    assert_eq!(seen_direct.path_and_query, seen_metered.path_and_query);
+    assert_eq!(seen_direct.body, seen_metered.body);
+    let mut metered_headers = seen_metered.headers.clone();
+    assert_eq!(metered_headers.remove("via").unwrap(), "1.1 clusterbar-meter");
+    assert_eq!(
+        seen_direct.headers.get("authorization"),
+        metered_headers.get("authorization")
+    );
+    assert_eq!(seen_direct.headers, metered_headers);
+
+    // The meter task finishes just after the body ends.
+    let stats = wait_for(|| meter.stats(), |s| s.cluster.requests == 1).await;
+    let model = &stats.models[0];
+    assert_eq!(model.id, "smollm2");
+    assert_eq!(model.aggregate.completion_tokens, 3);
+    let recent = &stats.recent[0];
+    assert_eq!(
+        (recent.status, recent.outcome, recent.metered),
+        (200, Outcome::Completed, true)
+    );
+    assert_eq!(recent.completion_tokens, Some(3));
+    assert_eq!(recent.content_events, 3);
+    assert!(recent.ttft_ms.unwrap() > 0.0 && recent.ttft_ms.unwrap() < recent.e2e_ms);
+    assert!(recent.decode_tokens_per_s.unwrap() > 0.0);
+    meter.shutdown().await;
+}
+
+async fn wait_for<T>(mut get: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = get();
+        if done(&value) || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An upstream whose stream the test drives: every request hands the test a sender.
+fn driven_upstream(senders: mpsc::UnboundedSender<mpsc::Sender<Bytes>>) -> Handler {
+    Arc::new(move |_req: Request<Incoming>| {
+        let senders = senders.clone();
+        Box::pin(async move {
+            let (tx, rx) = mpsc::channel(1);
+            senders.send(tx).unwrap();
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(ChannelBody(rx).boxed())
+                .unwrap()
+        })
+    })
+}
+
+#[tokio::test]
+async fn events_are_forwarded_as_they_arrive_not_buffered() {
+    let (senders_tx, mut senders) = mpsc::unbounded_channel();
+    let upstream = start_upstream(driven_upstream(senders_tx)).await;
+    let meter = start_meter(upstream).await;
+    let response = client()
+        .request(post(meter.local_addr(), "/v1/chat/completions", r#"{"model":"m"}"#))
+        .await;
+    let mut body = response.unwrap().into_body();
+    let upstream_tx = senders.recv().await.unwrap();
+    // Lock-step: the upstream sends event k+1 only after the client has received event k. A buffering proxy
+    // would deadlock here, and the timeout turns that into a failure.
+    for k in 0..5 {
+        let event = chunk(&format!("t{k}"));
+        upstream_tx.send(event.clone()).await.unwrap();
+        let frame = tokio::time::timeout(WAIT, body.frame())
+            .await
+            .expect("event held back by the meter");
+        assert_eq!(frame.unwrap().unwrap().into_data().unwrap(), event);
+    }
+    // Live tokens are visible while the stream is still open.
+    let stats = wait_for(|| meter.stats(), |s| s.cluster.in_flight == 1).await;
+    assert_eq!(stats.cluster.in_flight, 1);
+    assert_eq!(stats.models[0].aggregate.in_flight, 1);
+    drop(upstream_tx);
+    assert!(body.frame().await.is_none());
+    let stats = wait_for(|| meter.stats(), |s| s.cluster.requests == 1).await;
+    assert_eq!(stats.cluster.completion_tokens, 5);
+    assert_eq!(stats.cluster.in_flight, 0);
+}
+
+#[tokio::test]
+async fn client_disconnect_closes_the_upstream_request() {
+    let (senders_tx, mut senders) = mpsc::unbounded_channel();
+    let upstream = start_upstream(driven_upstream(senders_tx)).await;
+    let meter = start_meter(upstream).await;
+    let response = client()
+        .request(post(meter.local_addr(), "/v1/chat/completions", r#"{"model":"m"}"#))
+        .await;
+    let mut body = response.unwrap().into_body();
+    let upstream_tx = senders.recv().await.unwrap();
+    upstream_tx.send(chunk("a")).await.unwrap();
+    tokio::time::timeout(WAIT, body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    drop(body); // the client goes away mid-stream
+                // The upstream notices: its body is dropped once the meter closes the upstream connection.
+    let closed = tokio::time::timeout(WAIT, async {
+        while upstream_tx.send(chunk("more")).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the upstream request stayed open after the client left");
+    let stats = wait_for(|| meter.stats(), |s| s.cluster.requests == 1).await;
+    assert_eq!(stats.cluster.client_closed, 1);
+    assert_eq!(stats.recent[0].outcome, Outcome::ClientClosed);
+}
+
+#[tokio::test]
+async fn upstream_down_is_a_502_in_openai_error_shape() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = unused.local_addr().unwrap();
+    drop(unused);
+    let meter = start_meter(dead).await;
+    let response = client()
+        .request(post(meter.local_addr(), "/v1/chat/completions", r#"{"model":"m"}"#))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let error = &json["error"];
+    assert!(error["message"].as_str().unwrap().contains(&dead.to_string()), "{json}");
+    assert_eq!(error["type"], "upstream_error");
+    assert_eq!(error["code"], "upstream_unavailable");
+    // Non-metered paths get the same answer.
+    let models = client().request(
+        Request::get(format!("http://{}/v1/models", meter.local_addr()))
+            .body(Full::default())
+            .unwrap(),
+    );
+    assert_eq!(models.await.unwrap().status(), StatusCode::BAD_GATEWAY);
+    let stats = meter.stats();
+    assert_eq!(
+        (stats.cluster.requests, stats.cluster.errors, stats.cluster.in_flight),
+        (1, 1, 0)
+    );
+    assert_eq!(stats.recent[0].outcome, Outcome::UpstreamFailed);
+    assert_eq!(stats.recent[0].status, 502);
+}
+
+#[tokio::test]
+async fn stats_and_metrics_endpoints_and_unmetered_bodies() {
+    let handler: Handler = Arc::new(|req: Request<Incoming>| {
+        Box::pin(async move {
+            let path = req.uri().path().to_string();
+            let (content_type, body): (&str, &str) = match path.as_str() {
+                "/v1/completions" => (
+                    "application/json",
+                    r#"{"choices":[{"text":"hi"}],"usage":{"completion_tokens":4}}"#,
+                ),
+                "/v1/messages" => ("text/event-stream", "data: not json at all\n\n"),
+                _ => ("application/json", r#"{"data":[{"id":"m"}]}"#),
+            };
+            Response::builder()
+                .header("content-type", content_type)
+                .body(Full::new(Bytes::from(body)).boxed())
+                .unwrap()
+        })
+    });
+    let upstream = start_upstream(handler).await;
+    let meter = start_meter(upstream).await;
+    let addr = meter.local_addr();
+    let ok = client()
+        .request(post(addr, "/v1/completions", r#"{"model":"alpha"}"#))
+        .await
+        .unwrap();
+    ok.into_body().collect().await.unwrap();
+    let garbage = client()
+        .request(post(addr, "/v1/messages", r#"{"model":"beta"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        garbage.into_body().collect().await.unwrap().to_bytes(),
+        "data: not json at all\n\n"
+    );
+    // Not a metered endpoint: forwarded, not counted.
+    assert_eq!(get_json(addr, "/v1/models").await["data"][0]["id"], "m");
+    wait_for(|| meter.stats(), |s| s.cluster.requests == 2).await;
+
+    let stats = get_json(addr, "/_clusterbar/stats").await;
+    assert_eq!(stats["cluster"]["requests"], 2);
+    assert_eq!(stats["cluster"]["unmetered"], 1);
+    assert_eq!(stats["cluster"]["completion_tokens"], 4);
+    let models = stats["models"].as_array().unwrap();
+    let alpha = models.iter().find(|m| m["id"] == "alpha").unwrap();
+    assert_eq!(
+        (alpha["requests"].as_u64(), alpha["completion_tokens"].as_u64()),
+        (Some(1), Some(4))
+    );
+    assert!(alpha["tokens_per_s"].is_number());
+    let beta = models.iter().find(|m| m["id"] == "beta").unwrap();
+    assert_eq!(beta["unmetered"], 1);
+    let recent = stats["recent"].as_array().unwrap();
+    assert_eq!(recent.len(), 2);
+    for key in ["model", "ttft_ms", "completion_tokens", "decode_tokens_per_s", "status"] {
+        assert!(recent[0].get(key).is_some(), "recent[] lacks {key}");
+    }
+    assert_eq!(stats["history"]["interval_s"], 1);
+    assert!(stats["history"]["tokens"].is_array());
+
+    let metrics = client().request(
+        Request::get(format!("http://{addr}/_clusterbar/metrics"))
+            .body(Full::default())
+            .unwrap(),
+    );
+    let metrics = metrics.await.unwrap();
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = String::from_utf8(metrics.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("clusterbar_meter_requests_total 2\n"), "{text}");
+    assert!(
+        text.contains("clusterbar_meter_completion_tokens_total{model=\"alpha\"} 4\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("clusterbar_meter_unmetered_total{model=\"beta\"} 1\n"),
+        "{text}"
+    );
+
+    // The app's feed publishes the same struct.
+    let mut updates = meter.subscribe();
+    let published = tokio::time::timeout(WAIT, updates.wait_for(|s| s.cluster.requests == 2)).await;
+    assert_eq!(published.unwrap().unwrap().models.len(), 2);
+}
+
+#[tokio::test]
+async fn refuses_non_loopback_unless_allowed() {
+    let error = Meter::start(
+        "0.0.0.0:0".parse().unwrap(),
+        "http://127.0.0.1:1",
+        MeterOptions::default(),
+    )
+    .await;
+    assert!(matches!(error, Err(clusterbar_meter::MeterError::NotLoopback(_))));
+    let allowed = MeterOptions {
+        allow_remote: true,
+        ..MeterOptions::default()
+    };
+    let meter = Meter::start("0.0.0.0:0".parse().unwrap(), "http://127.0.0.1:1", allowed)
+        .await
+        .unwrap();
+    meter.shutdown().await;
+    let bad = Meter::start(
+        "127.0.0.1:0".parse().unwrap(),
+        "https://example.com",
+        MeterOptions::default(),
+    )
+    .await;
+    assert!(matches!(bad, Err(clusterbar_meter::MeterError::BadUpstream { .. })));
+}
