@@ -1,9 +1,8 @@
 //! The cluster part of `clusterbar status`: read exo, attach the view, print it.
 
-use clusterbar_core::exo::{self, ClusterView, ExoClient, LinkKind, ModelState};
+use clusterbar_core::exo::{ClusterView, ExoClient, LinkKind, ModelState};
 use clusterbar_core::format::bytes;
 use clusterbar_core::settings::Settings;
-use clusterbar_core::Snapshot;
 
 /// The exo client for `--exo-url`, else the local exo on the configured port.
 pub fn client(exo_url: Option<&str>, settings: &Settings) -> Result<ExoClient, String> {
@@ -13,15 +12,10 @@ pub fn client(exo_url: Option<&str>, settings: &Settings) -> Result<ExoClient, S
     }
 }
 
-/// Reads the cluster and puts it (or `exo_unreachable`) into the snapshot.
-pub fn attach(snapshot: &mut Snapshot, client: &ExoClient) {
-    exo::attach_cluster(snapshot, exo::read_cluster(client));
-}
-
 /// The human lines for the cluster, appended after the status table.
 pub fn render(view: Option<&ClusterView>) -> String {
     let Some(view) = view else {
-        return "Cluster       — (exo not answering, see warnings)".into();
+        return "Cluster       — (exo is not running, or not answering: see warnings)".into();
     };
     let mut lines = Vec::new();
     let held = view

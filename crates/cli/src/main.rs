@@ -11,6 +11,7 @@ mod exo_cmd;
 mod meter_cmd;
 mod models;
 mod render;
+mod report;
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +44,24 @@ enum Command {
         #[arg(long, value_name = "URL")]
         exo_url: Option<String>,
     },
+    /// Save a diagnostics bundle: the raw outputs the probes read, the Snapshot and exo's /state.
+    Report {
+        /// A new (or empty) directory for the bundle.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+        /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
+    },
+    /// Diagnose a bundle saved by `clusterbar report` (from any machine): status and warnings.
+    Doctor {
+        /// The bundle directory.
+        #[arg(long, value_name = "DIR")]
+        from: std::path::PathBuf,
+        /// Print the Snapshot as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The models exo knows and runs: list, load, unload, and whether one fits the cluster.
     Models {
         #[command(subcommand)]
@@ -68,6 +87,20 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Exo { command } => exo_cmd::run(command),
+        Command::Report { out, exo_url } => {
+            let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
+            let summary = report::save(&out, &settings, exo_url.as_deref())?;
+            print_text(&summary)
+        }
+        Command::Doctor { from, json } => {
+            let snapshot = report::diagnose(&from)?;
+            let text = if json {
+                serde_json::to_string_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
+            } else {
+                format!("{}\n{}", render::status(&snapshot), cluster::render(snapshot.cluster.as_ref()))
+            };
+            print_text(&text)
+        }
         Command::Meter(args) => meter_cmd::run_meter(args),
         Command::Bench(args) => meter_cmd::run_bench_cmd(args),
         Command::Models { action, exo_url } => {
@@ -88,8 +121,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 .iter()
                 .map(|p| clusterbar_core::warnings::Warning::settings_reset(p))
                 .collect();
-            let mut snapshot = clusterbar_core::collect_snapshot(&loaded.settings, &standing);
-            cluster::attach(&mut snapshot, &cluster::client(exo_url.as_deref(), &loaded.settings)?);
+            let mut collector = match exo_url.as_deref() {
+                Some(url) => clusterbar_core::snapshot::Collector::with_exo_url(url).map_err(|e| e.to_string())?,
+                None => clusterbar_core::snapshot::Collector::default(),
+            };
+            let snapshot = collector.collect(&loaded.settings, &standing);
             let text = if json {
                 serde_json::to_string_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
             } else {
@@ -107,5 +143,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 Err(e) => Err(format!("writing to stdout: {e}")),
             }
         }
+    }
+}
+
+/// Prints to stdout; a closed pipe (`clusterbar status | head -1`) is not a failure.
+fn print_text(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("writing to stdout: {e}")),
     }
 }

@@ -1,7 +1,9 @@
 //! The human table `clusterbar status` prints.
 
 use clusterbar_core::format::bytes;
+use clusterbar_core::probes::hardware::HardwareReport;
 use clusterbar_core::probes::memory::MemoryPressure;
+use clusterbar_core::probes::rdma::RdmaStatus;
 use clusterbar_core::supervise::{ServiceState, ServiceStatus};
 use clusterbar_core::Snapshot;
 
@@ -39,6 +41,7 @@ pub fn status(s: &Snapshot) -> String {
         None => "— (unreadable, see warnings)".into(),
     };
     lines.push(row("Memory", &memory));
+    lines.extend(hardware(&s.this_node.hardware));
     lines.push(row("exo", &service(&s.services.exo)));
     lines.push(row("Porten agent", &service(&s.services.porten)));
     if s.warnings.is_empty() {
@@ -50,6 +53,49 @@ pub fn status(s: &Snapshot) -> String {
         }
     }
     lines.join("\n")
+}
+
+fn hardware(hw: &HardwareReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if hw.thunderbolt.is_empty() {
+        lines.push(row("Thunderbolt", "no ports found"));
+    }
+    for (i, port) in hw.thunderbolt.iter().enumerate() {
+        let label = if i == 0 { "Thunderbolt" } else { "" };
+        let name = port.socket.as_deref().map(|s| format!("port {s}")).unwrap_or_else(|| "port ?".into());
+        let speed = match (port.link_up, port.speed_gbps, port.lanes) {
+            (false, _, _) => "no link".to_owned(),
+            (true, Some(gbps), Some(lanes)) => format!("{gbps:.0} Gb/s · {lanes} lane{}", if lanes == 1 { "" } else { "s" }),
+            (true, Some(gbps), None) => format!("{gbps:.0} Gb/s"),
+            (true, None, _) => "linked, speed unknown".to_owned(),
+        };
+        let peer = port.peer.as_deref().map(|p| format!(" → {p}")).unwrap_or_default();
+        let iface = port.interface.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+        let rdma = match port.rdma_active {
+            Some(true) => " · RDMA active",
+            Some(false) => " · RDMA inactive",
+            None => "",
+        };
+        let tb5 = if port.tb5_capable { " · TB5" } else { "" };
+        lines.push(row(label, &format!("{name}{iface}: {speed}{peer}{rdma}{tb5}")));
+    }
+    let rdma = match hw.rdma.status {
+        RdmaStatus::Enabled => "enabled".to_owned(),
+        RdmaStatus::Disabled => "disabled".to_owned(),
+        RdmaStatus::Unsupported => "unsupported on this machine".to_owned(),
+        RdmaStatus::Unknown => format!("unknown ({})", hw.rdma.detail.as_deref().unwrap_or("unreadable")),
+    };
+    lines.push(row("RDMA", &rdma));
+    let power = match hw.power_watts {
+        Some(w) => format!("{w:.1} W ({})", hw.power_source.as_deref().unwrap_or("measured")),
+        None => format!("— ({})", hw.power_unavailable_reason.as_deref().unwrap_or("not reported")),
+    };
+    lines.push(row("Power", &power));
+    if let Some(limit) = hw.gpu_wired_limit_bytes {
+        let how = if hw.gpu_wired_limit_estimated { " (estimated OS default)" } else { "" };
+        lines.push(row("GPU memory", &format!("up to {}{how}", bytes(limit))));
+    }
+    lines
 }
 
 fn row(label: &str, value: &str) -> String {

@@ -5,7 +5,14 @@
 //! when a field is removed or changes meaning. Adding a field is not a schema change.
 
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::exo::pool::{Pool, PoolConfig};
+use crate::exo::watcher::{Watcher, ELECTION_DEBOUNCE};
+use crate::exo::{ClusterView, ExoClient};
+use crate::probes::hardware::HardwareReader;
+use crate::supervise::Supervisor;
 
 use crate::probes::host::HostInfo;
 use crate::probes::memory::MemoryInfo;
@@ -31,6 +38,10 @@ pub struct Snapshot {
     /// warning `exo_unreachable` says why). Filled by `crate::exo::attach_cluster`.
     #[serde(default)]
     pub cluster: Option<crate::exo::ClusterView>,
+    /// What changed in the cluster since the previous sample (a box joined or left, a link got
+    /// slower, a model became ready or failed); the app turns these into notifications.
+    #[serde(default)]
+    pub events: Vec<crate::exo::ClusterEvent>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
@@ -60,6 +71,10 @@ pub struct ThisNode {
     pub host: HostInfo,
     /// `None` when the memory reader failed; the reason is in `warnings`.
     pub memory: Option<MemoryInfo>,
+    /// Thunderbolt ports (`thunderbolt[]`), `rdma`, `bridge`, `power_watts`, GPU use and
+    /// temperature, the GPU wired-memory ceiling, and `source_errors`.
+    #[serde(flatten)]
+    pub hardware: crate::probes::hardware::HardwareReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,14 +83,49 @@ pub struct Services {
     pub porten: ServiceStatus,
 }
 
-/// Long-lived reader state kept between samples (the process table), so each sample costs
-/// only what changed.
-#[derive(Default)]
+/// How often the slow parts of a sample run at most: exo's exposure check probes this
+/// machine's own addresses, which is not worth doing every second.
+const EXPOSURE_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Long-lived reader state kept between samples (process table, hardware readers, exo client
+/// and the cluster watcher), so each sample costs only what changed.
 pub struct Collector {
     processes: crate::supervise::ProcessTable,
+    hardware: HardwareReader,
+    exo: Option<(String, ExoClient)>,
+    /// An explicit exo URL (`--exo-url`): always asked, whatever the process table says.
+    exo_url_override: Option<String>,
+    watcher: Watcher,
+    exposure: Option<(Instant, Option<Warning>)>,
+    /// exo as Clusterbar supervises it (the app and `clusterbar serve` set this).
+    pub exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Self {
+            processes: Default::default(),
+            hardware: HardwareReader::new(),
+            exo: None,
+            exo_url_override: None,
+            watcher: Watcher::new(ELECTION_DEBOUNCE),
+            exposure: None,
+            exo_supervisor: Arc::new(Mutex::new(None)),
+        }
+    }
 }
 
 impl Collector {
+    /// Ask exo at this URL instead of `http://127.0.0.1:<exo_api_port>`.
+    pub fn with_exo_url(url: &str) -> Result<Self, crate::exo::ExoError> {
+        let client = ExoClient::new(url)?;
+        Ok(Self {
+            exo: Some((url.to_owned(), client)),
+            exo_url_override: Some(url.to_owned()),
+            ..Self::default()
+        })
+    }
+
     /// Takes one full sample of this machine. Never fails: a reader that fails leaves its
     /// part empty and adds a warning saying why, so one broken source never hides the others.
     pub fn collect(&mut self, settings: &Settings, extra_warnings: &[Warning]) -> Snapshot {
@@ -89,17 +139,68 @@ impl Collector {
                 None
             }
         };
+        let hardware = crate::probes::hardware::parse(&self.hardware.sample());
+        warnings.extend(crate::probes::hardware::hardware_warnings(&hardware, memory.as_ref()));
+        for error in &hardware.source_errors {
+            warnings.push(Warning::probe_failed(&error.source, &error.reason));
+        }
         self.processes.refresh();
-        let services = crate::supervise::discover_services(settings, &self.processes);
-        Snapshot {
+        let mut services = crate::supervise::discover_services(settings, &self.processes);
+        if let Ok(guard) = self.exo_supervisor.lock() {
+            if let Some(supervisor) = guard.as_ref() {
+                services.exo.apply_supervised(supervisor.status());
+            }
+        }
+        let ask_exo = self.exo_url_override.is_some() || services.exo.state == ServiceState::Running;
+        let gpu_ceiling = hardware.gpu_wired_limit_bytes;
+        let mut snapshot = Snapshot {
             schema: SNAPSHOT_SCHEMA,
             taken_at_unix_ms: now_unix_ms(),
             state: TrayState::derive(&services, &warnings),
-            this_node: ThisNode { host, memory },
+            this_node: ThisNode { host, memory, hardware },
             services,
             warnings,
             cluster: None,
+            events: Vec::new(),
+        };
+        if ask_exo {
+            let config = PoolConfig { this_box_gpu_ceiling_bytes: gpu_ceiling, ..PoolConfig::default() };
+            let now = snapshot.taken_at_unix_ms;
+            match self.read_cluster(settings, now) {
+                Ok(view) => {
+                    let observation = self.watcher.observe(view, now);
+                    let mut view = observation.view;
+                    view.pool = Some(Pool::from_view(&view, &config));
+                    snapshot.events = observation.events;
+                    crate::exo::attach_cluster(&mut snapshot, Ok(view));
+                }
+                Err(error) => crate::exo::attach_cluster(&mut snapshot, Err(error)),
+            }
         }
+        snapshot
+    }
+
+    /// exo's view plus the exposure warning (checked at most every minute).
+    fn read_cluster(&mut self, settings: &Settings, now: u64) -> Result<ClusterView, crate::exo::ExoError> {
+        let local_url = format!("http://127.0.0.1:{}", settings.exo_api_port);
+        let url = self.exo_url_override.clone().unwrap_or(local_url);
+        let client = match &self.exo {
+            Some((known, client)) if *known == url => client,
+            _ => {
+                let client = ExoClient::new(&url)?;
+                &self.exo.insert((url, client)).1
+            }
+        };
+        let mut view = client.cluster_view(now)?;
+        let due = self.exposure.as_ref().is_none_or(|(at, _)| at.elapsed() >= EXPOSURE_CHECK_EVERY);
+        if due {
+            let warning = crate::exo::check_exposure(client, &crate::exo::local_addresses());
+            self.exposure = Some((Instant::now(), warning));
+        }
+        if let Some((_, Some(warning))) = &self.exposure {
+            view.warnings.push(warning.clone());
+        }
+        Ok(view)
     }
 }
 

@@ -39,6 +39,10 @@ pub struct ClusterView {
     /// the last good view, `age` ms old. Set by [`crate::exo::Watcher`].
     #[serde(default)]
     pub held_ms: Option<u64>,
+    /// Pooled memory and the VRAM budget advertised to Porten; set by the collector, which
+    /// knows this box's GPU ceiling.
+    #[serde(default)]
+    pub pool: Option<crate::exo::Pool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +187,7 @@ pub fn parse_state(state: &Value, this_node_id: Option<&str>, now_unix_ms: u64) 
         warnings: Vec::new(),
         unknown: unknown.into_iter().collect(),
         held_ms: None,
+        pool: None,
     };
     view.warnings = cluster_warnings(&view);
     view

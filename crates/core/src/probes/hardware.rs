@@ -240,7 +240,9 @@ fn relative_name(dir: &Path, path: &Path) -> Option<String> {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HardwareReport {
-    /// "macos" / "linux" as the reader recorded it.
+    /// "macos" / "linux" as the reader recorded it (named `probed_os` in JSON, beside the
+    /// host's own `os` line in the snapshot).
+    #[serde(rename = "probed_os")]
     pub os: Option<String>,
     pub thunderbolt: Vec<ThunderboltPort>,
     pub rdma: RdmaState,

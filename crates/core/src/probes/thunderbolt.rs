@@ -294,7 +294,9 @@ pub fn host_ports_from_ioreg(ports: &[IoregLanePort]) -> Vec<ThunderboltPort> {
                 lanes,
                 per_lane_gbps: per_lane,
                 asymmetric,
-                tb5_capable: supports_tb5(port.number("Supported Link Speed")),
+                // 40 Gb/s per lane (Gen 4) exists only on TB5 / USB4 v2 hardware, so a lane
+                // running at it is TB5-capable even where the dump omits Supported Link Speed.
+                tb5_capable: supports_tb5(port.number("Supported Link Speed")) || per_lane.is_some_and(|g| g >= 40.0),
                 ..ThunderboltPort::default()
             }
         })

@@ -70,6 +70,26 @@ pub struct ServiceStatus {
     pub pids: Vec<u32>,
     /// Why the state is what it is, when that is not obvious (e.g. a configured path is missing).
     pub detail: Option<String>,
+    /// Set when Clusterbar supervises (or has adopted) this program: restarts, uptime, why it
+    /// gave up, where its log is.
+    #[serde(default)]
+    pub supervised: Option<SupervisedStatus>,
+}
+
+impl ServiceStatus {
+    /// Folds in what the supervisor knows: its view of running beats the process table's
+    /// (a program it is restarting is not "stopped" from the user's point of view).
+    pub fn apply_supervised(&mut self, status: SupervisedStatus) {
+        if let Some(pid) = status.pid {
+            if !self.pids.contains(&pid) {
+                self.pids.push(pid);
+            }
+        }
+        if matches!(status.state, SupervisedState::Running | SupervisedState::Adopted | SupervisedState::Starting) {
+            self.state = ServiceState::Running;
+        }
+        self.supervised = Some(status);
+    }
 }
 
 /// Locates a program: the configured path wins (and is reported when it is wrong), then
@@ -194,6 +214,7 @@ pub fn service_status(kind: ServiceKind, settings: &Settings, table: &ProcessTab
         executable,
         pids,
         detail,
+        supervised: None,
     }
 }
 

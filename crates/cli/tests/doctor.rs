@@ -1,0 +1,85 @@
+//! `clusterbar report` then `clusterbar doctor` on this machine, and `doctor` on a Mac's bundle
+//! assembled from real captured outputs: a Linux box diagnoses a Mac.
+
+use std::path::Path;
+use std::process::Command;
+
+const CLI: &str = env!("CARGO_BIN_EXE_clusterbar");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/macos");
+
+fn run(args: &[&str], config: &Path) -> std::process::Output {
+    Command::new(CLI).args(args).env("CLUSTERBAR_CONFIG_DIR", config).output().expect("running clusterbar")
+}
+
+#[test]
+fn report_then_doctor_round_trips_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let saved = run(&["report", "--out", bundle.to_str().unwrap(), "--exo-url", "http://127.0.0.1:9"], dir.path());
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    assert!(bundle.join("snapshot.json").is_file());
+    let again = run(&["report", "--out", bundle.to_str().unwrap()], dir.path());
+    assert_eq!(again.status.code(), Some(1), "a non-empty bundle directory is never overwritten");
+    let doctor = run(&["doctor", "--from", bundle.to_str().unwrap(), "--json"], dir.path());
+    assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stderr));
+    let snapshot: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert_eq!(snapshot["schema"], 1);
+    assert!(snapshot["this_node"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn doctor_reads_a_mac_bundle_on_any_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("mac");
+    // Start from this machine's bundle (for snapshot.json), then replace the raw sources with a Mac's.
+    let saved = run(&["report", "--out", bundle.to_str().unwrap(), "--exo-url", "http://127.0.0.1:9"], dir.path());
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    for entry in std::fs::read_dir(&bundle).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "snapshot.json" {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+    std::fs::write(bundle.join("os"), "macos").unwrap();
+    std::fs::copy(
+        Path::new(FIXTURES).join("ioreg-IOThunderboltSwitch-M5Pro-t6050-host-TB5-asym-excerpt-whatcable-issue52-NoFr1ends.txt"),
+        bundle.join("ioreg_thunderbolt"),
+    )
+    .unwrap();
+    std::fs::write(bundle.join("rdma_ctl_status"), "disabled\n").unwrap();
+    std::fs::copy(
+        Path::new(FIXTURES).join("sysctl-iogpu.wired_limit_mb-raised-86016.txt"),
+        bundle.join("sysctl_iogpu_wired_limit_mb"),
+    )
+    .unwrap();
+
+    let doctor = run(&["doctor", "--from", bundle.to_str().unwrap(), "--json"], dir.path());
+    assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stderr));
+    let snapshot: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let node = &snapshot["this_node"];
+    assert_eq!(node["rdma"]["status"], "disabled");
+    assert_eq!(node["gpu_wired_limit_bytes"].as_u64(), Some(86016 * 1024 * 1024));
+    let ports = node["thunderbolt"].as_array().unwrap();
+    assert!(ports.iter().any(|p| p["speed_gbps"].as_f64() == Some(120.0)), "ports: {ports:?}");
+    let codes: Vec<&str> = snapshot["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect();
+    assert!(codes.contains(&"rdma_disabled"), "warnings: {codes:?}");
+
+    let human = run(&["doctor", "--from", bundle.to_str().unwrap()], dir.path());
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("RDMA          disabled"), "{text}");
+    assert!(text.contains("120 Gb/s"), "{text}");
+}
+
+#[test]
+fn doctor_on_something_that_is_not_a_bundle_fails_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["doctor", "--from", dir.path().to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("snapshot.json"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
+}
