@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use clusterbar_core::sampler::Sampler;
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::TrayState;
+use clusterbar_core::supervise::{ExoLaunch, Supervisor, SupervisorSpec};
 use clusterbar_core::warnings::Warning;
 use clusterbar_core::Snapshot;
 use serde::Serialize;
@@ -166,6 +167,68 @@ fn open_logs<R: Runtime>(app: AppHandle<R>) -> Result<(), String> {
         .map_err(|e| format!("opening {}: {e}", dir.display()))
 }
 
+/// Starts exo under Clusterbar's supervisor, or adopts the copy already running (EXO.app,
+/// a terminal): never a second one.
+#[tauri::command]
+async fn exo_start(state: State<'_, AppState>) -> Result<String, String> {
+    let slot = state.sampler.exo_supervisor();
+    let settings = state.settings();
+    let message = tauri::async_runtime::spawn_blocking(move || -> Result<String, String> {
+        let mut guard = slot.lock().map_err(|_| "supervisor lock poisoned".to_owned())?;
+        if let Some(supervisor) = guard.as_ref() {
+            supervisor.start_again().map_err(|e| e.to_string())?;
+            return Ok("exo starting".to_owned());
+        }
+        let spec = SupervisorSpec::exo(&settings, &ExoLaunch::default())?;
+        let supervisor = Supervisor::start(spec).map_err(|e| e.to_string())?;
+        let adopted = !supervisor.status().started_by_us;
+        *guard = Some(supervisor);
+        Ok(if adopted {
+            "adopted the exo already running"
+        } else {
+            "exo starting"
+        }
+        .to_owned())
+    })
+    .await
+    .map_err(|e| format!("starting exo: {e}"))??;
+    state.sampler.sample_now();
+    tracing::info!("{message}");
+    Ok(message)
+}
+
+/// Stops exo. The user asked, so an adopted copy (one Clusterbar did not start) stops too.
+#[tauri::command]
+async fn exo_stop(state: State<'_, AppState>) -> Result<String, String> {
+    let slot = state.sampler.exo_supervisor();
+    let message = tauri::async_runtime::spawn_blocking(move || -> Result<String, String> {
+        let guard = slot.lock().map_err(|_| "supervisor lock poisoned".to_owned())?;
+        let Some(supervisor) = guard.as_ref() else {
+            return Err("exo was not started or adopted by Clusterbar; press Start first to adopt it".to_owned());
+        };
+        supervisor
+            .stop(true)
+            .map(|outcome| format!("{outcome:?}"))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("stopping exo: {e}"))??;
+    state.sampler.sample_now();
+    tracing::info!(outcome = %message, "exo stopped");
+    Ok(message)
+}
+
+/// Stops what Clusterbar started (an adopted exo keeps running) before the process exits.
+fn stop_children<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(state) = app.try_state::<AppState>() {
+        let slot = state.sampler.exo_supervisor();
+        let taken = slot.lock().ok().and_then(|mut guard| guard.take());
+        if let Some(supervisor) = taken {
+            supervisor.shutdown();
+        }
+    }
+}
+
 #[tauri::command]
 fn quit<R: Runtime>(app: AppHandle<R>) {
     app.exit(0);
@@ -179,6 +242,8 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         settings,
         hide_popover,
         fit_popover,
+        exo_start,
+        exo_stop,
         open_logs,
         quit
     ])
@@ -437,10 +502,9 @@ pub fn run() {
     };
     app.run(|app, event| {
         if let tauri::RunEvent::Exit = event {
-            // Children Clusterbar started are stopped by their owners' Drop (supervisors, in
-            // later steps); the sampler thread ends here too.
+            // Quitting stops everything the app started: no child process is left behind.
             tracing::info!("Clusterbar quitting");
-            let _ = app;
+            stop_children(app);
         }
     });
 }

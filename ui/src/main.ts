@@ -2,7 +2,7 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { formatAgo, formatBytes } from "./format";
-import type { ServiceStatus, SettingsView, Snapshot } from "./types";
+import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode } from "./types";
 
 const $ = (id: string): HTMLElement => {
   const el = document.getElementById(id);
@@ -35,7 +35,7 @@ function render(s: Snapshot): void {
   lastSnapshot = s;
   document.body.dataset.state = s.state;
   setText("state-word", STATE_WORDS[s.state]);
-  setText("header-detail", `updated ${formatAgo(Date.now() - s.taken_at_unix_ms)}`);
+  setText("header-detail", formatAgo(Date.now() - s.taken_at_unix_ms));
 
   const warnings = $("warnings");
   warnings.replaceChildren(
@@ -93,8 +93,163 @@ function render(s: Snapshot): void {
     setText("mem-extra", "");
   }
 
+  renderHardware(node);
   renderService("exo", s.services.exo);
   renderService("porten", s.services.porten);
+  renderCluster(s.cluster);
+  renderExoAction(s);
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function gbps(v: number | null): string {
+  return v === null ? "— Gb/s" : `${Number.isInteger(v) ? v : v.toFixed(1)} Gb/s`;
+}
+
+function renderHardware(node: ThisNode): void {
+  if (node.power_watts !== null) {
+    setText("power", `${node.power_watts.toFixed(1)} W`, node.power_source ?? undefined);
+  } else {
+    setText("power", "—", node.power_unavailable_reason ?? "Power is not reported on this machine");
+  }
+  if (node.gpu_wired_limit_bytes !== null) {
+    const how = node.gpu_wired_limit_estimated ? " (est.)" : "";
+    setText("gpu-limit", `GPU up to ${formatBytes(node.gpu_wired_limit_bytes)}${how}`);
+  } else {
+    setText("gpu-limit", "");
+  }
+  const rdmaWords = { enabled: "enabled", disabled: "disabled", unsupported: "not supported here", unknown: "unknown" };
+  setText("rdma", rdmaWords[node.rdma.status], node.rdma.detail ?? undefined);
+  $("rdma").className = node.rdma.status === "disabled" ? "amber" : "";
+  const ports = $("tb-ports");
+  if (node.thunderbolt.length === 0) {
+    ports.replaceChildren(el("li", "muted small", "No Thunderbolt ports found"));
+    return;
+  }
+  ports.replaceChildren(
+    ...node.thunderbolt.map((p) => {
+      const name = p.socket ? `Port ${p.socket}` : "Port";
+      let text: string;
+      if (!p.link_up) text = `${name}: no link`;
+      else {
+        const lanes = p.lanes !== null ? ` · ${p.lanes} lane${p.lanes === 1 ? "" : "s"}` : "";
+        text = `${name}: ${gbps(p.speed_gbps)}${lanes}${p.peer ? ` → ${p.peer}` : ""}${p.rdma_active ? " · RDMA" : ""}`;
+      }
+      const chip = el("li", "chip", text);
+      if (p.link_up && p.peer_is_host && p.speed_gbps !== null && p.speed_gbps < 80) chip.classList.add("slow");
+      if (!p.link_up) chip.classList.add("idle");
+      return chip;
+    }),
+  );
+}
+
+function linkChip(node: string, link: LinkView): HTMLElement {
+  const peer = link.from === node ? link.to : link.from;
+  const kind = { rdma: "RDMA", thunderbolt: "TB", ethernet: "Ethernet", wifi: "Wi-Fi", unknown: "?" }[link.kind];
+  const speed = link.speed_gbps !== null ? `${gbps(link.speed_gbps)} · ` : "";
+  const chip = el("li", "chip", `↔ ${peer} ${speed}${kind}`);
+  chip.dataset.kind = link.kind;
+  if ((link.kind === "rdma" || link.kind === "thunderbolt") && link.speed_gbps !== null && link.speed_gbps < 80) {
+    chip.classList.add("slow");
+  }
+  return chip;
+}
+
+function nodeRow(n: NodeView, links: LinkView[]): HTMLElement {
+  const li = el("li", "box node");
+  li.dataset.name = n.name;
+  const title = el("div", "box-title");
+  title.append(el("span", "strong", n.name));
+  if (n.is_this_node) title.append(el("span", "tag", "this Mac"));
+  if (n.last_seen_s !== null && n.last_seen_s > 30) title.append(el("span", "tag amber", `seen ${formatAgo(n.last_seen_s * 1000)}`));
+  li.append(title);
+  li.append(el("div", "muted small", [n.chip ?? "—", n.os_build ? `macOS ${n.os_build}` : null].filter(Boolean).join(" · ")));
+  const total = n.memory_total_bytes;
+  const used = total !== null && n.memory_available_bytes !== null ? total - n.memory_available_bytes : null;
+  const meter = el("div", "meter");
+  const fill = el("div", "meter-fill");
+  fill.style.width = total && used !== null ? `${((100 * used) / total).toFixed(1)}%` : "0";
+  meter.append(fill);
+  li.append(meter);
+  const figures = el("div", "figures small");
+  figures.append(
+    el("span", "", total !== null && used !== null ? `${formatBytes(used)} of ${formatBytes(total)}` : "memory —"),
+    el("span", "", n.power_watts !== null ? `${n.power_watts.toFixed(0)} W` : "— W"),
+    el("span", "", n.gpu_usage !== null ? `GPU ${(n.gpu_usage * 100).toFixed(0)}%` : "GPU —"),
+  );
+  li.append(figures);
+  const chips = el("ul", "chips");
+  chips.append(...links.filter((l) => l.from === n.name || l.to === n.name).map((l) => linkChip(n.name, l)));
+  if (n.rdma_enabled === false) chips.append(el("li", "chip slow", "RDMA off"));
+  li.append(chips);
+  return li;
+}
+
+function modelRow(m: ModelView): HTMLElement {
+  const li = el("li", "box model");
+  li.dataset.state = m.state;
+  const title = el("div", "figures");
+  title.append(el("span", "strong model-id", m.id));
+  const pct = m.progress !== null && (m.state === "downloading" || m.state === "loading") ? ` ${(m.progress * 100).toFixed(0)}%` : "";
+  const badge = el("span", "badge", `${m.state}${pct}`);
+  badge.dataset.state = m.state === "failed" ? "failed" : m.state === "ready" || m.state === "running" ? "running" : "busy";
+  title.append(badge);
+  li.append(title);
+  if (m.progress !== null && m.state !== "ready" && m.state !== "running") {
+    const meter = el("div", "meter");
+    const fill = el("div", "meter-fill");
+    fill.style.width = `${(m.progress * 100).toFixed(1)}%`;
+    meter.append(fill);
+    li.append(meter);
+  }
+  if (m.state === "downloading" && m.download_speed_bytes_per_s !== null) {
+    const eta = m.eta_ms !== null ? ` · ${Math.ceil(m.eta_ms / 1000)} s left` : "";
+    li.append(el("div", "muted small", `${formatBytes(m.download_speed_bytes_per_s)}/s${eta}`));
+  }
+  const shards = m.shards
+    .map((sh) => (sh.start_layer !== null && sh.end_layer !== null ? `${sh.node} ${sh.start_layer}–${sh.end_layer}` : sh.node))
+    .join(" · ");
+  if (shards) li.append(el("div", "muted small", `layers: ${shards}`));
+  if (m.error) li.append(el("div", "error-line small", m.error));
+  return li;
+}
+
+function renderCluster(c: ClusterView | null): void {
+  $("cluster").hidden = c === null;
+  $("models").hidden = c === null;
+  setText("box-count", c ? `${c.nodes.length} box${c.nodes.length === 1 ? "" : "es"}` : "");
+  if (!c) return;
+  const held = $("cluster-held");
+  held.hidden = c.held_ms === null;
+  held.textContent = c.held_ms !== null ? `(electing a master: last view ${Math.round(c.held_ms / 1000)} s old)` : "";
+  const pool = c.pool;
+  setText(
+    "pool-line",
+    pool
+      ? `Pool ${formatBytes(pool.memory_usable_bytes)} usable of ${formatBytes(pool.memory_total_bytes)} · budget ${pool.vram_budget_mb} MB · ${c.power_watts.toFixed(0)} W`
+      : `${formatBytes(c.memory_total_bytes)} in all · ${c.power_watts.toFixed(0)} W`,
+    pool ? pool.per_box.map((b) => `${b.name}: ${formatBytes(b.usable_bytes)} (${b.source === "gpu_ceiling" ? "GPU ceiling" : "share of RAM"})`).join("\n") : undefined,
+  );
+  $("node-list").replaceChildren(...c.nodes.map((n) => nodeRow(n, c.links)));
+  $("model-list").replaceChildren(...c.models.map(modelRow));
+  $("models-empty").hidden = c.models.length > 0;
+}
+
+let exoBusy = false;
+
+function renderExoAction(s: Snapshot): void {
+  const button = $("exo-action") as HTMLButtonElement;
+  const exo = s.services.exo;
+  button.hidden = exo.state === "not_installed" && !exo.supervised;
+  const running = exo.state === "running";
+  button.textContent = running ? "Stop exo" : "Start exo";
+  button.dataset.action = running ? "stop" : "start";
+  button.disabled = exoBusy;
 }
 
 function renderService(id: "exo" | "porten", status: ServiceStatus): void {
@@ -102,6 +257,13 @@ function renderService(id: "exo" | "porten", status: ServiceStatus): void {
   badge.textContent = SERVICE_WORDS[status.state];
   badge.dataset.state = status.state;
   const parts: string[] = [];
+  const sup = status.supervised;
+  if (sup) {
+    const who = sup.started_by_us ? "started by Clusterbar" : "adopted";
+    parts.push(`${sup.state.replace("_", " ")} (${who}${sup.restarts ? `, ${sup.restarts} restarts` : ""})`);
+    if (sup.gave_up_reason) parts.push(`gave up: ${sup.gave_up_reason}`);
+    else if (sup.next_restart_in_s !== null) parts.push(`restarting in ${sup.next_restart_in_s} s`);
+  }
   if (status.pids.length > 0) parts.push(`pid ${status.pids.join(", ")}`);
   if (status.executable) parts.push(status.executable);
   if (status.detail) parts.push(status.detail);
@@ -147,6 +309,19 @@ async function toggleSettings(): Promise<void> {
 }
 
 function wire(): void {
+  $("exo-action").addEventListener("click", () => {
+    const button = $("exo-action") as HTMLButtonElement;
+    const command = button.dataset.action === "stop" ? "exo_stop" : "exo_start";
+    exoBusy = true;
+    button.disabled = true;
+    button.textContent = command === "exo_stop" ? "Stopping…" : "Starting…";
+    invoke<string>(command)
+      .catch((e) => showError(`exo: ${e}`))
+      .finally(() => {
+        exoBusy = false;
+        if (lastSnapshot) renderExoAction(lastSnapshot);
+      });
+  });
   $("settings-btn").addEventListener("click", () => {
     toggleSettings().catch((e) => showError(`Settings: ${e}`));
   });
@@ -170,7 +345,7 @@ function wire(): void {
   }).observe($("popover"));
   // "updated 3 s ago" keeps counting between snapshots without any polling of the app.
   window.setInterval(() => {
-    if (lastSnapshot) setText("header-detail", `updated ${formatAgo(Date.now() - lastSnapshot.taken_at_unix_ms)}`);
+    if (lastSnapshot) setText("header-detail", formatAgo(Date.now() - lastSnapshot.taken_at_unix_ms));
   }, 1000);
 }
 

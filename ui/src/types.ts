@@ -15,7 +15,30 @@ export interface Memory {
   pressure: Pressure | null;
 }
 
+export interface ThunderboltPort {
+  socket: string | null;
+  link_up: boolean;
+  speed_gbps: number | null;
+  lanes: number | null;
+  per_lane_gbps: number | null;
+  asymmetric: boolean;
+  tb5_capable: boolean;
+  peer: string | null;
+  peer_is_host: boolean;
+  interface: string | null;
+  rdma_active: boolean | null;
+}
+
 export interface ThisNode {
+  thunderbolt: ThunderboltPort[];
+  rdma: { status: "enabled" | "disabled" | "unsupported" | "unknown"; detail: string | null };
+  power_watts: number | null;
+  power_source: string | null;
+  power_unavailable_reason: string | null;
+  gpu_usage: number | null;
+  temp_c: number | null;
+  gpu_wired_limit_bytes: number | null;
+  gpu_wired_limit_estimated: boolean;
   name: string;
   os: string;
   os_build: string | null;
@@ -25,11 +48,87 @@ export interface ThisNode {
   memory: Memory | null;
 }
 
+export interface SupervisedStatus {
+  state: "starting" | "running" | "backing_off" | "gave_up" | "stopping" | "stopped" | "adopted";
+  pid: number | null;
+  started_by_us: boolean;
+  uptime_s: number | null;
+  restarts: number;
+  last_exit: string | null;
+  next_restart_in_s: number | null;
+  gave_up_reason: string | null;
+  last_lines: string[];
+  log_path: string;
+}
+
 export interface ServiceStatus {
   state: ServiceState;
   executable: string | null;
   pids: number[];
   detail: string | null;
+  supervised?: SupervisedStatus | null;
+}
+
+export interface NodeView {
+  name: string;
+  node_id: string;
+  chip: string | null;
+  hardware_model: string | null;
+  memory_total_bytes: number | null;
+  memory_available_bytes: number | null;
+  power_watts: number | null;
+  gpu_usage: number | null;
+  temp_c: number | null;
+  rdma_enabled: boolean | null;
+  is_this_node: boolean;
+  last_seen_s: number | null;
+  thunderbolt_speed_gbps: number | null;
+  os_build: string | null;
+}
+
+export interface LinkView {
+  from: string;
+  to: string;
+  kind: "rdma" | "thunderbolt" | "ethernet" | "wifi" | "unknown";
+  speed_gbps: number | null;
+}
+
+export interface ShardView {
+  node: string;
+  start_layer: number | null;
+  end_layer: number | null;
+  state: string;
+  progress: number | null;
+  error: string | null;
+}
+
+export interface ModelView {
+  id: string;
+  instance_id: string;
+  state: "downloading" | "loading" | "ready" | "running" | "failed" | "stopping" | "unknown";
+  progress: number | null;
+  download_speed_bytes_per_s: number | null;
+  eta_ms: number | null;
+  shards: ShardView[];
+  error: string | null;
+}
+
+export interface Pool {
+  memory_total_bytes: number;
+  memory_usable_bytes: number;
+  vram_budget_mb: number;
+  per_box: { name: string; total_bytes: number; usable_bytes: number; source: "gpu_ceiling" | "fraction" }[];
+}
+
+export interface ClusterView {
+  nodes: NodeView[];
+  links: LinkView[];
+  memory_total_bytes: number;
+  memory_available_bytes: number;
+  power_watts: number;
+  models: ModelView[];
+  held_ms: number | null;
+  pool: Pool | null;
 }
 
 export interface Warning {
@@ -46,6 +145,7 @@ export interface Snapshot {
   this_node: ThisNode;
   services: { exo: ServiceStatus; porten: ServiceStatus };
   warnings: Warning[];
+  cluster: ClusterView | null;
 }
 
 export interface SettingsView {

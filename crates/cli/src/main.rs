@@ -97,7 +97,11 @@ fn run(cli: Cli) -> Result<(), String> {
             let text = if json {
                 serde_json::to_string_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
             } else {
-                format!("{}\n{}", render::status(&snapshot), cluster::render(snapshot.cluster.as_ref()))
+                format!(
+                    "{}\n{}",
+                    render::status(&snapshot),
+                    cluster::render(snapshot.cluster.as_ref())
+                )
             };
             print_text(&text)
         }

@@ -62,10 +62,16 @@ fn hardware(hw: &HardwareReport) -> Vec<String> {
     }
     for (i, port) in hw.thunderbolt.iter().enumerate() {
         let label = if i == 0 { "Thunderbolt" } else { "" };
-        let name = port.socket.as_deref().map(|s| format!("port {s}")).unwrap_or_else(|| "port ?".into());
+        let name = port
+            .socket
+            .as_deref()
+            .map(|s| format!("port {s}"))
+            .unwrap_or_else(|| "port ?".into());
         let speed = match (port.link_up, port.speed_gbps, port.lanes) {
             (false, _, _) => "no link".to_owned(),
-            (true, Some(gbps), Some(lanes)) => format!("{gbps:.0} Gb/s · {lanes} lane{}", if lanes == 1 { "" } else { "s" }),
+            (true, Some(gbps), Some(lanes)) => {
+                format!("{gbps:.0} Gb/s · {lanes} lane{}", if lanes == 1 { "" } else { "s" })
+            }
             (true, Some(gbps), None) => format!("{gbps:.0} Gb/s"),
             (true, None, _) => "linked, speed unknown".to_owned(),
         };
@@ -88,11 +94,18 @@ fn hardware(hw: &HardwareReport) -> Vec<String> {
     lines.push(row("RDMA", &rdma));
     let power = match hw.power_watts {
         Some(w) => format!("{w:.1} W ({})", hw.power_source.as_deref().unwrap_or("measured")),
-        None => format!("— ({})", hw.power_unavailable_reason.as_deref().unwrap_or("not reported")),
+        None => format!(
+            "— ({})",
+            hw.power_unavailable_reason.as_deref().unwrap_or("not reported")
+        ),
     };
     lines.push(row("Power", &power));
     if let Some(limit) = hw.gpu_wired_limit_bytes {
-        let how = if hw.gpu_wired_limit_estimated { " (estimated OS default)" } else { "" };
+        let how = if hw.gpu_wired_limit_estimated {
+            " (estimated OS default)"
+        } else {
+            ""
+        };
         lines.push(row("GPU memory", &format!("up to {}{how}", bytes(limit))));
     }
     lines

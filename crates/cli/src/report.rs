@@ -19,8 +19,16 @@ const EXO_NODE_ID_FILE: &str = "exo_node_id.txt";
 
 /// Writes the bundle and returns a one-line summary.
 pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<String, String> {
-    if out.exists() && std::fs::read_dir(out).map_err(|e| format!("reading {}: {e}", out.display()))?.next().is_some() {
-        return Err(format!("{} is not empty; choose a new directory so nothing is overwritten", out.display()));
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| format!("reading {}: {e}", out.display()))?
+            .next()
+            .is_some()
+    {
+        return Err(format!(
+            "{} is not empty; choose a new directory so nothing is overwritten",
+            out.display()
+        ));
     }
     std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     // A settled sample waits for the power readers' first figures (up to 2 s).
@@ -42,13 +50,18 @@ pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<St
             let body = serde_json::to_vec_pretty(&state).map_err(|e| format!("encoding exo's state: {e}"))?;
             std::fs::write(out.join(EXO_STATE_FILE), body).map_err(|e| format!("writing {EXO_STATE_FILE}: {e}"))?;
             if let Ok(id) = node_id {
-                std::fs::write(out.join(EXO_NODE_ID_FILE), id).map_err(|e| format!("writing {EXO_NODE_ID_FILE}: {e}"))?;
+                std::fs::write(out.join(EXO_NODE_ID_FILE), id)
+                    .map_err(|e| format!("writing {EXO_NODE_ID_FILE}: {e}"))?;
             }
             "exo's /state included".to_owned()
         }
         (Err(e), _) => format!("no exo state ({e})"),
     };
-    Ok(format!("saved {} raw sources, the snapshot and {exo_part} to {}", raw.names().count(), out.display()))
+    Ok(format!(
+        "saved {} raw sources, the snapshot and {exo_part} to {}",
+        raw.names().count(),
+        out.display()
+    ))
 }
 
 /// Rebuilds the Snapshot from a bundle: the hardware part is parsed again from the raw
@@ -56,19 +69,36 @@ pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<St
 /// from the saved `/state`, and the warnings are derived anew.
 pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
     let raw = RawSources::load(from).map_err(|e| format!("reading the bundle: {e}"))?;
-    let saved = std::fs::read(from.join(SNAPSHOT_FILE))
-        .map_err(|e| format!("{} has no {SNAPSHOT_FILE} ({e}); is it a Clusterbar report?", from.display()))?;
+    let saved = std::fs::read(from.join(SNAPSHOT_FILE)).map_err(|e| {
+        format!(
+            "{} has no {SNAPSHOT_FILE} ({e}); is it a Clusterbar report?",
+            from.display()
+        )
+    })?;
     let mut snapshot: Snapshot =
         serde_json::from_slice(&saved).map_err(|e| format!("{SNAPSHOT_FILE} is not a Clusterbar snapshot: {e}"))?;
     let report = hardware::parse(&raw);
     let mut warnings = hardware::hardware_warnings(&report, snapshot.this_node.memory.as_ref());
     for error in &report.source_errors {
-        warnings.push(clusterbar_core::warnings::Warning::probe_failed(&error.source, &error.reason));
+        warnings.push(clusterbar_core::warnings::Warning::probe_failed(
+            &error.source,
+            &error.reason,
+        ));
     }
     // Standing conditions that are not re-derivable from raw outputs stay as recorded.
-    let rederived = ["tb_link_slow", "rdma_disabled", "tb_bridge_on", "tb_bridge_cycle", "memory_pressure", "probe_failed"];
-    let cluster_codes: Vec<String> =
-        snapshot.cluster.iter().flat_map(|c| c.warnings.iter().map(|w| w.code.clone())).collect();
+    let rederived = [
+        "tb_link_slow",
+        "rdma_disabled",
+        "tb_bridge_on",
+        "tb_bridge_cycle",
+        "memory_pressure",
+        "probe_failed",
+    ];
+    let cluster_codes: Vec<String> = snapshot
+        .cluster
+        .iter()
+        .flat_map(|c| c.warnings.iter().map(|w| w.code.clone()))
+        .collect();
     for kept in snapshot.warnings.iter() {
         if !rederived.contains(&kept.code.as_str()) && !cluster_codes.contains(&kept.code) {
             warnings.push(kept.clone());
@@ -81,7 +111,11 @@ pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
         let value: serde_json::Value =
             serde_json::from_slice(&state).map_err(|e| format!("{EXO_STATE_FILE} is not JSON: {e}"))?;
         let node_id = std::fs::read_to_string(from.join(EXO_NODE_ID_FILE)).ok();
-        let taken = if snapshot.taken_at_unix_ms > 0 { snapshot.taken_at_unix_ms } else { now_unix_ms() };
+        let taken = if snapshot.taken_at_unix_ms > 0 {
+            snapshot.taken_at_unix_ms
+        } else {
+            now_unix_ms()
+        };
         let view = parse_state(&value, node_id.as_deref().map(str::trim), taken);
         clusterbar_core::exo::attach_cluster(&mut snapshot, Ok(view));
     }

@@ -8,18 +8,35 @@ const CLI: &str = env!("CARGO_BIN_EXE_clusterbar");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/macos");
 
 fn run(args: &[&str], config: &Path) -> std::process::Output {
-    Command::new(CLI).args(args).env("CLUSTERBAR_CONFIG_DIR", config).output().expect("running clusterbar")
+    Command::new(CLI)
+        .args(args)
+        .env("CLUSTERBAR_CONFIG_DIR", config)
+        .output()
+        .expect("running clusterbar")
 }
 
 #[test]
 fn report_then_doctor_round_trips_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
-    let saved = run(&["report", "--out", bundle.to_str().unwrap(), "--exo-url", "http://127.0.0.1:9"], dir.path());
+    let saved = run(
+        &[
+            "report",
+            "--out",
+            bundle.to_str().unwrap(),
+            "--exo-url",
+            "http://127.0.0.1:9",
+        ],
+        dir.path(),
+    );
     assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
     assert!(bundle.join("snapshot.json").is_file());
     let again = run(&["report", "--out", bundle.to_str().unwrap()], dir.path());
-    assert_eq!(again.status.code(), Some(1), "a non-empty bundle directory is never overwritten");
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a non-empty bundle directory is never overwritten"
+    );
     let doctor = run(&["doctor", "--from", bundle.to_str().unwrap(), "--json"], dir.path());
     assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stderr));
     let snapshot: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
@@ -32,7 +49,16 @@ fn doctor_reads_a_mac_bundle_on_any_machine() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("mac");
     // Start from this machine's bundle (for snapshot.json), then replace the raw sources with a Mac's.
-    let saved = run(&["report", "--out", bundle.to_str().unwrap(), "--exo-url", "http://127.0.0.1:9"], dir.path());
+    let saved = run(
+        &[
+            "report",
+            "--out",
+            bundle.to_str().unwrap(),
+            "--exo-url",
+            "http://127.0.0.1:9",
+        ],
+        dir.path(),
+    );
     assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
     for entry in std::fs::read_dir(&bundle).unwrap() {
         let path = entry.unwrap().path();
@@ -46,7 +72,8 @@ fn doctor_reads_a_mac_bundle_on_any_machine() {
     }
     std::fs::write(bundle.join("os"), "macos").unwrap();
     std::fs::copy(
-        Path::new(FIXTURES).join("ioreg-IOThunderboltSwitch-M5Pro-t6050-host-TB5-asym-excerpt-whatcable-issue52-NoFr1ends.txt"),
+        Path::new(FIXTURES)
+            .join("ioreg-IOThunderboltSwitch-M5Pro-t6050-host-TB5-asym-excerpt-whatcable-issue52-NoFr1ends.txt"),
         bundle.join("ioreg_thunderbolt"),
     )
     .unwrap();
@@ -64,8 +91,16 @@ fn doctor_reads_a_mac_bundle_on_any_machine() {
     assert_eq!(node["rdma"]["status"], "disabled");
     assert_eq!(node["gpu_wired_limit_bytes"].as_u64(), Some(86016 * 1024 * 1024));
     let ports = node["thunderbolt"].as_array().unwrap();
-    assert!(ports.iter().any(|p| p["speed_gbps"].as_f64() == Some(120.0)), "ports: {ports:?}");
-    let codes: Vec<&str> = snapshot["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect();
+    assert!(
+        ports.iter().any(|p| p["speed_gbps"].as_f64() == Some(120.0)),
+        "ports: {ports:?}"
+    );
+    let codes: Vec<&str> = snapshot["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
     assert!(codes.contains(&"rdma_disabled"), "warnings: {codes:?}");
 
     let human = run(&["doctor", "--from", bundle.to_str().unwrap()], dir.path());

@@ -5,13 +5,14 @@
 //! Opening the popover triggers a sample at once.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::settings::Settings;
 use crate::snapshot::{Collector, Snapshot};
+use crate::supervise::Supervisor;
 use crate::warnings::Warning;
 
 pub const VISIBLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -24,6 +25,7 @@ enum Command {
 
 pub struct Sampler {
     commands: mpsc::Sender<Command>,
+    exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
     snapshots: watch::Receiver<Snapshot>,
     thread: Option<JoinHandle<()>>,
 }
@@ -31,7 +33,16 @@ pub struct Sampler {
 impl Sampler {
     /// Takes the first sample before returning, so views never start empty.
     pub fn start(settings: Arc<RwLock<Settings>>, standing_warnings: Vec<Warning>) -> std::io::Result<Self> {
-        let mut collector = Collector::default();
+        Self::start_with(Collector::default(), settings, standing_warnings)
+    }
+
+    /// Starts with a prepared collector (e.g. one that asks exo at another URL).
+    pub fn start_with(
+        mut collector: Collector,
+        settings: Arc<RwLock<Settings>>,
+        standing_warnings: Vec<Warning>,
+    ) -> std::io::Result<Self> {
+        let exo_supervisor = collector.exo_supervisor.clone();
         let first = collector.collect(&read(&settings), &standing_warnings);
         let (publish, snapshots) = watch::channel(first);
         let (commands, inbox) = mpsc::channel();
@@ -59,6 +70,7 @@ impl Sampler {
                 }
             })?;
         Ok(Self {
+            exo_supervisor,
             commands,
             snapshots,
             thread: Some(thread),
@@ -73,6 +85,12 @@ impl Sampler {
     /// Samples at once, e.g. after a setting changed.
     pub fn sample_now(&self) {
         let _ = self.commands.send(Command::SampleNow);
+    }
+
+    /// The slot for exo's supervisor: whoever starts exo puts it here, and every sample
+    /// reports its state.
+    pub fn exo_supervisor(&self) -> Arc<Mutex<Option<Supervisor>>> {
+        self.exo_supervisor.clone()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Snapshot> {

@@ -151,7 +151,10 @@ impl Collector {
                 services.exo.apply_supervised(supervisor.status());
             }
         }
-        let ask_exo = self.exo_url_override.is_some() || services.exo.state == ServiceState::Running;
+        // exo is always asked (a refused loopback connection costs well under a millisecond), so
+        // an exo we did not recognise in the process table (`python -m exo`) is still seen.
+        // Not answering is a warning only when exo should be there.
+        let exo_expected = self.exo_url_override.is_some() || services.exo.state == ServiceState::Running;
         let gpu_ceiling = hardware.gpu_wired_limit_bytes;
         let mut snapshot = Snapshot {
             schema: SNAPSHOT_SCHEMA,
@@ -163,8 +166,11 @@ impl Collector {
             cluster: None,
             events: Vec::new(),
         };
-        if ask_exo {
-            let config = PoolConfig { this_box_gpu_ceiling_bytes: gpu_ceiling, ..PoolConfig::default() };
+        {
+            let config = PoolConfig {
+                this_box_gpu_ceiling_bytes: gpu_ceiling,
+                ..PoolConfig::default()
+            };
             let now = snapshot.taken_at_unix_ms;
             match self.read_cluster(settings, now) {
                 Ok(view) => {
@@ -172,9 +178,17 @@ impl Collector {
                     let mut view = observation.view;
                     view.pool = Some(Pool::from_view(&view, &config));
                     snapshot.events = observation.events;
+                    // An exo that answers is running, even when the process table did not
+                    // recognise it (another user's, a container, an unusual launcher).
+                    if snapshot.services.exo.state != ServiceState::Running {
+                        snapshot.services.exo.state = ServiceState::Running;
+                        let note = "answering its API, though not found among this user's processes";
+                        snapshot.services.exo.detail = Some(note.to_owned());
+                    }
                     crate::exo::attach_cluster(&mut snapshot, Ok(view));
                 }
-                Err(error) => crate::exo::attach_cluster(&mut snapshot, Err(error)),
+                Err(error) if exo_expected => crate::exo::attach_cluster(&mut snapshot, Err(error)),
+                Err(error) => tracing::debug!(%error, "exo is not running"),
             }
         }
         snapshot
@@ -192,7 +206,10 @@ impl Collector {
             }
         };
         let mut view = client.cluster_view(now)?;
-        let due = self.exposure.as_ref().is_none_or(|(at, _)| at.elapsed() >= EXPOSURE_CHECK_EVERY);
+        let due = self
+            .exposure
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= EXPOSURE_CHECK_EVERY);
         if due {
             let warning = crate::exo::check_exposure(client, &crate::exo::local_addresses());
             self.exposure = Some((Instant::now(), warning));

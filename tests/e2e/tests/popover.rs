@@ -198,3 +198,100 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// The stand-in exo (tests/exo-standin) serving a scenario; killed on drop.
+struct StandIn {
+    child: Child,
+    port: u16,
+}
+
+impl StandIn {
+    fn start(scenario: &str) -> StandIn {
+        let bin = std::env::var_os("EXO_STANDIN_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| app_binary().with_file_name("exo-standin"));
+        let scenario = workspace_root().join("tests/exo-standin/scenarios").join(scenario);
+        let mut child = Command::new(&bin)
+            .args(["--scenario", scenario.to_str().expect("utf-8 path"), "--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} (cargo build -p exo-standin): {e}", bin.display()));
+        let mut first = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).expect("the port line");
+        let port = first.trim().parse().expect("the stand-in prints its port first");
+        StandIn { child, port }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn popover_renders_a_three_node_cluster_from_exo() {
+    let exo = StandIn::start("three-nodes-rdma.json");
+    let config = tempdir("config-cluster");
+    let logs = tempdir("logs-cluster");
+    std::fs::write(
+        config.join("settings.json"),
+        format!("{{\"exo_api_port\": {}}}", exo.port),
+    )
+    .unwrap();
+    let driver = Driver::start(&config, &logs);
+    let client = driver.connect().await;
+    rendered_bytes(&client, "mem-total").await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows = loop {
+        let rows = client
+            .find_all(Locator::Css("#node-list li.node"))
+            .await
+            .expect("node rows");
+        if rows.len() == 3 {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "expected 3 boxes, saw {}", rows.len());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let mut names = Vec::new();
+    for row in &rows {
+        names.push(row.attr("data-name").await.unwrap().unwrap_or_default());
+    }
+    names.sort();
+    assert_eq!(names, ["mini-2", "mini-3", "studio-1"]);
+    assert_eq!(text(&client, "box-count").await, "3 boxes");
+    assert_eq!(
+        text(&client, "state-word").await,
+        "Degraded",
+        "rdma_disabled and tb_link_slow are active"
+    );
+    let this_mac = client
+        .find(Locator::Css("#node-list li[data-name='studio-1'] .tag"))
+        .await
+        .unwrap();
+    assert_eq!(this_mac.text().await.unwrap(), "this Mac");
+    let rdma_chip = client
+        .find(Locator::Css(
+            "#node-list li[data-name='studio-1'] .chip[data-kind='rdma']",
+        ))
+        .await;
+    assert!(rdma_chip.unwrap().text().await.unwrap().contains("80 Gb/s"));
+    let codes = client.find_all(Locator::Css("#warnings li")).await.unwrap();
+    let mut seen = Vec::new();
+    for row in codes {
+        seen.push(row.attr("data-code").await.unwrap().unwrap_or_default());
+    }
+    assert!(
+        seen.contains(&"rdma_disabled".to_owned()) && seen.contains(&"tb_link_slow".to_owned()),
+        "{seen:?}"
+    );
+    assert!(text(&client, "pool-line").await.starts_with("Pool "));
+    assert_eq!(text(&client, "exo-state").await, "Running");
+    screenshot_after_paint(&client, "popover-cluster.png").await;
+    client.close().await.expect("closing the session");
+}

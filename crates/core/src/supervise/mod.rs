@@ -85,7 +85,10 @@ impl ServiceStatus {
                 self.pids.push(pid);
             }
         }
-        if matches!(status.state, SupervisedState::Running | SupervisedState::Adopted | SupervisedState::Starting) {
+        if matches!(
+            status.state,
+            SupervisedState::Running | SupervisedState::Adopted | SupervisedState::Starting
+        ) {
             self.state = ServiceState::Running;
         }
         self.supervised = Some(status);
