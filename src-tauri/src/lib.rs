@@ -11,7 +11,7 @@ use clusterbar_core::sampler::Sampler;
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::TrayState;
 use clusterbar_core::supervise::{ExoLaunch, Supervisor, SupervisorSpec};
-use clusterbar_core::warnings::Warning;
+use clusterbar_core::warnings::{Latch, Warning};
 use clusterbar_core::Snapshot;
 use serde::Serialize;
 use tauri::image::Image;
@@ -352,6 +352,25 @@ fn tooltip(snapshot: &Snapshot) -> String {
     format!("Clusterbar — {}", snapshot.state_line())
 }
 
+/// Notifications are latched (a warning is raised after two consecutive samples and never
+/// repeated while it lasts) and cluster events are sent once each. The popover shows the same
+/// state, since many users deny the notification prompt.
+fn notify_changes<R: Runtime>(app: &AppHandle<R>, latch: &mut Latch, snapshot: &Snapshot) {
+    use tauri_plugin_notification::NotificationExt;
+    let changes = latch.observe(&snapshot.warnings);
+    let mut notes: Vec<(String, String)> = changes.raised.into_iter().map(|w| (w.message, w.fix)).collect();
+    notes.extend(snapshot.events.iter().map(|e| e.describe()));
+    for (title, body) in notes {
+        tracing::info!(%title, "notification");
+        if let Err(e) = app.notification().builder().title(&title).body(&body).show() {
+            tracing::warn!(error = %e, "could not show a notification");
+        }
+    }
+    for code in changes.cleared {
+        tracing::info!(%code, "condition cleared");
+    }
+}
+
 /// Settings are the source of truth for "Start at login"; the OS entry follows them.
 fn apply_start_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), String> {
     use tauri_plugin_autostart::ManagerExt;
@@ -426,10 +445,14 @@ fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
 
     // The icon and tooltip follow the snapshot; set only when they change.
     let mut updates = state.sampler.subscribe();
+    let app_handle = app.handle().clone();
     tauri::async_runtime::spawn(async move {
         let mut shown = first.tray_state();
+        let mut latch = Latch::default();
+        latch.observe(&first.warnings);
         while updates.changed().await.is_ok() {
             let snapshot = updates.borrow_and_update().clone();
+            notify_changes(&app_handle, &mut latch, &snapshot);
             let now = snapshot.tray_state();
             if now != shown {
                 match tray_icon(now) {
@@ -468,6 +491,7 @@ pub fn run() {
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show(app)))
         .plugin(tauri_plugin_positioner::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,

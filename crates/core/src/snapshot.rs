@@ -148,7 +148,11 @@ impl Collector {
         let mut services = crate::supervise::discover_services(settings, &self.processes);
         if let Ok(guard) = self.exo_supervisor.lock() {
             if let Some(supervisor) = guard.as_ref() {
-                services.exo.apply_supervised(supervisor.status());
+                let status = supervisor.status();
+                if let Some(warning) = Warning::from_supervised("exo", &status) {
+                    warnings.push(warning);
+                }
+                services.exo.apply_supervised(status);
             }
         }
         // exo is always asked (a refused loopback connection costs well under a millisecond), so
