@@ -259,8 +259,9 @@ function renderService(id: "exo" | "porten", status: ServiceStatus): void {
   const parts: string[] = [];
   const sup = status.supervised;
   if (sup) {
-    const who = sup.started_by_us ? "started by Clusterbar" : "adopted";
-    parts.push(`${sup.state.replace("_", " ")} (${who}${sup.restarts ? `, ${sup.restarts} restarts` : ""})`);
+    const who = sup.state === "adopted" ? ["adopted"] : sup.started_by_us ? ["started by Clusterbar"] : [];
+    if (sup.restarts) who.push(`${sup.restarts} restarts`);
+    parts.push(`${sup.state.replace("_", " ")}${who.length ? ` (${who.join(", ")})` : ""}`);
     if (sup.gave_up_reason) parts.push(`gave up: ${sup.gave_up_reason}`);
     else if (sup.next_restart_in_s !== null) parts.push(`restarting in ${sup.next_restart_in_s} s`);
   }

@@ -134,7 +134,10 @@ impl Warning {
                     "{program} kept crashing; Clusterbar stopped restarting it: {}",
                     status.gave_up_reason.as_deref().unwrap_or("no reason recorded")
                 ),
-                format!("Read its log ({}), fix the cause, then press Start.", status.log_path.display()),
+                format!(
+                    "Read its log ({}), fix the cause, then press Start.",
+                    status.log_path.display()
+                ),
             )),
             SupervisedState::BackingOff => Some(Self::new(
                 &format!("{program}_restarting"),
@@ -175,7 +178,12 @@ impl Latch {
         let mut changes = LatchChanges::default();
         let present: std::collections::HashSet<&str> = warnings.iter().map(|w| w.code.as_str()).collect();
         self.streak.retain(|code, _| present.contains(code.as_str()));
-        let mut cleared: Vec<String> = self.raised.iter().filter(|c| !present.contains(c.as_str())).cloned().collect();
+        let mut cleared: Vec<String> = self
+            .raised
+            .iter()
+            .filter(|c| !present.contains(c.as_str()))
+            .cloned()
+            .collect();
         cleared.sort();
         for code in &cleared {
             self.raised.remove(code);
@@ -203,11 +211,18 @@ mod latch_tests {
     #[test]
     fn raised_after_two_readings_once_and_cleared_once() {
         let mut latch = Latch::default();
-        assert!(latch.observe(&[w("tb_link_slow")]).raised.is_empty(), "one reading is not enough");
+        assert!(
+            latch.observe(&[w("tb_link_slow")]).raised.is_empty(),
+            "one reading is not enough"
+        );
         let second = latch.observe(&[w("tb_link_slow")]);
         assert_eq!(second.raised, vec![w("tb_link_slow")]);
         for _ in 0..5 {
-            assert_eq!(latch.observe(&[w("tb_link_slow")]), LatchChanges::default(), "never repeated");
+            assert_eq!(
+                latch.observe(&[w("tb_link_slow")]),
+                LatchChanges::default(),
+                "never repeated"
+            );
         }
         assert_eq!(latch.observe(&[]).cleared, vec!["tb_link_slow".to_owned()]);
         assert_eq!(latch.observe(&[]), LatchChanges::default());

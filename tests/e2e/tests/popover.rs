@@ -295,3 +295,71 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
     screenshot_after_paint(&client, "popover-cluster.png").await;
     client.close().await.expect("closing the session");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn start_exo_from_the_popover_and_quit_leaves_no_child() {
+    let config = tempdir("config-exo");
+    let logs = tempdir("logs-exo");
+    // A stand-in exo: records its pid and runs until signalled.
+    let fake = config.join("exo");
+    let pid_file = config.join("fake-exo.pid");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\nwhile :; do sleep 0.2; done\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let settings = serde_json::json!({ "exo_path": fake, "exo_api_port": free_port() });
+    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
+    let driver = Driver::start(&config, &logs);
+    let client = driver.connect().await;
+    rendered_bytes(&client, "mem-total").await;
+
+    let action = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("exo-action"))
+        .await
+        .unwrap();
+    assert_eq!(action.text().await.unwrap(), "Start exo");
+    action.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let detail = text(&client, "exo-detail").await;
+        if text(&client, "exo-state").await == "Running" && detail.starts_with("running (started by Clusterbar)") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "exo never showed as running and ours: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pid: i32 = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            if let Ok(pid) = text.trim().parse() {
+                break pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "the stand-in exo never wrote its pid");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    screenshot_after_paint(&client, "popover-exo-running.png").await;
+
+    // Quit from the footer: the app must stop the exo it started before it exits.
+    let _ = client.find(Locator::Id("quit-btn")).await.unwrap().click().await;
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "exo (pid {pid}) outlived Quit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -68,25 +68,42 @@ impl ClusterEvent {
     /// Title and one-line body for a notification.
     pub fn describe(&self) -> (String, String) {
         match self {
-            ClusterEvent::NodeJoined { name } => (format!("{name} joined the cluster"), "exo sees it as a member.".into()),
+            ClusterEvent::NodeJoined { name } => {
+                (format!("{name} joined the cluster"), "exo sees it as a member.".into())
+            }
             ClusterEvent::NodeLeft { name } => (
                 format!("{name} left the cluster"),
                 "Check that it is on, exo runs on it, and its cable is in.".into(),
             ),
-            ClusterEvent::LinkSlower { from, to, was_kind, now_kind, was_gbps, now_gbps } => {
+            ClusterEvent::LinkSlower {
+                from,
+                to,
+                was_kind,
+                now_kind,
+                was_gbps,
+                now_gbps,
+            } => {
                 let speed = |kind: Option<&LinkKind>, gbps: &Option<f64>| {
-                    let kind = kind.map(|k| format!("{k:?}").to_lowercase()).unwrap_or_else(|| "no link".into());
+                    let kind = kind
+                        .map(|k| format!("{k:?}").to_lowercase())
+                        .unwrap_or_else(|| "no link".into());
                     gbps.map(|g| format!("{kind} {g:.0} Gb/s")).unwrap_or(kind)
                 };
                 (
                     format!("{from} ↔ {to} got slower"),
-                    format!("{} → {}", speed(Some(was_kind), was_gbps), speed(now_kind.as_ref(), now_gbps)),
+                    format!(
+                        "{} → {}",
+                        speed(Some(was_kind), was_gbps),
+                        speed(now_kind.as_ref(), now_gbps)
+                    ),
                 )
             }
             ClusterEvent::ModelReady { id, .. } => (format!("{id} is ready"), "It can serve requests now.".into()),
             ClusterEvent::ModelFailed { id, error, .. } => (
                 format!("{id} failed to load"),
-                error.clone().unwrap_or_else(|| "exo did not say why; see its log.".into()),
+                error
+                    .clone()
+                    .unwrap_or_else(|| "exo did not say why; see its log.".into()),
             ),
         }
     }
