@@ -17,6 +17,17 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "Formatting"
 cargo fmt --all -- --check
 
+step "Real OpenAI-compatible server for the meter tests (llama-server + SmolLM2, cached outside the clone)"
+# Built once from the llama-cpp-python sdist (~12 min on 2 cores), then reused; see scripts/llama-server.sh.
+# On macOS it needs cmake (brew install cmake); without it the real-server tests say they were skipped.
+if [ "$(uname -s)" = "Linux" ] || command -v cmake >/dev/null; then
+  paths=$(scripts/llama-server.sh -j"$(nproc)")
+  eval "$(printf '%s\n' "$paths" | grep -E '^LLAMA_(SERVER_BIN|MODEL)=/' | sed 's/^/export /')"
+  echo "llama-server: ${LLAMA_SERVER_BIN:?scripts/llama-server.sh printed no LLAMA_SERVER_BIN}"
+else
+  printf '\n\033[1;33m!!! no cmake: the real llama-server is not built and its tests will say they were skipped. !!!\033[0m\n\n'
+fi
+
 step "Core and CLI tests (no GTK needed)"
 cargo test --locked
 
