@@ -15,6 +15,10 @@ if [ "$(uname -s)" = "Linux" ]; then
         build-essential pkg-config file curl ca-certificates)
   if [ "$want_tests" = 1 ]; then
     PKGS+=(xvfb xauth x11-utils webkit2gtk-driver imagemagick dbus dbus-x11 systemd procps)
+    # The real llama-server for the token-meter tests (scripts/llama-server.sh), and nginx,
+    # the proxy the meter's benchmark compares against.
+    PKGS+=(cmake libgomp1 nginx-light)
+    python3 -m pip --version >/dev/null 2>&1 || PKGS+=(python3-pip)
   fi
   command -v node >/dev/null || PKGS+=(nodejs npm)
   missing=()
