@@ -344,10 +344,21 @@ function wire(): void {
       invoke("fit_popover", { height }).catch((e) => showError(`${e}`));
     }
   }).observe($("popover"));
-  // "updated 3 s ago" keeps counting between snapshots without any polling of the app.
-  window.setInterval(() => {
+  // "3 s ago" keeps counting between snapshots without asking the app, and only while the
+  // popover is on screen: a hidden popover must not wake the machine every second.
+  let ticker: number | undefined;
+  const tick = () => {
     if (lastSnapshot) setText("header-detail", formatAgo(Date.now() - lastSnapshot.taken_at_unix_ms));
-  }, 1000);
+  };
+  const followVisibility = () => {
+    if (document.visibilityState === "visible" && ticker === undefined) ticker = window.setInterval(tick, 1000);
+    if (document.visibilityState !== "visible" && ticker !== undefined) {
+      window.clearInterval(ticker);
+      ticker = undefined;
+    }
+  };
+  document.addEventListener("visibilitychange", followVisibility);
+  followVisibility();
 }
 
 async function start(): Promise<void> {
