@@ -13,6 +13,7 @@ use clusterbar_core::snapshot::TrayState;
 use clusterbar_core::supervise::{ExoLaunch, Supervisor, SupervisorSpec};
 use clusterbar_core::warnings::{Latch, Warning};
 use clusterbar_core::Snapshot;
+use clusterbar_meter::{Meter, MeterHandle, MeterOptions, MeterStats};
 use serde::Serialize;
 use tauri::image::Image;
 use tauri::ipc::Channel;
@@ -43,6 +44,9 @@ pub struct AppState {
     pinned_open: bool,
     popover: Mutex<PopoverClock>,
     subscription: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    throughput_subscription: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    /// The token meter in front of exo, or why it is not running.
+    meter: Mutex<Result<MeterHandle, String>>,
 }
 
 #[derive(Default)]
@@ -66,6 +70,8 @@ impl AppState {
             pinned_open,
             popover: Mutex::new(PopoverClock::default()),
             subscription: Mutex::new(None),
+            throughput_subscription: Mutex::new(None),
+            meter: Mutex::new(Err("the token meter is starting".to_owned())),
         })
     }
 
@@ -129,6 +135,119 @@ fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapshot>) -> Resu
         previous.abort();
     }
     Ok(())
+}
+
+/// What the Throughput section shows: the meter's figures, or why there are none.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ThroughputUpdate {
+    /// Where local clients and the Porten agent send requests (the meter's address).
+    pub meter_url: Option<String>,
+    pub error: Option<String>,
+    pub stats: Option<MeterStats>,
+}
+
+/// Pushes the meter's figures as the meter publishes them (about once a second).
+#[tauri::command]
+fn subscribe_throughput(state: State<'_, AppState>, on_update: Channel<ThroughputUpdate>) -> Result<(), String> {
+    let started = match state.meter.lock() {
+        Ok(meter) => match meter.as_ref() {
+            Ok(handle) => Ok((format!("http://{}", handle.local_addr()), handle.subscribe())),
+            Err(reason) => Err(reason.clone()),
+        },
+        Err(_) => Err("meter lock poisoned".to_owned()),
+    };
+    let (url, mut updates) = match started {
+        Ok(started) => started,
+        Err(reason) => {
+            let update = ThroughputUpdate {
+                meter_url: None,
+                error: Some(reason),
+                stats: None,
+            };
+            return on_update.send(update).map_err(|e| e.to_string());
+        }
+    };
+    let first = updates.borrow_and_update().as_ref().clone();
+    let update = ThroughputUpdate {
+        meter_url: Some(url.clone()),
+        error: None,
+        stats: Some(first),
+    };
+    on_update
+        .send(update)
+        .map_err(|e| format!("sending throughput to the page: {e}"))?;
+    let task = tauri::async_runtime::spawn(async move {
+        while updates.changed().await.is_ok() {
+            let stats = updates.borrow_and_update().as_ref().clone();
+            let update = ThroughputUpdate {
+                meter_url: Some(url.clone()),
+                error: None,
+                stats: Some(stats),
+            };
+            if on_update.send(update).is_err() {
+                break;
+            }
+        }
+    });
+    let mut slot = state
+        .throughput_subscription
+        .lock()
+        .map_err(|_| "subscription lock poisoned".to_owned())?;
+    if let Some(previous) = slot.replace(task) {
+        previous.abort();
+    }
+    Ok(())
+}
+
+/// Starts the token meter on its loopback port with exo as upstream.
+fn start_meter(state: &AppState) {
+    let settings = state.settings();
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], settings.meter_port));
+    let upstream = format!("http://127.0.0.1:{}", settings.exo_api_port);
+    let started = tauri::async_runtime::block_on(Meter::start(listen, &upstream, MeterOptions::default()))
+        .map_err(|e| format!("the token meter is not running: {e}"));
+    if let Err(reason) = &started {
+        tracing::error!("{reason}");
+    }
+    if let Ok(mut slot) = state.meter.lock() {
+        *slot = started;
+    }
+}
+
+/// The live figure beside the menu-bar icon (a setting, off by default); back to the bare
+/// icon after 5 s without tokens.
+fn follow_tokens_in_title<R: Runtime>(app: &AppHandle<R>, tray: tauri::tray::TrayIcon<R>) {
+    let Some(state) = app.try_state::<AppState>() else {
+        return;
+    };
+    let Ok(mut updates) = state
+        .meter
+        .lock()
+        .map_err(|_| ())
+        .and_then(|m| m.as_ref().map(|h| h.subscribe()).map_err(|_| ()))
+    else {
+        return;
+    };
+    let settings = state.settings.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut last_tokens_at: Option<Instant> = None;
+        let mut shown = false;
+        while updates.changed().await.is_ok() {
+            let rate = updates.borrow_and_update().cluster.tokens_per_s;
+            let wanted = settings.read().map(|s| s.show_tokens_in_menu_bar).unwrap_or(false);
+            if rate > 0.0 {
+                last_tokens_at = Some(Instant::now());
+            }
+            let idle = last_tokens_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(5));
+            if wanted && !idle {
+                let _ = tray.set_title(Some(format!("{rate:.0} tok/s")));
+                shown = true;
+            } else if shown {
+                let _ = tray.set_title(None::<&str>);
+                shown = false;
+            }
+        }
+    });
 }
 
 #[tauri::command]
@@ -226,6 +345,14 @@ fn stop_children<R: Runtime>(app: &AppHandle<R>) {
         if let Some(supervisor) = taken {
             supervisor.shutdown();
         }
+        let meter = state
+            .meter
+            .lock()
+            .ok()
+            .map(|mut slot| std::mem::replace(&mut *slot, Err("stopped".into())));
+        if let Some(Ok(handle)) = meter {
+            tauri::async_runtime::block_on(handle.shutdown());
+        }
     }
 }
 
@@ -239,6 +366,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
     builder.manage(state).invoke_handler(tauri::generate_handler![
         snapshot,
         subscribe,
+        subscribe_throughput,
         settings,
         hide_popover,
         fit_popover,
@@ -442,6 +570,7 @@ fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
             }
         })
         .build(app)?;
+    follow_tokens_in_title(app.handle(), tray.clone());
 
     // The icon and tooltip follow the snapshot; set only when they change.
     let mut updates = state.sampler.subscribe();
@@ -500,6 +629,7 @@ pub fn run() {
         .setup(move |app| {
             #[cfg(target_os = "macos")]
             app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+            start_meter(&app.state::<AppState>());
             setup_tray(app)?;
             if pinned_open {
                 show(app.handle());

@@ -2,6 +2,7 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { formatAgo, formatBytes } from "./format";
+import type { ThroughputUpdate } from "./types";
 import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode } from "./types";
 
 const $ = (id: string): HTMLElement => {
@@ -361,11 +362,33 @@ function wire(): void {
   followVisibility();
 }
 
+/** A rendering bug must show up in the popover, not leave it silently stale. */
+function guarded(what: string, f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    showError(`${what}: ${e instanceof Error ? `${e.message} ${e.stack ?? ""}` : e}`);
+  }
+}
+
 async function start(): Promise<void> {
   wire();
   const channel = new Channel<Snapshot>();
-  channel.onmessage = render;
+  channel.onmessage = (s) => guarded("render", () => render(s));
   await invoke("subscribe", { onSnapshot: channel });
+  // The chart library loads on its own: if it fails, the rest of the popover still works and
+  // the failure is shown.
+  // WebKitGTK reports the POSIX locale "C" as navigator.language, which Intl (and so the
+  // chart's date axis) rejects; fall back to a valid tag rather than lose the chart.
+  try {
+    new Intl.DateTimeFormat(navigator.language);
+  } catch {
+    Object.defineProperty(navigator, "language", { value: "en-US", configurable: true });
+  }
+  const { renderThroughput } = await import("./throughput");
+  const throughput = new Channel<ThroughputUpdate>();
+  throughput.onmessage = (u) => guarded("throughput", () => renderThroughput(u));
+  await invoke("subscribe_throughput", { onUpdate: throughput });
 }
 
 start().catch((e) => showError(`Could not reach Clusterbar's core: ${e}`));

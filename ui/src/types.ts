@@ -159,3 +159,31 @@ export interface SettingsView {
   path: string;
   problem: string | null;
 }
+
+export interface Aggregate {
+  requests: number;
+  completion_tokens: number;
+  tokens_per_s: number;
+  in_flight: number;
+  requests_per_min: number;
+  ttft_p50_ms: number | null;
+  ttft_p95_ms: number | null;
+  tokens_today: number;
+  errors: number;
+  unmetered: number;
+  client_closed: number;
+}
+
+export interface MeterStats {
+  upstream: string;
+  generated_unix_ms: number;
+  cluster: Aggregate;
+  models: (Aggregate & { id: string })[];
+  history: { end_unix_s: number; interval_s: number; tokens: number[]; models: Record<string, number[]> };
+}
+
+export interface ThroughputUpdate {
+  meter_url: string | null;
+  error: string | null;
+  stats: MeterStats | null;
+}

@@ -9,6 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_EXO_API_PORT: u16 = 52415;
+/// Near exo's port, clear of the ports exo itself uses.
+pub const DEFAULT_METER_PORT: u16 = 52480;
+pub const DEFAULT_PORTEN_HUB_URL: &str = "wss://porten.ai";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -21,6 +24,22 @@ pub struct Settings {
     pub porten_path: Option<PathBuf>,
     /// exo's API port; every node of a cluster must use the same one.
     pub exo_api_port: u16,
+    /// The token meter's loopback port (the Porten agent and local clients talk to it).
+    pub meter_port: u16,
+    /// Show the live tokens/s beside the menu-bar icon.
+    pub show_tokens_in_menu_bar: bool,
+    /// The Porten Hub the agent connects to (`PORTEN_HUB_URL`); the login page must be on its host.
+    pub porten_hub_url: String,
+    /// Arguments that run the agent in the foreground (undocumented by Porten, hence a setting).
+    pub porten_run_args: Vec<String>,
+    /// Arguments of the agent's status command (undocumented by Porten, hence a setting).
+    pub porten_status_args: Vec<String>,
+    /// Where the agent keeps its key; only its presence is read ("logged in"). `None` = `~/.porten/key`.
+    pub porten_key_path: Option<PathBuf>,
+    /// How long `porten login` may wait for the user to approve.
+    pub porten_login_timeout_s: u64,
+    /// A new agent environment (budget, models) must hold this long before the agent restarts.
+    pub porten_restart_debounce_s: u64,
     /// Unknown keys, kept so a downgrade does not erase a newer version's settings.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -33,6 +52,14 @@ impl Default for Settings {
             exo_path: None,
             porten_path: None,
             exo_api_port: DEFAULT_EXO_API_PORT,
+            meter_port: DEFAULT_METER_PORT,
+            show_tokens_in_menu_bar: false,
+            porten_hub_url: DEFAULT_PORTEN_HUB_URL.to_owned(),
+            porten_run_args: vec!["run".to_owned()],
+            porten_status_args: vec!["status".to_owned()],
+            porten_key_path: None,
+            porten_login_timeout_s: 15 * 60,
+            porten_restart_debounce_s: 10,
             other: serde_json::Map::new(),
         }
     }
@@ -52,6 +79,11 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.exo_api_port == 0 {
             return Err(SettingsError::Invalid("exo_api_port must be 1–65535".into()));
+        }
+        if self.meter_port == 0 || self.meter_port == self.exo_api_port {
+            return Err(SettingsError::Invalid(
+                "meter_port must be 1–65535 and differ from exo_api_port".into(),
+            ));
         }
         Ok(())
     }

@@ -91,7 +91,19 @@ async fn rendered_bytes(client: &Client, id: &str) -> u64 {
                 return value.parse().expect("data-bytes is a number");
             }
         }
-        assert!(Instant::now() < deadline, "#{id} never rendered a figure");
+        if Instant::now() >= deadline {
+            let error = client.find(Locator::Id("error-line")).await.ok();
+            let error = match error {
+                Some(el) => el.text().await.unwrap_or_default(),
+                None => String::new(),
+            };
+            let state = client.find(Locator::Id("state-word")).await.ok();
+            let state = match state {
+                Some(el) => el.text().await.unwrap_or_default(),
+                None => String::new(),
+            };
+            panic!("#{id} never rendered a figure (header {state:?}, page error {error:?})");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -362,4 +374,129 @@ async fn start_exo_from_the_popover_and_quit_leaves_no_child() {
         assert!(Instant::now() < deadline, "exo (pid {pid}) outlived Quit");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// llama-server with SmolLM2 (built by scripts/llama-server.sh); killed on drop.
+struct LlamaServer {
+    child: Child,
+    port: u16,
+}
+
+impl LlamaServer {
+    fn start() -> Option<LlamaServer> {
+        let (Some(bin), Some(model)) = (std::env::var_os("LLAMA_SERVER_BIN"), std::env::var_os("LLAMA_MODEL")) else {
+            eprintln!("SKIPPED: LLAMA_SERVER_BIN / LLAMA_MODEL unset (scripts/test-all.sh sets them)");
+            return None;
+        };
+        let port = free_port();
+        let child = Command::new(bin)
+            .arg("-m")
+            .arg(model)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "-t",
+                "1",
+                "-np",
+                "1",
+                "-c",
+                "2048",
+            ])
+            .args(["--alias", "smollm2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting llama-server");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = Command::new("curl")
+                .args(["-sf", &format!("http://127.0.0.1:{port}/health")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "llama-server never became healthy");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Some(LlamaServer { child, port })
+    }
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
+    let Some(llama) = LlamaServer::start() else { return };
+    let config = tempdir("config-meter");
+    let logs = tempdir("logs-meter");
+    let meter_port = free_port();
+    let settings = serde_json::json!({ "exo_api_port": llama.port, "meter_port": meter_port });
+    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
+    let driver = Driver::start(&config, &logs);
+    let client = driver.connect().await;
+    rendered_bytes(&client, "mem-total").await;
+
+    let body = serde_json::json!({
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "Write a short story about a robot who learns to paint."}],
+        "max_tokens": 64, "stream": true, "stream_options": {"include_usage": true},
+        "temperature": 0, "ignore_eos": true, "cache_prompt": false
+    });
+    for _ in 0..2 {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-N",
+                "--max-time",
+                "120",
+                "-H",
+                "content-type: application/json",
+                "-d",
+                &body.to_string(),
+            ])
+            .arg(format!("http://127.0.0.1:{meter_port}/v1/chat/completions"))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "request through the meter failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("data: [DONE]"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let today = client
+            .find(Locator::Id("tokens-today"))
+            .await
+            .unwrap()
+            .attr("data-value")
+            .await
+            .unwrap();
+        if today.as_deref() == Some("128") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the popover never showed 128 tokens served (saw {today:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ttft = text(&client, "ttft-p50").await;
+    assert!(ttft.ends_with(" ms"), "TTFT p50 shown: {ttft}");
+    assert!(text(&client, "meter-line")
+        .await
+        .contains(&format!("127.0.0.1:{meter_port}")));
+    screenshot_after_paint(&client, "popover-throughput.png").await;
+    client.close().await.expect("closing the session");
 }

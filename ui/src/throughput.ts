@@ -1,0 +1,103 @@
+// The Throughput section: the live tokens/s figure, a 15-minute chart per model (uPlot), TTFT,
+// requests in flight and tokens served today, from the meter's pushed stats.
+
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import type { ThroughputUpdate } from "./types";
+
+const PALETTE = ["#30a46c", "#0a84ff", "#ff9f0a", "#bf5af2", "#ff375f", "#64d2ff"];
+
+let chart: uPlot | null = null;
+let chartSeries = "";
+
+function text(id: string, value: string): void {
+  const el = document.getElementById(id);
+  if (el) el.textContent = value;
+}
+
+function ms(v: number | null): string {
+  return v === null ? "—" : `${Math.round(v)} ms`;
+}
+
+export function renderThroughput(update: ThroughputUpdate): void {
+  const stats = update.stats;
+  if (!stats) {
+    text("tps-now", "—");
+    text("meter-line", update.error ?? "The token meter is not running.");
+    return;
+  }
+  const c = stats.cluster;
+  const now = document.getElementById("tps-now");
+  if (now) {
+    now.textContent = `${c.tokens_per_s.toFixed(c.tokens_per_s < 10 ? 1 : 0)} tok/s`;
+    now.dataset.value = String(c.tokens_per_s);
+  }
+  text("ttft-p50", ms(c.ttft_p50_ms));
+  text("ttft-p95", ms(c.ttft_p95_ms));
+  text("in-flight", String(c.in_flight));
+  text("tokens-today", c.tokens_today.toLocaleString("en-US"));
+  const today = document.getElementById("tokens-today");
+  if (today) today.dataset.value = String(c.tokens_today);
+  text("req-per-min", String(c.requests_per_min));
+  text("meter-errors", String(c.errors));
+  const unmetered = c.unmetered ? ` · ${c.unmetered} unmetered` : "";
+  text("meter-line", `Clients and the Porten agent: ${update.meter_url} → ${stats.upstream}${unmetered}`);
+  drawChart(update);
+}
+
+function drawChart(update: ThroughputUpdate): void {
+  const stats = update.stats;
+  const host = document.getElementById("tps-chart");
+  if (!stats || !host) return;
+  const h = stats.history;
+  const n = h.tokens.length;
+  const xs = Array.from({ length: n }, (_, i) => h.end_unix_s - (n - 1 - i) * h.interval_s);
+  const models = Object.keys(h.models).sort();
+  const perSecond = (v: number) => v / Math.max(1, h.interval_s);
+  const data: uPlot.AlignedData = [xs, ...models.map((m) => h.models[m].map(perSecond))];
+  const key = models.join("\n");
+  if (!chart || key !== chartSeries) {
+    chart?.destroy();
+    chartSeries = key;
+    const width = Math.max(200, host.clientWidth || 340);
+    chart = new uPlot(
+      {
+        width,
+        height: 110,
+        legend: { show: models.length > 1 },
+        cursor: { show: false },
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+        axes: [
+          {
+            stroke: "#888",
+            grid: { show: false },
+            size: 22,
+            font: "10px system-ui",
+            // Minutes ago reads faster in a glance than clock times.
+            values: (_u, splits) =>
+              splits.map((v) => {
+                const secs = Math.round(Date.now() / 1000 - v);
+                if (secs < 5) return "now";
+                return secs < 90 ? `−${secs} s` : `−${Math.round(secs / 60)} min`;
+              }),
+          },
+          { stroke: "#888", size: 34, font: "10px system-ui", grid: { stroke: "rgba(128,128,128,0.2)" } },
+        ],
+        series: [
+          {},
+          ...models.map((m, i) => ({
+            label: m.split("/").pop() ?? m,
+            stroke: PALETTE[i % PALETTE.length],
+            fill: `${PALETTE[i % PALETTE.length]}33`,
+            width: 1.5,
+            points: { show: false },
+          })),
+        ],
+      },
+      data,
+      host,
+    );
+  } else {
+    chart.setData(data);
+  }
+}
