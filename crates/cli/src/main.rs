@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 mod cluster;
 mod exo_cmd;
+mod join_cmd;
 mod meter_cmd;
 mod models;
+mod porten_cmd;
 mod render;
 mod report;
 
@@ -30,6 +32,37 @@ enum Command {
     Meter(meter_cmd::MeterArgs),
     /// Stream a fixed prompt to each model: TTFT, decode tok/s, end-to-end time and JSON fidelity.
     Bench(meter_cmd::BenchArgs),
+    /// Sign the Porten agent in, run it with what the cluster offers, stop it, show it.
+    Porten {
+        #[command(subcommand)]
+        command: porten_cmd::PortenCommand,
+    },
+    /// Join the cluster: preflight checklist, start (or adopt) exo, wait until a peer is seen.
+    Join {
+        /// One JSON object per line: preflight items, progress, the result.
+        #[arg(long)]
+        json: bool,
+        /// Give up after this many seconds without a peer.
+        #[arg(long, value_name = "S", default_value_t = 120)]
+        timeout: u64,
+        /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
+        /// libp2p namespace (EXO_LIBP2P_NAMESPACE) for an exo Clusterbar starts.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Leave the cluster: stop the exo Clusterbar started.
+    Leave,
+    /// Headless head node: exo, the token meter and the Porten agent until SIGINT/SIGTERM.
+    Serve {
+        /// Use the exo at this URL instead of starting one.
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
+        /// The token meter's loopback port (0 = any free port).
+        #[arg(long, default_value_t = porten_cmd::DEFAULT_METER_PORT)]
+        meter_port: u16,
+    },
     /// Run exo under Clusterbar's supervisor, stop it, and show its status and log.
     Exo {
         #[command(subcommand)]
@@ -87,6 +120,15 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Exo { command } => exo_cmd::run(command),
+        Command::Porten { command } => porten_cmd::run(command),
+        Command::Join {
+            json,
+            timeout,
+            exo_url,
+            namespace,
+        } => join_cmd::run_join(json, timeout, exo_url, namespace),
+        Command::Leave => join_cmd::run_leave(),
+        Command::Serve { exo_url, meter_port } => porten_cmd::serve(exo_url, meter_port),
         Command::Report { out, exo_url } => {
             let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
             let summary = report::save(&out, &settings, exo_url.as_deref())?;

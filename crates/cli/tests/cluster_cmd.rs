@@ -89,7 +89,7 @@ fn status_says_why_when_exo_is_not_answering() {
         .output()
         .unwrap();
     assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("exo not answering"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("not answering"));
 }
 
 #[test]

@@ -38,8 +38,14 @@ fn main() {
         let _ = std::process::Command::new("true").status();
     }
     let per_spawn = (cpu_time() - start) / samples;
-    println!("one full sample (memory, hardware, processes, exo): {:>8.3} ms CPU", per_sample.as_secs_f64() * 1e3);
-    println!("peer: one fork+exec of `true`:                      {:>8.3} ms CPU", per_spawn.as_secs_f64() * 1e3);
+    println!(
+        "one full sample (memory, hardware, processes, exo): {:>8.3} ms CPU",
+        per_sample.as_secs_f64() * 1e3
+    );
+    println!(
+        "peer: one fork+exec of `true`:                      {:>8.3} ms CPU",
+        per_spawn.as_secs_f64() * 1e3
+    );
     println!(
         "ratio: a sample costs {:.1} tool calls; at the closed-popover cadence (10 s) that is {:.4} % of a core",
         per_sample.as_secs_f64() / per_spawn.as_secs_f64().max(1e-9),

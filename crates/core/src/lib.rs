@@ -6,8 +6,10 @@
 
 pub mod exo;
 pub mod format;
+pub mod join;
 pub mod logging;
 pub mod paths;
+pub mod porten;
 pub mod probes;
 pub mod sampler;
 pub mod settings;

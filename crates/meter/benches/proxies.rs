@@ -61,8 +61,8 @@ fn serve_meter(upstream: &str) -> Res<()> {
 
 // ---------- synthetic SSE backend ----------
 
-/// `?events=N&interval_us=U&hold_ms=H`: N chat chunks (each stamped with its send time), U µs apart (0 = as fast
-/// as the connection takes them), the first one held back H ms after... no: sent at once, then H ms of silence.
+/// `?events=N&interval_us=U&hold_ms=H`: N chat chunks, each stamped with its send time, U µs apart (0 = as fast
+/// as the connection takes them); with H, the first chunk is followed by H ms of silence (to hold streams open).
 struct SyntheticStream {
     remaining: u64,
     interval: Duration,
@@ -160,6 +160,12 @@ struct Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // SIGTERM lets nginx's master take its workers down (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -381,6 +387,7 @@ async fn run() -> Res<()> {
         }
     }
 
+    eprintln!("bench: TTFT phase");
     // 1. TTFT: one-event streams, 300 rounds, targets interleaved within each round.
     let mut ttft: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     for _ in 0..300 {
@@ -388,6 +395,7 @@ async fn run() -> Res<()> {
             ttft[i].push(stream(&client, t.addr, "events=1", false).await?.ttft.as_secs_f64() * 1e3);
         }
     }
+    eprintln!("bench: delay phase");
     // 2. Inter-event delivery delay: 400 events 2 ms apart, 3 rounds.
     let mut delay: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     for _ in 0..3 {
@@ -396,6 +404,7 @@ async fn run() -> Res<()> {
             delay[i].extend(r.delays_ns.iter().map(|&d| d as f64 / 1e3));
         }
     }
+    eprintln!("bench: throughput phase");
     // 3. Throughput at 1/16/64 concurrent streams (events as fast as they go) and CPU per 1000 events.
     let total_events = 60_000u64;
     let concurrencies = [1usize, 16, 64];
@@ -418,6 +427,7 @@ async fn run() -> Res<()> {
                     events += done??;
                 }
                 let secs = started.elapsed().as_secs_f64();
+                eprintln!("bench: {} c={c}: {events} events in {secs:.2} s", t.name);
                 let events_per_s = events as f64 / secs;
                 // Best of two rounds for the rate (the machine is shared); CPU from the same round.
                 if events_per_s > rate[i][ci] {
@@ -430,6 +440,7 @@ async fn run() -> Res<()> {
             }
         }
     }
+    eprintln!("bench: memory phase");
     // 4. Memory per open stream: 64 streams held open (first event, then 2 s of silence).
     let mut rss_per_stream = vec![f64::NAN; targets.len()];
     for (i, t) in targets.iter().enumerate() {

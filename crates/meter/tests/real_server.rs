@@ -67,6 +67,10 @@ async fn start_llama_server(bin: &str, model: &str) -> (Server, String) {
             assert_eq!(ids, vec!["smollm2".to_string()]);
             break;
         }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("llama-server exited ({status}): {}", text.lines().last().unwrap_or(""));
+        }
         assert!(
             Instant::now() < deadline,
             "llama-server did not come up; log: {}",

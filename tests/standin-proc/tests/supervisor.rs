@@ -15,6 +15,9 @@ use clusterbar_core::supervise::{
 
 const STANDIN: &str = env!("CARGO_BIN_EXE_standin-proc");
 
+/// Upper bounds for waits: generous, because a busy 2-core CI machine is slow, and a bound
+/// only matters when something is broken.
+const PATIENCE: Duration = Duration::from_secs(30);
 fn fast_timings() -> Timings {
     Timings {
         interrupt_grace: Duration::from_millis(300),
@@ -73,7 +76,7 @@ fn wait_until(what: &str, within: Duration, ok: impl Fn() -> bool) {
 }
 
 fn read_pid(path: &Path) -> u32 {
-    wait_until("a pid file", Duration::from_secs(3), || {
+    wait_until("a pid file", PATIENCE, || {
         std::fs::read_to_string(path).is_ok_and(|t| t.trim().parse::<u32>().is_ok())
     });
     std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
@@ -97,7 +100,7 @@ fn a_crash_is_restarted_with_doubling_backoff() {
     let spec = spec(dir.path(), &["--lines", "2", "--exit", "3", "--after-ms", "30"]);
     let started = Instant::now();
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    let status = wait_for(&supervisor, "4 restarts", Duration::from_secs(5), |s| s.restarts >= 4);
+    let status = wait_for(&supervisor, "4 restarts", PATIENCE, |s| s.restarts >= 4);
     // 0.1 + 0.2 + 0.4 + 0.4 s of backoff (capped at 0.4) before the 4th restart.
     assert!(
         started.elapsed() >= Duration::from_millis(1100),
@@ -114,7 +117,7 @@ fn a_crash_is_restarted_with_doubling_backoff() {
         .collect();
     assert_eq!(delays, vec!["0.1 s", "0.2 s", "0.4 s", "0.4 s"], "{text}");
     assert!(text.contains("line 2"), "{text}");
-    let backing_off = wait_for(&supervisor, "backing off", Duration::from_secs(3), |s| {
+    let backing_off = wait_for(&supervisor, "backing off", PATIENCE, |s| {
         s.state == SupervisedState::BackingOff
     });
     assert!(backing_off.next_restart_in_s.is_some() && backing_off.pid.is_none());
@@ -126,7 +129,7 @@ fn a_stable_run_resets_the_backoff() {
     let mut spec = spec(dir.path(), &["--exit", "0", "--after-ms", "250"]);
     spec.timings.stable_after = Duration::from_millis(150);
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    wait_for(&supervisor, "3 restarts", Duration::from_secs(5), |s| s.restarts >= 3);
+    wait_for(&supervisor, "3 restarts", PATIENCE, |s| s.restarts >= 3);
     let text = log_text(&spec);
     let delays: Vec<&str> = text.lines().filter_map(|l| l.split("restarting in ").nth(1)).collect();
     assert!(delays.len() >= 3 && delays.iter().all(|d| *d == "0.1 s"), "{text}");
@@ -140,9 +143,7 @@ fn five_crashes_in_the_window_give_up_with_the_last_lines() {
     spec.timings.backoff_initial = Duration::from_millis(20);
     spec.timings.backoff_max = Duration::from_millis(40);
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    let status = wait_for(&supervisor, "gave_up", Duration::from_secs(5), |s| {
-        s.state == SupervisedState::GaveUp
-    });
+    let status = wait_for(&supervisor, "gave_up", PATIENCE, |s| s.state == SupervisedState::GaveUp);
     assert_eq!(status.restarts, 4);
     let reason = status.gave_up_reason.clone().unwrap();
     assert!(reason.contains("exited 5 times within 30 s"), "{reason}");
@@ -163,7 +164,7 @@ fn five_crashes_in_the_window_give_up_with_the_last_lines() {
 
     // An explicit start gets a fresh crash history.
     supervisor.start_again().unwrap();
-    wait_for(&supervisor, "a fresh start", Duration::from_secs(3), |s| {
+    wait_for(&supervisor, "a fresh start", PATIENCE, |s| {
         s.gave_up_reason.is_none() && s.state != SupervisedState::GaveUp
     });
 }
@@ -175,9 +176,7 @@ fn refusing_to_start_is_reported_with_its_message() {
     spec.timings.max_crashes = 3;
     spec.timings.backoff_initial = Duration::from_millis(10);
     let supervisor = Supervisor::start(spec).unwrap();
-    let status = wait_for(&supervisor, "gave_up", Duration::from_secs(5), |s| {
-        s.state == SupervisedState::GaveUp
-    });
+    let status = wait_for(&supervisor, "gave_up", PATIENCE, |s| s.state == SupervisedState::GaveUp);
     let reason = status.gave_up_reason.unwrap();
     assert!(
         reason.contains("last output: error: port 52415 is already in use"),
@@ -193,9 +192,7 @@ fn a_missing_executable_is_reported() {
     spec.timings.max_crashes = 2;
     spec.timings.backoff_initial = Duration::from_millis(10);
     let supervisor = Supervisor::start(spec).unwrap();
-    let status = wait_for(&supervisor, "gave_up", Duration::from_secs(5), |s| {
-        s.state == SupervisedState::GaveUp
-    });
+    let status = wait_for(&supervisor, "gave_up", PATIENCE, |s| s.state == SupervisedState::GaveUp);
     assert!(status.last_exit.unwrap().starts_with("could not start: "));
 }
 
@@ -213,7 +210,7 @@ fn a_child_ignoring_sigint_and_sigterm_is_killed_with_its_grandchild() {
         ],
     );
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    let status = wait_for(&supervisor, "running", Duration::from_secs(3), |s| {
+    let status = wait_for(&supervisor, "running", PATIENCE, |s| {
         s.state == SupervisedState::Running
     });
     let child = status.pid.unwrap();
@@ -231,9 +228,7 @@ fn a_child_ignoring_sigint_and_sigterm_is_killed_with_its_grandchild() {
     );
     assert!(began.elapsed() >= Duration::from_millis(600), "{:?}", began.elapsed());
     assert!(!process_alive(child));
-    wait_until("the grandchild to die", Duration::from_secs(2), || {
-        !process_alive(grandchild)
-    });
+    wait_until("the grandchild to die", PATIENCE, || !process_alive(grandchild));
     let status = supervisor.status();
     assert_eq!(status.state, SupervisedState::Stopped);
     assert_eq!(status.last_exit.as_deref(), Some("killed by SIGKILL"));
@@ -247,7 +242,7 @@ fn a_child_ignoring_sigint_and_sigterm_is_killed_with_its_grandchild() {
 fn a_child_ignoring_only_sigint_ends_with_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let supervisor = Supervisor::start(spec(dir.path(), &["--ignore-int"])).unwrap();
-    let pid = wait_for(&supervisor, "running", Duration::from_secs(3), |s| s.pid.is_some())
+    let pid = wait_for(&supervisor, "running", PATIENCE, |s| s.pid.is_some())
         .pid
         .unwrap();
     assert_eq!(
@@ -264,7 +259,7 @@ fn dropping_the_supervisor_stops_its_child() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec(dir.path(), &["--run"]);
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    let pid = wait_for(&supervisor, "running", Duration::from_secs(3), |s| s.pid.is_some())
+    let pid = wait_for(&supervisor, "running", PATIENCE, |s| s.pid.is_some())
         .pid
         .unwrap();
     let began = Instant::now();
@@ -297,7 +292,7 @@ fn a_running_copy_is_adopted_never_duplicated_and_not_stopped_unless_forced() {
     spec.program = program;
     spec.adopt.process_name = Some(name.clone());
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    let status = wait_for(&supervisor, "adopted", Duration::from_secs(3), |s| {
+    let status = wait_for(&supervisor, "adopted", PATIENCE, |s| {
         s.state == SupervisedState::Adopted
     });
     assert_eq!(status.pid, Some(external.id()));
@@ -323,7 +318,7 @@ fn a_running_copy_is_adopted_never_duplicated_and_not_stopped_unless_forced() {
     // Once it exits, a stopped supervisor does not start its own.
     external.kill().unwrap();
     external.wait().unwrap();
-    wait_for(&supervisor, "stopped", Duration::from_secs(2), |s| {
+    wait_for(&supervisor, "stopped", PATIENCE, |s| {
         s.state == SupervisedState::Stopped
     });
     std::thread::sleep(Duration::from_millis(200));
@@ -343,13 +338,13 @@ fn a_forced_stop_stops_the_adopted_copy_and_an_exited_adoptee_is_replaced() {
     spec.program = program;
     spec.adopt.pid_file = Some(foreign_pid_file);
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    wait_for(&supervisor, "adopted", Duration::from_secs(3), |s| {
+    wait_for(&supervisor, "adopted", PATIENCE, |s| {
         s.state == SupervisedState::Adopted && s.pid == Some(external.id())
     });
     // It exits on its own: we keep the program running by starting ours.
     external.kill().unwrap();
     external.wait().unwrap();
-    let ours = wait_for(&supervisor, "our own copy", Duration::from_secs(3), |s| {
+    let ours = wait_for(&supervisor, "our own copy", PATIENCE, |s| {
         s.state == SupervisedState::Running && s.started_by_us
     });
     assert_ne!(ours.pid, Some(external.id()));
@@ -360,7 +355,7 @@ fn a_forced_stop_stops_the_adopted_copy_and_an_exited_adoptee_is_replaced() {
     let mut external = Command::new(&spec.program).arg("--run").spawn().unwrap();
     std::fs::write(spec.adopt.pid_file.as_ref().unwrap(), external.id().to_string()).unwrap();
     let supervisor = Supervisor::start(spec).unwrap();
-    wait_for(&supervisor, "adopted", Duration::from_secs(3), |s| {
+    wait_for(&supervisor, "adopted", PATIENCE, |s| {
         s.state == SupervisedState::Adopted
     });
     let outcome = supervisor.stop(true).unwrap();
@@ -383,7 +378,7 @@ fn a_stale_child_of_a_previous_run_is_cleaned_up_but_a_recycled_pid_is_not_kille
     record.supervisor_pid = dead_pid();
     pidfile::write(&spec.pid_file, &record).unwrap();
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    let status = wait_for(&supervisor, "a fresh child", Duration::from_secs(3), |s| {
+    let status = wait_for(&supervisor, "a fresh child", PATIENCE, |s| {
         s.state == SupervisedState::Running
     });
     assert!(stale.try_wait().unwrap().is_some(), "the stale child still runs");
@@ -398,7 +393,7 @@ fn a_stale_child_of_a_previous_run_is_cleaned_up_but_a_recycled_pid_is_not_kille
     record.supervisor_pid = dead_pid();
     pidfile::write(&spec.pid_file, &record).unwrap();
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    wait_for(&supervisor, "a fresh child", Duration::from_secs(3), |s| {
+    wait_for(&supervisor, "a fresh child", PATIENCE, |s| {
         s.state == SupervisedState::Running
     });
     std::thread::sleep(Duration::from_millis(100));
@@ -420,10 +415,10 @@ fn env_is_passed_and_the_secret_never_shows_then_a_new_env_restarts() {
         .insert("HF_TOKEN".into(), Secret::new("hf_topsecret_4711").into());
     assert!(!format!("{spec:?}").contains("topsecret"));
     let supervisor = Supervisor::start(spec.clone()).unwrap();
-    let first = wait_for(&supervisor, "running", Duration::from_secs(3), |s| s.pid.is_some())
+    let first = wait_for(&supervisor, "running", PATIENCE, |s| s.pid.is_some())
         .pid
         .unwrap();
-    wait_until("the env file", Duration::from_secs(3), || {
+    wait_until("the env file", PATIENCE, || {
         std::fs::read_to_string(&env_file).is_ok_and(|t| t.contains("HF_TOKEN"))
     });
     let env = std::fs::read_to_string(&env_file).unwrap();
@@ -442,14 +437,14 @@ fn env_is_passed_and_the_secret_never_shows_then_a_new_env_restarts() {
     std::fs::remove_file(&env_file).unwrap();
     let new_env = Env::from([("PORTEN_ENGINE".to_owned(), EnvValue::from("openai"))]);
     supervisor.restart_with_env(new_env).unwrap();
-    let second = wait_for(&supervisor, "restarted", Duration::from_secs(3), |s| {
+    let second = wait_for(&supervisor, "restarted", PATIENCE, |s| {
         s.state == SupervisedState::Running
     });
     assert_ne!(second.pid, Some(first));
     assert!(!process_alive(first));
     assert_eq!(second.restarts, 0, "an asked-for restart is not a crash");
-    wait_until("the new env file", Duration::from_secs(3), || env_file.exists());
-    wait_until("the new env file's content", Duration::from_secs(3), || {
+    wait_until("the new env file", PATIENCE, || env_file.exists());
+    wait_until("the new env file's content", PATIENCE, || {
         std::fs::read_to_string(&env_file).is_ok_and(|t| t.contains("PORTEN_ENGINE=openai"))
     });
     assert!(!std::fs::read_to_string(&env_file).unwrap().contains("HF_TOKEN"));
@@ -463,7 +458,7 @@ fn output_goes_to_a_rotating_log_that_can_be_tailed() {
     spec.log.files = 3;
     let supervisor = Supervisor::start(spec.clone()).unwrap();
     let line_200 = format!("line 200{}", "x".repeat(92));
-    wait_until("the last line in the log", Duration::from_secs(3), || {
+    wait_until("the last line in the log", PATIENCE, || {
         supervisor_tail(&spec, 5).contains(&line_200)
     });
     for n in 0..3 {

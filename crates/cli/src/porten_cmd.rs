@@ -1,0 +1,419 @@
+//! `clusterbar porten login|start|stop|status` and `clusterbar serve` (exo + meter + agent,
+//! headless, until SIGINT/SIGTERM).
+
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clusterbar_core::porten::login::{login, CancelHandle, LoginEvent, LoginOptions, LoginResult};
+use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker};
+use clusterbar_core::settings::{Settings, SettingsStore};
+use clusterbar_core::snapshot::Collector;
+use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
+use clusterbar_core::supervise::{locate, Env, ExoLaunch, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
+
+/// Where `serve` puts the token meter, and where `porten start` expects it.
+pub const DEFAULT_METER_PORT: u16 = 52416;
+
+#[derive(Subcommand)]
+pub enum PortenCommand {
+    /// Sign the agent in: shows a code and opens the Hub's sign-in page; approve it on any device.
+    Login {
+        /// Show the URL but do not open it.
+        #[arg(long)]
+        no_browser: bool,
+        /// Print {"url", "code", "opened", "result"} at the end.
+        #[arg(long)]
+        json: bool,
+        /// Give up after this many seconds (default: the porten_login_timeout_s setting, 900).
+        #[arg(long, value_name = "S")]
+        timeout: Option<u64>,
+    },
+    /// Run the agent with what the cluster offers (restarted when that changes) until Ctrl-C/SIGTERM.
+    Start {
+        /// The token meter the agent sends requests through.
+        #[arg(long, value_name = "URL", default_value_t = format!("http://127.0.0.1:{DEFAULT_METER_PORT}"))]
+        meter_url: String,
+        /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
+    },
+    /// Stop the agent Clusterbar started.
+    Stop {
+        /// Also stop an agent Clusterbar did not start (e.g. Porten's own app's).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Logged in or not, whether the agent runs, with what, and its last log lines.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// exo's API, to show the environment the agent would get.
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
+        /// Also check the loaded models against the Hub's catalog.
+        #[arg(long)]
+        catalog: bool,
+    },
+}
+
+fn print(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("writing to stdout: {e}")),
+    }
+}
+
+fn load_settings() -> Settings {
+    let loaded = SettingsStore::platform().load();
+    if let Some(problem) = &loaded.problem {
+        eprintln!("clusterbar: {problem}");
+    }
+    loaded.settings
+}
+
+/// A flag raised by SIGINT, SIGTERM or SIGHUP (watched by a small thread with its own runtime).
+pub fn signal_flag() -> Result<Arc<AtomicBool>, String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = Arc::clone(&flag);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the signal watcher: {e}"))?;
+    // Registered here, before returning, so no signal can slip in between.
+    let (mut int, mut term, mut hup) = runtime
+        .block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::hangup())?,
+            ))
+        })
+        .map_err(|e| format!("watching signals: {e}"))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+            });
+            raised.store(true, Ordering::SeqCst);
+        })
+        .map_err(|e| format!("starting the signal watcher: {e}"))?;
+    Ok(flag)
+}
+
+/// The spec for commands that only read files and signal processes.
+fn files_only_spec(settings: &Settings) -> SupervisorSpec {
+    SupervisorSpec::porten(settings, Env::new(), settings.porten_run_args.clone()).unwrap_or_else(|_| {
+        let mut spec = SupervisorSpec::new("porten", PathBuf::from("porten"));
+        spec.adopt.process_name = Some("porten".into());
+        spec
+    })
+}
+
+pub fn run(command: PortenCommand) -> Result<(), String> {
+    let settings = load_settings();
+    match command {
+        PortenCommand::Login {
+            no_browser,
+            json,
+            timeout,
+        } => run_login(&settings, no_browser, json, timeout),
+        PortenCommand::Start { meter_url, exo_url } => {
+            let mut collector = collector(exo_url.as_deref())?;
+            let stop = signal_flag()?;
+            let mut controller = AgentController::from_settings(&settings, &meter_url);
+            eprintln!("clusterbar: running the Porten agent alongside exo; Ctrl-C stops it");
+            follow_cluster(&settings, &mut collector, &mut controller, &stop);
+            controller.stop().map_err(|e| e.to_string())
+        }
+        PortenCommand::Stop { force } => match stop_recorded(&files_only_spec(&settings), force).map_err(|e| e.to_string())? {
+            StopOutcome::Stopped { pid, .. } => print(&format!("stopped the Porten agent (pid {pid})")),
+            StopOutcome::LeftAdoptedRunning { pid } => Err(format!(
+                "the Porten agent (pid {pid}) was not started by Clusterbar (Porten's app?); use --force to stop it anyway"
+            )),
+            StopOutcome::NotRunning => print("the Porten agent is not running"),
+        },
+        PortenCommand::Status {
+            json,
+            exo_url,
+            catalog,
+        } => run_status(&settings, json, exo_url.as_deref(), catalog),
+    }
+}
+
+fn collector(exo_url: Option<&str>) -> Result<Collector, String> {
+    match exo_url {
+        Some(url) => Collector::with_exo_url(url).map_err(|e| e.to_string()),
+        None => Ok(Collector::default()),
+    }
+}
+
+fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<u64>) -> Result<(), String> {
+    let program = locate(ServiceKind::Porten, settings)?;
+    let timeout = Duration::from_secs(timeout.unwrap_or(settings.porten_login_timeout_s));
+    let mut options = LoginOptions::new(program, &settings.porten_hub_url, timeout);
+    options.open_browser = !no_browser;
+    let cancel = CancelHandle::new();
+    let stop = signal_flag()?;
+    {
+        // Ctrl-C cancels the login (and stops `porten login`).
+        let cancel = cancel.clone();
+        std::thread::spawn(move || loop {
+            if stop.load(Ordering::SeqCst) {
+                cancel.cancel();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        });
+    }
+    let outcome = login(&options, &cancel, |event| {
+        if json {
+            return;
+        }
+        match event {
+            LoginEvent::Prompt { url, code } => {
+                if let (Some(url), Some(code)) = (url, code) {
+                    eprintln!("Sign in at {url}\nCode: {code}");
+                }
+            }
+            LoginEvent::SuspiciousUrl { url, reason } => {
+                eprintln!("clusterbar: NOT opening the suspicious sign-in URL {url:?}: {reason}")
+            }
+            LoginEvent::BrowserOpened { .. } => {
+                eprintln!("Opened in your browser; approve it there (or on any device).")
+            }
+            LoginEvent::BrowserFailed { reason, .. } => {
+                eprintln!("clusterbar: could not open the browser ({reason}); open the URL yourself")
+            }
+            LoginEvent::Finished { .. } => {}
+        }
+    });
+    if json {
+        let value = serde_json::json!({
+            "url": outcome.url,
+            "code": outcome.code,
+            "opened": outcome.opened,
+            "result": outcome.result.word(),
+            "detail": match &outcome.result { LoginResult::Failed(d) => Some(d.clone()), _ => None },
+            "suspicious": outcome.suspicious,
+        });
+        print(&value.to_string())?;
+    }
+    match outcome.result {
+        LoginResult::Success => {
+            if !json {
+                print("Logged in to Porten.")?;
+            }
+            Ok(())
+        }
+        LoginResult::Denied => Err("the sign-in was denied".into()),
+        LoginResult::Expired => Err("the code expired before it was approved; run the login again".into()),
+        LoginResult::Timeout => Err(format!("no approval within {} s", timeout.as_secs())),
+        LoginResult::Cancelled => Err("cancelled".into()),
+        LoginResult::Failed(reason) => Err(reason),
+    }
+}
+
+fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: bool) -> Result<(), String> {
+    let spec = files_only_spec(settings);
+    let supervised = inspect(&spec);
+    let logged_in = clusterbar_core::porten::agent::logged_in(settings);
+    let snapshot = collector(exo_url)?.collect(settings, &[]);
+    let meter_url = format!("http://127.0.0.1:{DEFAULT_METER_PORT}");
+    let plan = clusterbar_core::porten::plan_agent(snapshot.cluster.as_ref(), &meter_url, &settings.porten_hub_url);
+    let (env, hold): (Vec<(String, String)>, Option<String>) = match &plan {
+        clusterbar_core::porten::AgentPlan::Run(env) => (
+            env.iter()
+                .map(|(k, v)| {
+                    let shown = match v {
+                        clusterbar_core::supervise::EnvValue::Plain(p) => p.clone(),
+                        clusterbar_core::supervise::EnvValue::Secret(_) => "(hidden)".into(),
+                    };
+                    (k.clone(), shown)
+                })
+                .collect(),
+            None,
+        ),
+        clusterbar_core::porten::AgentPlan::Hold(reason) => (Vec::new(), Some(reason.clone())),
+    };
+    let warnings = if catalog {
+        let loaded = snapshot
+            .cluster
+            .as_ref()
+            .map(|c| loaded_model_ids(&c.models))
+            .unwrap_or_default();
+        CatalogChecker::new(&settings.porten_hub_url).check(&loaded, Instant::now())
+    } else {
+        Vec::new()
+    };
+    let last_lines = tail_log(&spec, 10);
+    if json {
+        let value = serde_json::json!({
+            "logged_in": logged_in,
+            "agent": supervised,
+            "env": env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "hold_reason": hold,
+            "warnings": warnings,
+            "last_lines": last_lines,
+        });
+        return print(&serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+    }
+    let mut lines = vec![format!(
+        "logged in:  {}",
+        match logged_in {
+            Some(true) => "yes",
+            Some(false) => "no (run `clusterbar porten login`)",
+            None => "unknown",
+        }
+    )];
+    lines.push(format!(
+        "agent:      {}",
+        match (supervised.state, supervised.pid) {
+            (clusterbar_core::supervise::SupervisedState::Running, Some(pid)) =>
+                format!("running (pid {pid}, started by Clusterbar)"),
+            (clusterbar_core::supervise::SupervisedState::Adopted, Some(pid)) =>
+                format!("running (pid {pid}, not started by Clusterbar)"),
+            _ => "stopped".into(),
+        }
+    ));
+    match hold {
+        Some(reason) => lines.push(format!("would run:  no — {reason}")),
+        None => lines.extend(env.iter().map(|(k, v)| format!("  {k}={v}"))),
+    }
+    lines.extend(warnings.iter().map(|w| format!("warning: {} — {}", w.message, w.fix)));
+    if !last_lines.is_empty() {
+        lines.push(format!("log ({}):", supervised.log_path.display()));
+        lines.extend(last_lines.iter().map(|l| format!("  {l}")));
+    }
+    print(&lines.join("\n"))
+}
+
+/// Samples the cluster every second and keeps the agent in step, until `stop` is raised.
+fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &mut AgentController, stop: &AtomicBool) {
+    let mut catalog = CatalogChecker::new(&settings.porten_hub_url);
+    let mut last_report: Option<(String, Option<String>)> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let snapshot = collector.collect(settings, &[]);
+        let now = Instant::now();
+        let action = controller.observe(snapshot.cluster.as_ref(), now);
+        let status: AgentStatus = controller.status(settings, now);
+        let models = snapshot
+            .cluster
+            .as_ref()
+            .map(|c| loaded_model_ids(&c.models))
+            .unwrap_or_default();
+        let report = (
+            format!("{:?} {:?}", status.state, status.models),
+            status.hold_reason.clone(),
+        );
+        if last_report.as_ref() != Some(&report) {
+            match (&status.hold_reason, &status.last_error) {
+                (_, Some(error)) => eprintln!("clusterbar: agent: {error}"),
+                (Some(reason), None) => eprintln!("clusterbar: agent not running: {reason}"),
+                (None, None) => eprintln!(
+                    "clusterbar: agent {:?} ({action:?}) offering {} with {} MB",
+                    status.state,
+                    status.models.join(", "),
+                    status.budget.as_ref().map(|b| b.vram_budget_mb).unwrap_or(0)
+                ),
+            }
+            if !models.is_empty() {
+                for warning in catalog.check(&models, now) {
+                    eprintln!("clusterbar: warning: {} — {}", warning.message, warning.fix);
+                }
+            }
+            last_report = Some(report);
+        }
+        for _ in 0..10 {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `clusterbar serve`: exo (started, adopted, or the one at `--exo-url`), the token meter in
+/// front of it, and the agent behind the meter — until SIGINT/SIGTERM, then a clean stop.
+pub fn serve(exo_url: Option<String>, meter_port: u16) -> Result<(), String> {
+    let settings = load_settings();
+    let stop = signal_flag()?;
+    let exo: Option<Supervisor> = match exo_url {
+        Some(_) => None,
+        None => {
+            let spec = SupervisorSpec::exo(&settings, &ExoLaunch::default())?;
+            Some(Supervisor::start(spec).map_err(|e| e.to_string())?)
+        }
+    };
+    let upstream = exo_url
+        .clone()
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.exo_api_port));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the meter's runtime: {e}"))?;
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], meter_port));
+    let meter = runtime.block_on(clusterbar_meter::Meter::start(
+        listen,
+        &upstream,
+        clusterbar_meter::MeterOptions::default(),
+    ));
+    let (meter, meter_url) = match meter {
+        Ok(handle) => {
+            let url = format!("http://{}", handle.local_addr());
+            eprintln!("clusterbar: token meter on {url} in front of {upstream}");
+            (Some(handle), url)
+        }
+        Err(e) => {
+            // The agent still runs (straight to exo), and the user is told why nothing is metered.
+            eprintln!("clusterbar: the token meter is not running ({e}); the agent talks to exo directly");
+            (None, upstream.clone())
+        }
+    };
+    let mut collector = collector(exo_url.as_deref())?;
+    if let Some(exo) = exo {
+        if let Ok(mut slot) = collector.exo_supervisor.lock() {
+            *slot = Some(exo);
+        }
+    }
+    let mut controller = AgentController::from_settings(&settings, &meter_url);
+    eprintln!("clusterbar: serving; Ctrl-C or SIGTERM stops everything");
+    follow_cluster(&settings, &mut collector, &mut controller, &stop);
+
+    eprintln!("clusterbar: stopping");
+    let mut problems = Vec::new();
+    if let Err(e) = controller.stop() {
+        problems.push(format!("agent: {e}"));
+    }
+    if let Some(meter) = meter {
+        runtime.block_on(meter.shutdown());
+    }
+    let exo = collector.exo_supervisor.lock().ok().and_then(|mut slot| slot.take());
+    if let Some(exo) = exo {
+        match exo.stop(false) {
+            Ok(StopOutcome::LeftAdoptedRunning { pid }) => {
+                eprintln!("clusterbar: left exo (pid {pid}) running: Clusterbar did not start it")
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("exo: {e}")),
+        }
+        exo.shutdown();
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}

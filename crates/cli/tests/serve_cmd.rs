@@ -1,0 +1,110 @@
+//! `clusterbar serve` against the stand-in exo and the stand-in Porten agent: the agent runs
+//! behind the meter, and SIGTERM leaves no process behind.
+
+use exo_standin::StandIn;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `porten-standin`, built beside `clusterbar` (built here when a narrower build skipped it).
+fn porten_standin() -> PathBuf {
+    let clusterbar = assert_cmd::cargo::cargo_bin("clusterbar");
+    let standin = clusterbar.with_file_name("porten-standin");
+    if !standin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "porten-standin", "--bin", "porten-standin"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building porten-standin");
+    }
+    standin
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has exited; /proc says so in its state letter.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_runs_the_agent_behind_the_meter_and_sigterm_leaves_nothing_behind() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/exo-standin/scenarios/model-progress.json");
+    let exo = StandIn::start(&scenario, "127.0.0.1", 0).unwrap();
+    let env_to = dir.join("env.jsonl");
+    let pids = dir.join("pids.txt");
+    let porten = dir.join("porten");
+    std::fs::write(
+        &porten,
+        format!(
+            "#!/bin/sh\nexport PORTEN_STANDIN_ENV_TO='{}' PORTEN_STANDIN_PID_TO='{}'\nexec {} \"$@\"\n",
+            env_to.display(),
+            pids.display(),
+            porten_standin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&porten, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    let settings = serde_json::json!({"porten_path": porten, "porten_hub_url": "ws://127.0.0.1:1"});
+    std::fs::write(dir.join("config/settings.json"), settings.to_string()).unwrap();
+
+    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("clusterbar"))
+        .args(["serve", "--exo-url", &exo.url(), "--meter-port", "0"])
+        .env("CLUSTERBAR_CONFIG_DIR", dir.join("config"))
+        .env("CLUSTERBAR_LOG_DIR", dir.join("logs"))
+        .env("CLUSTERBAR_RUN_DIR", dir.join("run"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        std::fs::read_to_string(&env_to).map(|t| !t.is_empty()).unwrap_or(false)
+    });
+    let first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&env_to).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["env"]["PORTEN_ENGINE_MODELS"],
+        "mlx-community/Llama-3.2-1B-Instruct-4bit"
+    );
+    let engine = first["env"]["PORTEN_ENGINE_URL"].as_str().unwrap().to_owned();
+    assert_ne!(engine, exo.url(), "the agent goes through the meter");
+    assert_eq!(first["health"], "ok", "the meter forwarded /v1/models to exo");
+    let agent: i32 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(alive(agent));
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::io::read_to_string(serve.stderr.take().unwrap()).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(!alive(agent), "the agent survived serve: {stderr}");
+    assert!(!dir.join("run/porten.pid.json").exists());
+}
