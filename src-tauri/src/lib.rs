@@ -7,14 +7,19 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use clusterbar_core::exo::ExoClient;
+use clusterbar_core::join::{JoinOptions, JoinProgress, PreflightItem};
+use clusterbar_core::porten::{AgentController, CancelHandle, LoginEvent, LoginOptions};
 use clusterbar_core::sampler::Sampler;
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::TrayState;
+use clusterbar_core::supervise::ServiceKind;
 use clusterbar_core::supervise::{ExoLaunch, Supervisor, SupervisorSpec};
 use clusterbar_core::warnings::{Latch, Warning};
 use clusterbar_core::Snapshot;
 use clusterbar_meter::{Meter, MeterHandle, MeterOptions, MeterStats};
 use serde::Serialize;
+use std::sync::atomic::AtomicBool;
 use tauri::image::Image;
 use tauri::ipc::Channel;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
@@ -47,6 +52,9 @@ pub struct AppState {
     throughput_subscription: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
     /// The token meter in front of exo, or why it is not running.
     meter: Mutex<Result<MeterHandle, String>>,
+    /// Cancels the running `porten login` or join, if any.
+    login_cancel: Mutex<Option<CancelHandle>>,
+    join_cancel: Mutex<Option<Arc<AtomicBool>>>,
 }
 
 #[derive(Default)]
@@ -72,6 +80,8 @@ impl AppState {
             subscription: Mutex::new(None),
             throughput_subscription: Mutex::new(None),
             meter: Mutex::new(Err("the token meter is starting".to_owned())),
+            login_cancel: Mutex::new(None),
+            join_cancel: Mutex::new(None),
         })
     }
 
@@ -337,6 +347,138 @@ async fn exo_stop(state: State<'_, AppState>) -> Result<String, String> {
     Ok(message)
 }
 
+fn meter_url(state: &AppState) -> Result<String, String> {
+    let meter = state.meter.lock().map_err(|_| "meter lock poisoned".to_owned())?;
+    meter
+        .as_ref()
+        .map(|h| format!("http://{}", h.local_addr()))
+        .map_err(Clone::clone)
+}
+
+/// The preflight checklist for joining, from the latest sample.
+#[tauri::command]
+fn join_preflight(state: State<'_, AppState>) -> Vec<PreflightItem> {
+    let settings = state.settings();
+    let located = clusterbar_core::supervise::locate(ServiceKind::Exo, &settings);
+    clusterbar_core::join::preflight(&state.sampler.latest(), &located)
+}
+
+/// One step of joining, or its end, for the popover.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum JoinUpdate {
+    Progress { progress: JoinProgress },
+    Joined { peers: Vec<String> },
+    Failed { reason: String },
+}
+
+/// Starts (or adopts) exo and waits until this Mac is a member with at least one peer;
+/// progress goes to the page as it happens. The supervisor then belongs to the app.
+#[tauri::command]
+fn join_cluster(state: State<'_, AppState>, on_update: Channel<JoinUpdate>) -> Result<(), String> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    *state.join_cancel.lock().map_err(|_| "join lock poisoned".to_owned())? = Some(cancel.clone());
+    let settings = state.settings();
+    let slot = state.sampler.exo_supervisor();
+    let existing = slot.lock().map_err(|_| "supervisor lock poisoned".to_owned())?.take();
+    std::thread::Builder::new()
+        .name("clusterbar-join".into())
+        .spawn(move || {
+            let client = ExoClient::local(settings.exo_api_port);
+            let start = move || match existing {
+                Some(supervisor) => supervisor.start_again().map(|()| supervisor).map_err(|e| e.to_string()),
+                None => {
+                    Supervisor::start(SupervisorSpec::exo(&settings, &ExoLaunch::default())?).map_err(|e| e.to_string())
+                }
+            };
+            let progress = |p: &JoinProgress| {
+                let _ = on_update.send(JoinUpdate::Progress { progress: p.clone() });
+            };
+            let result = clusterbar_core::join::join(&client, start, &JoinOptions::default(), &cancel, progress);
+            let update = match result {
+                Ok((joined, supervisor)) => {
+                    if let Ok(mut guard) = slot.lock() {
+                        *guard = Some(supervisor);
+                    }
+                    JoinUpdate::Joined { peers: joined.peers }
+                }
+                Err(error) => JoinUpdate::Failed {
+                    reason: error.to_string(),
+                },
+            };
+            let _ = on_update.send(update);
+        })
+        .map_err(|e| format!("starting the join: {e}"))?;
+    Ok(())
+}
+
+#[tauri::command]
+fn join_cancel(state: State<'_, AppState>) {
+    if let Ok(Some(cancel)) = state.join_cancel.lock().map(|c| c.clone()) {
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs `porten login`: the code and URL go to the page as soon as they appear, the URL opens
+/// in the browser only if it is on the Hub's host, and the result follows.
+#[tauri::command]
+fn porten_login(state: State<'_, AppState>, on_event: Channel<LoginEvent>) -> Result<(), String> {
+    let settings = state.settings();
+    let program = clusterbar_core::supervise::locate(ServiceKind::Porten, &settings)?;
+    let options = LoginOptions::new(
+        program,
+        &settings.porten_hub_url,
+        Duration::from_secs(settings.porten_login_timeout_s),
+    );
+    let cancel = CancelHandle::new();
+    *state
+        .login_cancel
+        .lock()
+        .map_err(|_| "login lock poisoned".to_owned())? = Some(cancel.clone());
+    std::thread::Builder::new()
+        .name("clusterbar-login".into())
+        .spawn(move || {
+            let outcome = clusterbar_core::porten::login(&options, &cancel, |event| {
+                let _ = on_event.send(event.clone());
+            });
+            tracing::info!(result = ?outcome.result, "porten login finished");
+        })
+        .map_err(|e| format!("starting porten login: {e}"))?;
+    Ok(())
+}
+
+#[tauri::command]
+fn porten_login_cancel(state: State<'_, AppState>) {
+    if let Ok(Some(cancel)) = state.login_cancel.lock().map(|c| c.clone()) {
+        cancel.cancel();
+    }
+}
+
+/// Enrolls this cluster: from now on the agent runs (or is adopted) with the budget and the
+/// loaded models, restarted when they change. `enabled = false` stops it.
+#[tauri::command]
+async fn porten_enroll(state: State<'_, AppState>, enabled: bool) -> Result<(), String> {
+    let slot = state.sampler.porten_agent();
+    let settings = state.settings();
+    let meter = meter_url(&state);
+    tauri::async_runtime::spawn_blocking(move || -> Result<(), String> {
+        let mut guard = slot.lock().map_err(|_| "agent lock poisoned".to_owned())?;
+        if enabled {
+            if guard.is_none() {
+                let meter = meter.map_err(|e| format!("cannot enroll without the token meter: {e}"))?;
+                *guard = Some(AgentController::from_settings(&settings, &meter));
+            }
+        } else if let Some(mut controller) = guard.take() {
+            controller.stop().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| format!("enrolling: {e}"))??;
+    state.sampler.sample_now();
+    Ok(())
+}
+
 /// Stops what Clusterbar started (an adopted exo keeps running) before the process exits.
 fn stop_children<R: Runtime>(app: &AppHandle<R>) {
     if let Some(state) = app.try_state::<AppState>() {
@@ -344,6 +486,18 @@ fn stop_children<R: Runtime>(app: &AppHandle<R>) {
         let taken = slot.lock().ok().and_then(|mut guard| guard.take());
         if let Some(supervisor) = taken {
             supervisor.shutdown();
+        }
+        let agent = state
+            .sampler
+            .porten_agent()
+            .lock()
+            .ok()
+            .and_then(|mut guard| guard.take());
+        if let Some(mut controller) = agent {
+            let _ = controller.stop();
+        }
+        if let Ok(Some(cancel)) = state.login_cancel.lock().map(|c| c.clone()) {
+            cancel.cancel();
         }
         let meter = state
             .meter
@@ -372,6 +526,12 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         fit_popover,
         exo_start,
         exo_stop,
+        join_preflight,
+        join_cluster,
+        join_cancel,
+        porten_login,
+        porten_login_cancel,
+        porten_enroll,
         open_logs,
         quit
     ])

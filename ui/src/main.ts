@@ -2,6 +2,7 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { formatAgo, formatBytes } from "./format";
+import { renderJoinAndPorten, wireJoinAndPorten } from "./porten";
 import type { ThroughputUpdate } from "./types";
 import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode } from "./types";
 
@@ -99,6 +100,7 @@ function render(s: Snapshot): void {
   renderService("porten", s.services.porten);
   renderCluster(s.cluster);
   renderExoAction(s);
+  renderJoinAndPorten(s);
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
@@ -311,6 +313,7 @@ async function toggleSettings(): Promise<void> {
 }
 
 function wire(): void {
+  wireJoinAndPorten(showError);
   $("exo-action").addEventListener("click", () => {
     const button = $("exo-action") as HTMLButtonElement;
     const command = button.dataset.action === "stop" ? "exo_stop" : "exo_start";

@@ -146,7 +146,41 @@ export interface Snapshot {
   services: { exo: ServiceStatus; porten: ServiceStatus };
   warnings: Warning[];
   cluster: ClusterView | null;
+  porten_agent: AgentStatus | null;
 }
+
+export interface AgentStatus {
+  logged_in: boolean | null;
+  state: "held" | "starting" | "running" | "adopted" | "restarting" | "gave_up" | "stopped";
+  pid: number | null;
+  uptime_s: number | null;
+  hold_reason: string | null;
+  env: [string, string][];
+  budget: { vram_budget_mb: number; per_box: { name: string; usable_bytes: number }[] } | null;
+  models: string[];
+  pending_restart_in_s: number | null;
+  last_error: string | null;
+  restarts: number;
+}
+
+export interface PreflightItem {
+  id: string;
+  status: "pass" | "warn" | "fail";
+  message: string;
+  fix: string | null;
+}
+
+export type JoinUpdate =
+  | { kind: "progress"; progress: { step: string; [k: string]: unknown } }
+  | { kind: "joined"; peers: string[] }
+  | { kind: "failed"; reason: string };
+
+export type LoginEvent =
+  | { event: "prompt"; url: string | null; code: string | null }
+  | { event: "suspicious_url"; url: string; reason: string }
+  | { event: "browser_opened" }
+  | { event: "browser_failed"; [k: string]: unknown }
+  | { event: "finished"; result: { kind: string; detail?: string } };
 
 export interface SettingsView {
   settings: {

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::watch;
 
+use crate::porten::AgentController;
 use crate::settings::Settings;
 use crate::snapshot::{Collector, Snapshot};
 use crate::supervise::Supervisor;
@@ -26,6 +27,7 @@ enum Command {
 pub struct Sampler {
     commands: mpsc::Sender<Command>,
     exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
+    porten_agent: Arc<Mutex<Option<AgentController>>>,
     snapshots: watch::Receiver<Snapshot>,
     thread: Option<JoinHandle<()>>,
 }
@@ -43,6 +45,7 @@ impl Sampler {
         standing_warnings: Vec<Warning>,
     ) -> std::io::Result<Self> {
         let exo_supervisor = collector.exo_supervisor.clone();
+        let porten_agent = collector.porten_agent.clone();
         let first = collector.collect(&read(&settings), &standing_warnings);
         let (publish, snapshots) = watch::channel(first);
         let (commands, inbox) = mpsc::channel();
@@ -71,6 +74,7 @@ impl Sampler {
             })?;
         Ok(Self {
             exo_supervisor,
+            porten_agent,
             commands,
             snapshots,
             thread: Some(thread),
@@ -91,6 +95,11 @@ impl Sampler {
     /// reports its state.
     pub fn exo_supervisor(&self) -> Arc<Mutex<Option<Supervisor>>> {
         self.exo_supervisor.clone()
+    }
+
+    /// The slot for the Porten agent's controller (set when the user enrolls).
+    pub fn porten_agent(&self) -> Arc<Mutex<Option<AgentController>>> {
+        self.porten_agent.clone()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Snapshot> {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::exo::pool::{Pool, PoolConfig};
 use crate::exo::watcher::{Watcher, ELECTION_DEBOUNCE};
 use crate::exo::{ClusterView, ExoClient};
+use crate::porten::{AgentAction, AgentController, CatalogChecker};
 use crate::probes::hardware::HardwareReader;
 use crate::supervise::Supervisor;
 
@@ -42,6 +43,10 @@ pub struct Snapshot {
     /// slower, a model became ready or failed); the app turns these into notifications.
     #[serde(default)]
     pub events: Vec<crate::exo::ClusterEvent>,
+    /// The Porten agent as Clusterbar runs it for this cluster (after "Enroll"): logged in or
+    /// not, state, the environment it advertises and the budget breakdown. `None` = not enrolled.
+    #[serde(default)]
+    pub porten_agent: Option<crate::porten::AgentStatus>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
@@ -99,6 +104,9 @@ pub struct Collector {
     exposure: Option<(Instant, Option<Warning>)>,
     /// exo as Clusterbar supervises it (the app and `clusterbar serve` set this).
     pub exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
+    /// The Porten agent, kept in step with the cluster every sample (set when enrolled).
+    pub porten_agent: Arc<Mutex<Option<AgentController>>>,
+    catalog: Option<CatalogChecker>,
 }
 
 impl Default for Collector {
@@ -111,6 +119,8 @@ impl Default for Collector {
             watcher: Watcher::new(ELECTION_DEBOUNCE),
             exposure: None,
             exo_supervisor: Arc::new(Mutex::new(None)),
+            porten_agent: Arc::new(Mutex::new(None)),
+            catalog: None,
         }
     }
 }
@@ -169,6 +179,7 @@ impl Collector {
             warnings,
             cluster: None,
             events: Vec::new(),
+            porten_agent: None,
         };
         {
             let config = PoolConfig {
@@ -195,7 +206,46 @@ impl Collector {
                 Err(error) => tracing::debug!(%error, "exo is not running"),
             }
         }
+        self.follow_porten(settings, &mut snapshot);
         snapshot
+    }
+
+    /// Restarts the agent when the budget or the loaded models change (debounced inside the
+    /// controller), reports its state, and checks the loaded models against the Hub's catalog.
+    fn follow_porten(&mut self, settings: &Settings, snapshot: &mut Snapshot) {
+        let Ok(mut guard) = self.porten_agent.lock() else {
+            return;
+        };
+        let Some(controller) = guard.as_mut() else {
+            self.catalog = None;
+            return;
+        };
+        let now = Instant::now();
+        if let AgentAction::Failed(reason) = controller.observe(snapshot.cluster.as_ref(), now) {
+            tracing::warn!(%reason, "the Porten agent could not be (re)started");
+        }
+        snapshot.porten_agent = Some(controller.status(settings, now));
+        drop(guard);
+        let loaded: Vec<String> = snapshot
+            .cluster
+            .as_ref()
+            .map(|c| crate::porten::agent::loaded_model_ids(&c.models))
+            .unwrap_or_default();
+        if !loaded.is_empty() {
+            let checker = self
+                .catalog
+                .get_or_insert_with(|| CatalogChecker::new(&settings.porten_hub_url));
+            for warning in checker.check(&loaded, now) {
+                if !snapshot
+                    .warnings
+                    .iter()
+                    .any(|w| w.code == warning.code && w.message == warning.message)
+                {
+                    snapshot.warnings.push(warning);
+                }
+            }
+            snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
+        }
     }
 
     /// exo's view plus the exposure warning (checked at most every minute).

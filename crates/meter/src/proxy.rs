@@ -68,7 +68,14 @@ pub(crate) fn build_client() -> Client<HttpConnector, ProxyBody> {
     // SSE events are small writes: Nagle would hold them back.
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
-    Client::builder(TokioExecutor::new()).build(connector)
+    // No idle connection is kept: servers close idle keep-alive connections on their own
+    // schedule (llama-server's cpp-httplib after 5 s, uvicorn likewise), and a request sent on
+    // one they are closing fails with "connection closed before message completed" — which
+    // cannot be retried, since request bodies are streamed. A fresh loopback connection costs
+    // tens of microseconds against an LLM request's hundreds of milliseconds.
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector)
 }
 
 /// RFC 9110 §7.6.1: hop-by-hop fields are not forwarded, including every field the `Connection` header names.

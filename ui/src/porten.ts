@@ -1,0 +1,165 @@
+// Joining the cluster and enrolling it in Porten: the two actions that take time. Each shows
+// its progress inline and can be cancelled.
+
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { AgentStatus, JoinUpdate, LoginEvent, PreflightItem, Snapshot } from "./types";
+
+const $ = (id: string): HTMLElement => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el;
+};
+
+let joining = false;
+let signingIn = false;
+
+const STEP_WORDS: Record<string, string> = {
+  starting_exo: "Starting exo…",
+  exo_running: "exo is running; waiting for its API…",
+  api_answering: "exo answers; waiting for this Mac to appear…",
+  waiting_for_peers: "In the topology; waiting for a peer…",
+  joined: "Joined.",
+};
+
+export function renderJoinAndPorten(s: Snapshot): void {
+  $("join").hidden = !joining && (s.cluster !== null || s.services.exo.state === "not_installed");
+  renderAgent(s.porten_agent, s.services.porten.state);
+}
+
+function renderAgent(agent: AgentStatus | null, installed: string): void {
+  const enroll = $("porten-enroll") as HTMLButtonElement;
+  const signin = $("porten-signin") as HTMLButtonElement;
+  signin.hidden = signingIn || agent?.logged_in === true;
+  signin.disabled = installed === "not_installed";
+  enroll.textContent = agent ? "Stop agent" : "Enroll cluster";
+  enroll.dataset.enrolled = agent ? "true" : "false";
+  enroll.disabled = installed === "not_installed" && !agent;
+  const login = agent?.logged_in;
+  $("porten-login-state").textContent =
+    installed === "not_installed" ? "Porten agent not installed" : login === true ? "Signed in" : login === false ? "Not signed in" : "";
+  if (!agent) {
+    $("porten-agent").textContent = "Not enrolled: the cluster is not offered to the Hub.";
+    $("porten-agent-detail").textContent = "";
+    return;
+  }
+  const uptime = agent.uptime_s !== null ? ` · up ${Math.round(agent.uptime_s / 60)} min` : "";
+  const hold = agent.state === "held" && agent.hold_reason ? `: ${agent.hold_reason}` : "";
+  const pending = agent.pending_restart_in_s !== null ? ` · restarting with new figures in ${agent.pending_restart_in_s} s` : "";
+  $("porten-agent").textContent = `Agent ${agent.state.replace("_", " ")}${hold}${uptime}${pending}`;
+  const parts: string[] = [];
+  if (agent.budget) parts.push(`budget ${agent.budget.vram_budget_mb} MB`);
+  if (agent.models.length) parts.push(`models ${agent.models.join(", ")}`);
+  if (agent.last_error) parts.push(`last error: ${agent.last_error}`);
+  $("porten-agent-detail").textContent = parts.join(" · ");
+}
+
+function preflightRow(item: PreflightItem): HTMLElement {
+  const li = document.createElement("li");
+  li.className = `check ${item.status}`;
+  li.dataset.id = item.id;
+  const mark = { pass: "✓", warn: "!", fail: "✗" }[item.status];
+  li.textContent = `${mark} ${item.message}${item.fix ? ` — ${item.fix}` : ""}`;
+  return li;
+}
+
+async function join(showError: (t: string) => void): Promise<void> {
+  const items = await invoke<PreflightItem[]>("join_preflight");
+  const list = $("preflight");
+  list.replaceChildren(...items.map(preflightRow));
+  list.hidden = false;
+  if (items.some((i) => i.status === "fail")) {
+    $("join-progress").textContent = "Fix the failed checks above, then try again.";
+    return;
+  }
+  joining = true;
+  $("join-cancel").hidden = false;
+  ($("join-btn") as HTMLButtonElement).disabled = true;
+  const channel = new Channel<JoinUpdate>();
+  channel.onmessage = (u) => {
+    const progress = $("join-progress");
+    if (u.kind === "progress") progress.textContent = STEP_WORDS[u.progress.step] ?? u.progress.step;
+    else {
+      joining = false;
+      $("join-cancel").hidden = true;
+      ($("join-btn") as HTMLButtonElement).disabled = false;
+      progress.textContent = u.kind === "joined" ? `Joined with ${u.peers.join(", ")}.` : `Could not join: ${u.reason}`;
+      progress.className = u.kind === "joined" ? "small" : "small error-line";
+    }
+  };
+  await invoke("join_cluster", { onUpdate: channel }).catch((e) => {
+    joining = false;
+    showError(`Join: ${e}`);
+  });
+}
+
+async function signIn(showError: (t: string) => void): Promise<void> {
+  signingIn = true;
+  $("porten-login").hidden = false;
+  $("porten-signin").hidden = true;
+  $("porten-code").textContent = "—";
+  $("porten-url").textContent = "";
+  $("porten-browser").textContent = "Waiting for porten login…";
+  const channel = new Channel<LoginEvent>();
+  channel.onmessage = (e) => {
+    const browser = $("porten-browser");
+    switch (e.event) {
+      case "prompt":
+        if (e.code) $("porten-code").textContent = e.code;
+        if (e.url) $("porten-url").textContent = e.url;
+        break;
+      case "suspicious_url":
+        browser.textContent = `Refused to open a suspicious sign-in address (${e.reason}): ${e.url}`;
+        browser.className = "small error-line";
+        break;
+      case "browser_opened":
+        browser.textContent = "Approve the sign-in in your browser; this updates by itself.";
+        break;
+      case "browser_failed":
+        browser.textContent = "Could not open the browser: open the address above on any device.";
+        break;
+      case "finished": {
+        signingIn = false;
+        const words: Record<string, string> = {
+          success: "Signed in.",
+          denied: "The sign-in was denied.",
+          expired: "The code expired; sign in again.",
+          timeout: "No approval in time; sign in again.",
+          cancelled: "Cancelled.",
+        };
+        browser.textContent = words[e.result.kind] ?? `Sign-in failed: ${e.result.detail ?? e.result.kind}`;
+        browser.className = e.result.kind === "success" ? "small" : "small error-line";
+        $("porten-cancel").hidden = true;
+        break;
+      }
+    }
+  };
+  $("porten-cancel").hidden = false;
+  await invoke("porten_login", { onEvent: channel }).catch((e) => {
+    signingIn = false;
+    showError(`Sign in: ${e}`);
+  });
+}
+
+export function wireJoinAndPorten(showError: (t: string) => void): void {
+  $("join-btn").addEventListener("click", () => void join(showError).catch((e) => showError(`Join: ${e}`)));
+  $("join-cancel").addEventListener("click", () => void invoke("join_cancel"));
+  $("porten-signin").addEventListener("click", () => void signIn(showError));
+  $("porten-cancel").addEventListener("click", () => void invoke("porten_login_cancel"));
+  $("porten-copy").addEventListener("click", () => {
+    const code = $("porten-code").textContent ?? "";
+    navigator.clipboard?.writeText(code).then(
+      () => ($("porten-copy").textContent = "Copied"),
+      () => {
+        // Without clipboard access, select the code so ⌘C works.
+        const range = document.createRange();
+        range.selectNodeContents($("porten-code"));
+        window.getSelection()?.removeAllRanges();
+        window.getSelection()?.addRange(range);
+      },
+    );
+  });
+  $("porten-enroll").addEventListener("click", () => {
+    const enrolled = $("porten-enroll").dataset.enrolled === "true";
+    invoke("porten_enroll", { enabled: !enrolled }).catch((e) => showError(`Porten: ${e}`));
+  });
+}
