@@ -41,6 +41,11 @@ struct Driver {
 
 impl Driver {
     fn start(config_dir: &Path, log_dir: &Path) -> Driver {
+        Self::start_with(config_dir, log_dir, &[])
+    }
+
+    /// With extra environment for the app (it inherits tauri-driver's).
+    fn start_with(config_dir: &Path, log_dir: &Path, env: &[(&str, &Path)]) -> Driver {
         let port = free_port();
         let native_port = free_port();
         let child = Command::new("tauri-driver")
@@ -48,6 +53,7 @@ impl Driver {
             .env("CLUSTERBAR_SHOW", "1")
             .env("CLUSTERBAR_CONFIG_DIR", config_dir)
             .env("CLUSTERBAR_LOG_DIR", log_dir)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -498,5 +504,123 @@ async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
         .await
         .contains(&format!("127.0.0.1:{meter_port}")));
     screenshot_after_paint(&client, "popover-throughput.png").await;
+    client.close().await.expect("closing the session");
+}
+
+fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+async fn wait_for_text(client: &Client, id: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let now = text(client, id).await;
+        if ok(&now) {
+            return now;
+        }
+        if Instant::now() >= deadline {
+            screenshot_after_paint(client, &format!("failed-{id}.png")).await;
+            let error = text(client, "error-line").await;
+            panic!("#{id} never showed {what}; it says {now:?}; page error {error:?} (target/ci/failed-{id}.png)");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The whole head-Mac flow against the stand-ins: Join (preflight, exo started and joined with
+/// a peer), Sign in to Porten (code shown, the Hub's URL opened, success), Enroll (the agent
+/// is held until a model is loaded, and says so).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
+    let config = tempdir("config-enroll");
+    let logs = tempdir("logs-enroll");
+    let bin_dir = app_binary().parent().expect("target dir").to_owned();
+    let exo_port = free_port();
+    let scenario = workspace_root().join("tests/exo-standin/scenarios/two-nodes.json");
+    let exo = config.join("exo");
+    write_script(
+        &exo,
+        &format!(
+            "exec '{}' --scenario '{}' --port {exo_port}",
+            bin_dir.join("exo-standin").display(),
+            scenario.display()
+        ),
+    );
+    let key = config.join("porten-key");
+    let porten = config.join("porten");
+    write_script(
+        &porten,
+        &format!(
+            "PORTEN_STANDIN_KEY='{}' PORTEN_STANDIN_DELAY_MS=1500 PORTEN_STANDIN_CODE=QXRT-7PLM exec '{}' \"$@\"",
+            key.display(),
+            bin_dir.join("porten-standin").display()
+        ),
+    );
+    let opened = config.join("opened-urls");
+    let opener = config.join("opener");
+    write_script(&opener, &format!("echo \"$1\" >> '{}'", opened.display()));
+    let settings = serde_json::json!({
+        "exo_path": exo, "exo_api_port": exo_port, "meter_port": free_port(),
+        "porten_path": porten, "porten_key_path": key,
+    });
+    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
+    let driver = Driver::start_with(&config, &logs, &[("CLUSTERBAR_OPENER", &opener)]);
+    let client = driver.connect().await;
+    rendered_bytes(&client, "mem-total").await;
+
+    // Join.
+    let join = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("join-btn"))
+        .await
+        .unwrap();
+    join.click().await.unwrap();
+    let checks = client.find_all(Locator::Css("#preflight li")).await.unwrap();
+    let mut ids = Vec::new();
+    for check in &checks {
+        ids.push(check.attr("data-id").await.unwrap().unwrap_or_default());
+    }
+    assert!(
+        ids.contains(&"exo_found".to_owned()) && ids.contains(&"free_memory".to_owned()),
+        "{ids:?}"
+    );
+    let joined = wait_for_text(&client, "join-progress", "joined", |t| t.starts_with("Joined with ")).await;
+    assert!(joined.contains("mini-2") || joined.contains("studio-1"), "{joined}");
+    wait_for_text(&client, "box-count", "2 boxes", |t| t == "2 boxes").await;
+    screenshot_after_paint(&client, "popover-joined.png").await;
+
+    // Sign in: the code shows while the user approves, and only the Hub's URL is opened.
+    client
+        .find(Locator::Id("porten-signin"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "porten-code", "the code", |t| t == "QXRT-7PLM").await;
+    screenshot_after_paint(&client, "popover-sign-in.png").await;
+    wait_for_text(&client, "porten-browser", "success", |t| t == "Signed in.").await;
+    let urls = std::fs::read_to_string(&opened).expect("the opener was called");
+    assert_eq!(
+        urls.lines().collect::<Vec<_>>(),
+        ["https://porten.ai/device"],
+        "opened: {urls}"
+    );
+
+    // Enroll: the two-node scenario has no model loaded, so the agent is held and says why.
+    client
+        .find(Locator::Id("porten-enroll"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let agent = wait_for_text(&client, "porten-agent", "the agent state", |t| t.starts_with("Agent ")).await;
+    assert!(agent.starts_with("Agent held: "), "{agent}");
+    wait_for_text(&client, "porten-login-state", "signed in", |t| t == "Signed in").await;
+    screenshot_after_paint(&client, "popover-enrolled.png").await;
     client.close().await.expect("closing the session");
 }
