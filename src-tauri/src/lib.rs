@@ -7,7 +7,8 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use clusterbar_core::exo::ExoClient;
+use clusterbar_core::exo::fit::DEFAULT_CONTEXT_TOKENS;
+use clusterbar_core::exo::{ExoClient, FitVerdict};
 use clusterbar_core::join::{JoinOptions, JoinProgress, PreflightItem};
 use clusterbar_core::porten::{AgentController, CancelHandle, LoginEvent, LoginOptions};
 use clusterbar_core::sampler::Sampler;
@@ -479,6 +480,70 @@ async fn porten_enroll(state: State<'_, AppState>, enabled: bool) -> Result<(), 
     Ok(())
 }
 
+/// A model exo can load, with whether it fits the cluster's usable memory.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LoadableModel {
+    pub id: String,
+    pub name: Option<String>,
+    pub storage_size_bytes: Option<u64>,
+    pub fit: Option<FitVerdict>,
+}
+
+fn exo_client(state: &AppState) -> ExoClient {
+    ExoClient::local(state.settings().exo_api_port)
+}
+
+/// The models exo knows that fit the pool (those that do not are left out; those whose size
+/// is unknown are listed without a verdict), largest first.
+#[tauri::command]
+async fn models_loadable(state: State<'_, AppState>) -> Result<Vec<LoadableModel>, String> {
+    let client = exo_client(&state);
+    let pool = state
+        .sampler
+        .latest()
+        .cluster
+        .and_then(|c| c.pool)
+        .ok_or("exo's cluster is not available yet")?;
+    let cards = tauri::async_runtime::spawn_blocking(move || client.models())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut loadable: Vec<LoadableModel> = cards
+        .iter()
+        .map(|card| LoadableModel {
+            id: card.id.clone(),
+            name: card.name.clone(),
+            storage_size_bytes: card.storage_size_bytes,
+            fit: clusterbar_core::exo::fit_model(card, DEFAULT_CONTEXT_TOKENS, &pool),
+        })
+        .filter(|m| m.fit.as_ref().is_none_or(|f| f.fits))
+        .collect();
+    loadable.sort_by(|a, b| b.storage_size_bytes.cmp(&a.storage_size_bytes).then(a.id.cmp(&b.id)));
+    Ok(loadable)
+}
+
+#[tauri::command]
+async fn model_load(state: State<'_, AppState>, id: String) -> Result<String, String> {
+    let client = exo_client(&state);
+    let accepted = tauri::async_runtime::spawn_blocking(move || client.place_instance(&id, 1))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    state.sampler.sample_now();
+    Ok(accepted.message.unwrap_or_else(|| "accepted".to_owned()))
+}
+
+#[tauri::command]
+async fn model_unload(state: State<'_, AppState>, instance_id: String) -> Result<String, String> {
+    let client = exo_client(&state);
+    let accepted = tauri::async_runtime::spawn_blocking(move || client.delete_instance(&instance_id))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    state.sampler.sample_now();
+    Ok(accepted.message.unwrap_or_else(|| "accepted".to_owned()))
+}
+
 /// Stops what Clusterbar started (an adopted exo keeps running) before the process exits.
 fn stop_children<R: Runtime>(app: &AppHandle<R>) {
     if let Some(state) = app.try_state::<AppState>() {
@@ -527,6 +592,9 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         exo_start,
         exo_stop,
         join_preflight,
+        models_loadable,
+        model_load,
+        model_unload,
         join_cluster,
         join_cancel,
         porten_login,

@@ -219,6 +219,14 @@ function modelRow(m: ModelView): HTMLElement {
     .join(" · ");
   if (shards) li.append(el("div", "muted small", `layers: ${shards}`));
   if (m.error) li.append(el("div", "error-line small", m.error));
+  const unload = el("button", "small-btn unload", "Unload");
+  unload.type = "button";
+  unload.addEventListener("click", () => {
+    unload.disabled = true;
+    unload.textContent = "Unloading…";
+    invoke("model_unload", { instanceId: m.instance_id }).catch((e) => showError(`Unload: ${e}`));
+  });
+  li.append(unload);
   return li;
 }
 
@@ -312,7 +320,51 @@ async function toggleSettings(): Promise<void> {
   button.setAttribute("aria-expanded", "true");
 }
 
+interface LoadableModel {
+  id: string;
+  name: string | null;
+  storage_size_bytes: number | null;
+  fit: { summary: string; need_bytes: number; min_boxes: number | null } | null;
+}
+
+async function toggleLoadable(): Promise<void> {
+  const list = $("loadable");
+  if (!list.hidden) {
+    list.hidden = true;
+    return;
+  }
+  const models = await invoke<LoadableModel[]>("models_loadable");
+  list.replaceChildren(
+    ...(models.length === 0
+      ? [el("li", "muted small", "No model exo knows fits this cluster's usable memory.")]
+      : models.map((m) => {
+          const li = el("li", "box loadable");
+          li.dataset.id = m.id;
+          const row = el("div", "figures");
+          row.append(el("span", "strong model-id", m.id));
+          const load = el("button", "small-btn", "Load");
+          load.type = "button";
+          load.addEventListener("click", () => {
+            load.disabled = true;
+            load.textContent = "Loading…";
+            invoke("model_load", { id: m.id })
+              .then(() => (list.hidden = true))
+              .catch((e) => showError(`Load: ${e}`));
+          });
+          row.append(load);
+          li.append(row);
+          const size = m.fit ? `needs ${formatBytes(m.fit.need_bytes)}${m.fit.min_boxes ? ` · ${m.fit.min_boxes} box${m.fit.min_boxes > 1 ? "es" : ""}` : ""}` : "size unknown";
+          li.append(el("div", "muted small", size));
+          return li;
+        })),
+  );
+  list.hidden = false;
+}
+
 function wire(): void {
+  $("load-btn").addEventListener("click", () => {
+    toggleLoadable().catch((e) => showError(`Models: ${e}`));
+  });
   wireJoinAndPorten(showError);
   $("exo-action").addEventListener("click", () => {
     const button = $("exo-action") as HTMLButtonElement;

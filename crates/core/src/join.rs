@@ -443,6 +443,7 @@ mod tests {
             warnings: Vec::new(),
             cluster: None,
             events: Vec::new(),
+            porten_agent: None,
         }
     }
 

@@ -624,3 +624,63 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
     screenshot_after_paint(&client, "popover-enrolled.png").await;
     client.close().await.expect("closing the session");
 }
+
+/// Load a model that fits from the popover, watch it download → load → ready, then unload it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn load_and_unload_a_model_from_the_popover() {
+    let exo = StandIn::start("three-nodes-rdma.json");
+    let config = tempdir("config-models");
+    let logs = tempdir("logs-models");
+    let settings = serde_json::json!({ "exo_api_port": exo.port, "meter_port": free_port() });
+    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
+    let driver = Driver::start(&config, &logs);
+    let client = driver.connect().await;
+    rendered_bytes(&client, "mem-total").await;
+    wait_for_text(&client, "box-count", "3 boxes", |t| t == "3 boxes").await;
+
+    client
+        .find(Locator::Id("load-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let first = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#loadable li.loadable"))
+        .await
+        .expect("at least one model that fits");
+    let id = first.attr("data-id").await.unwrap().expect("data-id");
+    first.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    let row = format!("#model-list li.model[data-state='ready'] .model-id");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(el) = client.find(Locator::Css(&row)).await {
+            assert_eq!(el.text().await.unwrap(), id);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{id} never became ready in the popover");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    screenshot_after_paint(&client, "popover-model-ready.png").await;
+    client
+        .find(Locator::Css("#model-list li.model button.unload"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .find_all(Locator::Css("#model-list li.model"))
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the model was never unloaded");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    client.close().await.expect("closing the session");
+}
