@@ -270,6 +270,36 @@ fn settings(state: State<'_, AppState>) -> SettingsView {
     }
 }
 
+/// Applies the fields the Settings panel changed. Unknown keys and invalid values are refused
+/// with the reason, and nothing is written then; the file is replaced atomically otherwise.
+#[tauri::command]
+fn update_settings(
+    state: State<'_, AppState>,
+    patch: serde_json::Map<String, serde_json::Value>,
+) -> Result<SettingsView, String> {
+    let mut current = serde_json::to_value(state.settings()).map_err(|e| e.to_string())?;
+    let known = serde_json::to_value(Settings::default()).map_err(|e| e.to_string())?;
+    let fields = current.as_object_mut().ok_or("settings are not an object")?;
+    for (key, value) in patch {
+        if known.get(&key).is_none() {
+            return Err(format!("unknown setting {key:?}"));
+        }
+        if key == "start_at_login" {
+            // The menu's check item owns it, so the two never disagree.
+            return Err("Start at Login is set from the menu-bar icon's menu".to_owned());
+        }
+        fields.insert(key, value);
+    }
+    let next: Settings = serde_json::from_value(current).map_err(|e| format!("invalid setting: {e}"))?;
+    next.validate().map_err(|e| e.to_string())?;
+    state.update_settings(|s| *s = next)?;
+    Ok(SettingsView {
+        settings: state.settings(),
+        path: state.store.path().display().to_string(),
+        problem: state.settings_problem.clone(),
+    })
+}
+
 #[tauri::command]
 fn hide_popover<R: Runtime>(app: AppHandle<R>) {
     hide(&app);
@@ -587,6 +617,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         subscribe,
         subscribe_throughput,
         settings,
+        update_settings,
         hide_popover,
         fit_popover,
         exo_start,

@@ -288,6 +288,71 @@ function showError(text: string): void {
   line.hidden = false;
 }
 
+/** Editable settings: [key, label, kind, help]. Ports and paths apply at once except the
+ * meter's port, which the meter binds at launch. */
+const EDITABLE: [string, string, "text" | "number" | "bool", string][] = [
+  ["exo_path", "exo path", "text", "empty = automatic (PATH, EXO.app)"],
+  ["exo_api_port", "exo API port", "number", "the same on every Mac of the cluster"],
+  ["meter_port", "Token meter port", "number", "applies at the next launch"],
+  ["show_tokens_in_menu_bar", "Show tok/s in the menu bar", "bool", ""],
+  ["porten_path", "Porten agent path", "text", "empty = automatic (PATH)"],
+  ["porten_hub_url", "Porten Hub", "text", "sign-in pages must be on this host"],
+];
+
+function renderSettings(view: SettingsView): void {
+  const problem = $("settings-problem");
+  problem.hidden = view.problem === null;
+  problem.textContent = view.problem ?? "";
+  const rows = EDITABLE.flatMap(([key, label, kind, help]) => {
+    const dt = document.createElement("dt");
+    const input = document.createElement("input");
+    input.id = `setting-${key}`;
+    input.dataset.key = key;
+    input.dataset.kind = kind;
+    const value = view.settings[key];
+    if (kind === "bool") {
+      input.type = "checkbox";
+      input.checked = value === true;
+    } else {
+      input.type = kind === "number" ? "number" : "text";
+      input.value = value === null || value === undefined ? "" : String(value);
+      if (help) input.placeholder = help;
+    }
+    const labelEl = document.createElement("label");
+    labelEl.htmlFor = input.id;
+    labelEl.textContent = label;
+    dt.append(labelEl);
+    const dd = document.createElement("dd");
+    dd.append(input);
+    if (help && kind !== "text") dd.append(el("span", "muted small", ` ${help}`));
+    return [dt, dd];
+  });
+  const fileDt = el("dt", "", "Settings file");
+  const fileDd = el("dd", "", view.path);
+  const loginDt = el("dt", "", "Start at login");
+  const loginDd = el("dd", "", view.settings.start_at_login ? "on (menu: Start at Login)" : "off (menu: Start at Login)");
+  $("settings-list").replaceChildren(...rows, loginDt, loginDd, fileDt, fileDd);
+}
+
+async function saveSettings(): Promise<void> {
+  const patch: Record<string, unknown> = {};
+  for (const input of Array.from(document.querySelectorAll<HTMLInputElement>("#settings-list input"))) {
+    const key = input.dataset.key ?? "";
+    if (input.dataset.kind === "bool") patch[key] = input.checked;
+    else if (input.dataset.kind === "number") patch[key] = Number(input.value);
+    else patch[key] = input.value.trim() === "" && key.endsWith("_path") ? null : input.value.trim();
+  }
+  const status = $("settings-status");
+  try {
+    renderSettings(await invoke<SettingsView>("update_settings", { patch }));
+    status.textContent = "Saved.";
+    status.className = "small";
+  } catch (e) {
+    status.textContent = `Not saved: ${e}`;
+    status.className = "small error-line";
+  }
+}
+
 async function toggleSettings(): Promise<void> {
   const panel = $("settings-panel");
   const button = $("settings-btn");
@@ -296,26 +361,8 @@ async function toggleSettings(): Promise<void> {
     button.setAttribute("aria-expanded", "false");
     return;
   }
-  const view = await invoke<SettingsView>("settings");
-  const problem = $("settings-problem");
-  problem.hidden = view.problem === null;
-  problem.textContent = view.problem ?? "";
-  const rows: [string, string][] = [
-    ["Start at login", view.settings.start_at_login ? "on" : "off (menu: Start at Login)"],
-    ["exo path", view.settings.exo_path ?? "automatic (PATH, EXO.app)"],
-    ["Porten agent path", view.settings.porten_path ?? "automatic (PATH)"],
-    ["exo API port", String(view.settings.exo_api_port)],
-    ["Settings file", view.path],
-  ];
-  $("settings-list").replaceChildren(
-    ...rows.flatMap(([k, v]) => {
-      const dt = document.createElement("dt");
-      dt.textContent = k;
-      const dd = document.createElement("dd");
-      dd.textContent = v;
-      return [dt, dd];
-    }),
-  );
+  renderSettings(await invoke<SettingsView>("settings"));
+  $("settings-status").textContent = "";
   panel.hidden = false;
   button.setAttribute("aria-expanded", "true");
 }
@@ -362,6 +409,9 @@ async function toggleLoadable(): Promise<void> {
 }
 
 function wire(): void {
+  $("settings-save").addEventListener("click", () => {
+    saveSettings().catch((e) => showError(`Settings: ${e}`));
+  });
   $("load-btn").addEventListener("click", () => {
     toggleLoadable().catch((e) => showError(`Models: ${e}`));
   });

@@ -684,3 +684,68 @@ async fn load_and_unload_a_model_from_the_popover() {
     }
     client.close().await.expect("closing the session");
 }
+
+/// Settings edited in the popover are saved atomically; a bad value is refused with the reason
+/// and loses nothing.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
+    let config = tempdir("config-edit");
+    let logs = tempdir("logs-edit");
+    let meter_port = free_port();
+    std::fs::write(
+        config.join("settings.json"),
+        serde_json::json!({ "meter_port": meter_port }).to_string(),
+    )
+    .unwrap();
+    let driver = Driver::start(&config, &logs);
+    let client = driver.connect().await;
+    rendered_bytes(&client, "mem-total").await;
+    client
+        .find(Locator::Id("settings-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let toggle = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("setting-show_tokens_in_menu_bar"))
+        .await
+        .unwrap();
+    toggle.click().await.unwrap();
+    client
+        .find(Locator::Id("settings-save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "settings-status", "Saved.", |t| t == "Saved.").await;
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config.join("settings.json")).unwrap()).unwrap();
+    assert_eq!(saved["show_tokens_in_menu_bar"], true);
+    assert_eq!(saved["meter_port"], meter_port);
+
+    let port = client.find(Locator::Id("setting-exo_api_port")).await.unwrap();
+    port.clear().await.unwrap();
+    port.send_keys("0").await.unwrap();
+    client
+        .find(Locator::Id("settings-save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let refused = wait_for_text(&client, "settings-status", "the refusal", |t| {
+        t.starts_with("Not saved")
+    })
+    .await;
+    assert!(refused.contains("exo_api_port"), "{refused}");
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config.join("settings.json")).unwrap()).unwrap();
+    assert_eq!(after, saved, "a refused change writes nothing");
+    client.close().await.expect("closing the session");
+}

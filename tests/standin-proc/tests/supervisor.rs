@@ -458,9 +458,21 @@ fn output_goes_to_a_rotating_log_that_can_be_tailed() {
     spec.log.files = 3;
     let supervisor = Supervisor::start(spec.clone()).unwrap();
     let line_200 = format!("line 200{}", "x".repeat(92));
-    wait_until("the last line in the log", PATIENCE, || {
-        supervisor_tail(&spec, 5).contains(&line_200)
-    });
+    let deadline = Instant::now() + PATIENCE;
+    // stdout and stderr are read by two threads, so the child's "err N" lines can land after
+    // its last stdout line: look in a window that holds every line after it.
+    while !supervisor_tail(&spec, 150).contains(&line_200) {
+        assert!(
+            Instant::now() < deadline,
+            "line 200 never reached the log; tail: {:?}; status {:?}",
+            supervisor_tail(&spec, 8)
+                .iter()
+                .map(|l| l.chars().take(40).collect::<String>())
+                .collect::<Vec<_>>(),
+            supervisor.status()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     for n in 0..3 {
         let path = if n == 0 {
             spec.log.path.clone()
@@ -471,8 +483,8 @@ fn output_goes_to_a_rotating_log_that_can_be_tailed() {
         assert!(size <= 4000, "{} is {size} bytes", path.display());
     }
     assert!(!PathBuf::from(format!("{}.3", spec.log.path.display())).exists());
-    let tail = supervisor_tail(&spec, 40);
-    assert_eq!(tail.len(), 40);
+    assert_eq!(supervisor_tail(&spec, 40).len(), 40);
+    let tail = supervisor_tail(&spec, 150);
     let stdout_lines: Vec<&String> = tail.iter().filter(|l| l.starts_with("line ")).collect();
     assert_eq!(stdout_lines.last().unwrap(), &&line_200);
     assert_eq!(supervisor.status().log_path, spec.log.path);
