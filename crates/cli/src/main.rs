@@ -134,31 +134,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let summary = report::save(&out, &settings, exo_url.as_deref())?;
             print_text(&summary)
         }
-        Command::Doctor { from, json } => {
-            let snapshot = report::diagnose(&from)?;
-            let text = if json {
-                serde_json::to_string_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
-            } else {
-                format!(
-                    "{}\n{}",
-                    render::status(&snapshot),
-                    cluster::render(snapshot.cluster.as_ref())
-                )
-            };
-            print_text(&text)
-        }
+        Command::Doctor { from, json } => print_snapshot(&report::diagnose(&from)?, json),
         Command::Meter(args) => meter_cmd::run_meter(args),
         Command::Bench(args) => meter_cmd::run_bench_cmd(args),
         Command::Models { action, exo_url } => {
             let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
             let client = cluster::client(exo_url.as_deref(), &settings)?;
-            let text = models::run(action, &client)?;
-            let mut out = std::io::stdout().lock();
-            match writeln!(out, "{text}") {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(format!("writing to stdout: {e}")),
-            }
+            print_text(&models::run(action, &client)?)
         }
         Command::Status { json, exo_url } => {
             let loaded = clusterbar_core::settings::SettingsStore::platform().load();
@@ -171,25 +153,23 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(url) => clusterbar_core::snapshot::Collector::with_exo_url(url).map_err(|e| e.to_string())?,
                 None => clusterbar_core::snapshot::Collector::default(),
             };
-            let snapshot = collector.collect(&loaded.settings, &standing);
-            let text = if json {
-                serde_json::to_string_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
-            } else {
-                format!(
-                    "{}\n{}",
-                    render::status(&snapshot),
-                    cluster::render(snapshot.cluster.as_ref())
-                )
-            };
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`clusterbar status | head -1`) is not a failure worth a message.
-            match writeln!(out, "{text}") {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(format!("writing to stdout: {e}")),
-            }
+            print_snapshot(&collector.collect(&loaded.settings, &standing), json)
         }
     }
+}
+
+/// The Snapshot as JSON (the stable interface) or as the human table with the cluster after it.
+fn print_snapshot(snapshot: &clusterbar_core::Snapshot, json: bool) -> Result<(), String> {
+    let text = if json {
+        serde_json::to_string_pretty(snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
+    } else {
+        format!(
+            "{}\n{}",
+            render::status(snapshot),
+            cluster::render(snapshot.cluster.as_ref())
+        )
+    };
+    print_text(&text)
 }
 
 /// Prints to stdout; a closed pipe (`clusterbar status | head -1`) is not a failure.

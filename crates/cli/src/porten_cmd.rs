@@ -16,7 +16,8 @@ use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
 use clusterbar_core::supervise::{locate, Env, ExoLaunch, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
 
 /// Where `serve` puts the token meter, and where `porten start` expects it.
-pub const DEFAULT_METER_PORT: u16 = 52416;
+/// The app's default too, so `serve` and the menu-bar app put the meter at the same address.
+pub const DEFAULT_METER_PORT: u16 = clusterbar_core::settings::DEFAULT_METER_PORT;
 
 #[derive(Subcommand)]
 pub enum PortenCommand {

@@ -654,10 +654,10 @@ async fn load_and_unload_a_model_from_the_popover() {
         .expect("at least one model that fits");
     let id = first.attr("data-id").await.unwrap().expect("data-id");
     first.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
-    let row = format!("#model-list li.model[data-state='ready'] .model-id");
+    let row = "#model-list li.model[data-state='ready'] .model-id";
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(el) = client.find(Locator::Css(&row)).await {
+        if let Ok(el) = client.find(Locator::Css(row)).await {
             assert_eq!(el.text().await.unwrap(), id);
             break;
         }
