@@ -56,6 +56,7 @@ pub struct AppState {
     /// Cancels the running `porten login` or join, if any.
     login_cancel: Mutex<Option<CancelHandle>>,
     join_cancel: Mutex<Option<Arc<AtomicBool>>>,
+    page_loads: std::sync::atomic::AtomicU32,
 }
 
 #[derive(Default)]
@@ -83,6 +84,7 @@ impl AppState {
             meter: Mutex::new(Err("the token meter is starting".to_owned())),
             login_cancel: Mutex::new(None),
             join_cancel: Mutex::new(None),
+            page_loads: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -124,6 +126,12 @@ fn snapshot(state: State<'_, AppState>) -> Snapshot {
 /// (a reload) or the channel closes.
 #[tauri::command]
 fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapshot>) -> Result<(), String> {
+    // More than one subscription in a run means the page was reloaded (e.g. its web process
+    // restarted): anything it was showing in flight is gone, so say so in the log.
+    let count = state.page_loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if count > 1 {
+        tracing::warn!(count, "the popover page loaded again");
+    }
     let mut updates = state.sampler.subscribe();
     let current = updates.borrow_and_update().clone();
     on_snapshot
@@ -423,7 +431,10 @@ fn join_cluster(state: State<'_, AppState>, on_update: Channel<JoinUpdate>) -> R
                 }
             };
             let progress = |p: &JoinProgress| {
-                let _ = on_update.send(JoinUpdate::Progress { progress: p.clone() });
+                tracing::info!(step = ?p, "join");
+                if let Err(e) = on_update.send(JoinUpdate::Progress { progress: p.clone() }) {
+                    tracing::warn!(error = %e, "join progress did not reach the page");
+                }
             };
             let result = clusterbar_core::join::join(&client, start, &JoinOptions::default(), &cancel, progress);
             let update = match result {

@@ -11,6 +11,8 @@ const $ = (id: string): HTMLElement => {
 };
 
 let joining = false;
+/** The last join's outcome stays on screen until dismissed, even once the cluster shows. */
+let joinOutcomeShown = false;
 let signingIn = false;
 
 const STEP_WORDS: Record<string, string> = {
@@ -22,7 +24,8 @@ const STEP_WORDS: Record<string, string> = {
 };
 
 export function renderJoinAndPorten(s: Snapshot): void {
-  $("join").hidden = !joining && (s.cluster !== null || s.services.exo.state === "not_installed");
+  $("join").hidden =
+    !joining && !joinOutcomeShown && (s.cluster !== null || s.services.exo.state === "not_installed");
   renderAgent(s.porten_agent, s.services.porten.state);
 }
 
@@ -84,6 +87,8 @@ async function join(showError: (t: string) => void): Promise<void> {
       ($("join-btn") as HTMLButtonElement).disabled = false;
       progress.textContent = u.kind === "joined" ? `Joined with ${u.peers.join(", ")}.` : `Could not join: ${u.reason}`;
       progress.className = u.kind === "joined" ? "small" : "small error-line";
+      joinOutcomeShown = true;
+      $("join-dismiss").hidden = false;
     }
   };
   await invoke("join_cluster", { onUpdate: channel }).catch((e) => {
@@ -143,6 +148,13 @@ async function signIn(showError: (t: string) => void): Promise<void> {
 export function wireJoinAndPorten(showError: (t: string) => void): void {
   $("join-btn").addEventListener("click", () => void join(showError).catch((e) => showError(`Join: ${e}`)));
   $("join-cancel").addEventListener("click", () => void invoke("join_cancel"));
+  $("join-dismiss").addEventListener("click", () => {
+    joinOutcomeShown = false;
+    $("join-dismiss").hidden = true;
+    $("preflight").hidden = true;
+    $("join-progress").textContent = "";
+    $("join").hidden = true;
+  });
   $("porten-signin").addEventListener("click", () => void signIn(showError));
   $("porten-cancel").addEventListener("click", () => void invoke("porten_login_cancel"));
   $("porten-copy").addEventListener("click", () => {
