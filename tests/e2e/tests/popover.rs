@@ -601,6 +601,10 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
         .await
         .unwrap();
     wait_for_text(&client, "porten-code", "the code", |t| t == "QXRT-7PLM").await;
+    client
+        .execute("document.getElementById('porten').scrollIntoView()", vec![])
+        .await
+        .unwrap();
     screenshot_after_paint(&client, "popover-sign-in.png").await;
     wait_for_text(&client, "porten-browser", "success", |t| t == "Signed in.").await;
     let urls = std::fs::read_to_string(&opened).expect("the opener was called");
