@@ -13,6 +13,16 @@ export CLUSTERBAR_CONFIG_DIR=$work/config CLUSTERBAR_LOG_DIR=$work/logs
 "$BIN" > target/ci/tray-app.log 2>&1 &
 P=$!
 fail() { echo "FAIL: $*"; kill "$P" 2>/dev/null; exit 1; }
+# Succeeds once the popover window is mapped (viewable), within 5 s.
+popover_mapped() {
+  local w
+  for _ in $(seq 25); do
+    w=$(xwininfo -root -tree | grep '"Clusterbar"' | awk '{print $1}' | head -1)
+    if [ -n "$w" ] && xwininfo -id "$w" | grep -q IsViewable; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
 
 N=""; OBJ=""
 for _ in $(seq 100); do
@@ -49,13 +59,7 @@ print(o, l, lp.get("toggle-type", {}).get("data", "none"), lp.get("toggle-state"
 [ "$LOGIN_STATE" = "0" ] || fail "Start at Login must be off by default (state $LOGIN_STATE)"
 
 busctl --user call "$N" "$MENU" $DM Event isvu "$OPEN_ID" clicked i 0 0 >/dev/null
-mapped=""
-for _ in $(seq 25); do
-  W=$(xwininfo -root -tree | grep '"Clusterbar"' | awk '{print $1}' | head -1)
-  if [ -n "$W" ] && xwininfo -id "$W" | grep -q IsViewable; then mapped=1; break; fi
-  sleep 0.2
-done
-[ -n "$mapped" ] || fail "Open did not map the popover"
+popover_mapped || fail "Open did not map the popover"
 
 children=$(pgrep -P "$P" | tr '\n' ' ')
 busctl --user call "$N" "$MENU" $DM Event isvu "$QUIT_ID" clicked i 0 0 >/dev/null
@@ -79,13 +83,7 @@ done
 timeout 20 "$BIN" > target/ci/tray-app-second.log 2>&1; second_rc=$?
 [ "$second_rc" = 0 ] || fail "the second launch did not hand over and exit (rc $second_rc)"
 kill -0 "$P" 2>/dev/null || fail "the first copy died when the second launched"
-mapped=""
-for _ in $(seq 25); do
-  W=$(xwininfo -root -tree | grep '"Clusterbar"' | awk '{print $1}' | head -1)
-  if [ -n "$W" ] && xwininfo -id "$W" | grep -q IsViewable; then mapped=1; break; fi
-  sleep 0.2
-done
-[ -n "$mapped" ] || fail "the second launch did not open the first copy's popover"
+popover_mapped || fail "the second launch did not open the first copy's popover"
 kill -TERM "$P"; wait "$P" 2>/dev/null
 rm -rf "$work"
 echo "tray menu test: passed (single instance: the second launch opened the running copy's popover)"

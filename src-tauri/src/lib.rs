@@ -16,7 +16,7 @@ use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::TrayState;
 use clusterbar_core::supervise::ServiceKind;
 use clusterbar_core::supervise::{ExoLaunch, Supervisor, SupervisorSpec};
-use clusterbar_core::warnings::{Latch, Warning};
+use clusterbar_core::warnings::Latch;
 use clusterbar_core::Snapshot;
 use clusterbar_meter::{Meter, MeterHandle, MeterOptions, MeterStats};
 use serde::Serialize;
@@ -69,7 +69,7 @@ impl AppState {
     /// Loads settings (a corrupt file is set aside and reported) and starts the sampler.
     pub fn start(store: SettingsStore, pinned_open: bool) -> std::io::Result<Self> {
         let loaded = store.load();
-        let standing: Vec<Warning> = loaded.problem.iter().map(|p| Warning::settings_reset(p)).collect();
+        let standing = loaded.standing_warnings();
         let settings = Arc::new(RwLock::new(loaded.settings));
         let sampler = Sampler::start(settings.clone(), standing)?;
         Ok(Self {
@@ -93,6 +93,14 @@ impl AppState {
             .read()
             .map(|s| s.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn settings_view(&self) -> SettingsView {
+        SettingsView {
+            settings: self.settings(),
+            path: self.store.path().display().to_string(),
+            problem: self.settings_problem.clone(),
+        }
     }
 
     fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, String> {
@@ -122,6 +130,18 @@ fn snapshot(state: State<'_, AppState>) -> Snapshot {
     state.sampler.latest()
 }
 
+/// A page that subscribes again (after a reload) replaces its old feed, which stops.
+fn replace_subscription(
+    slot: &Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    task: tauri::async_runtime::JoinHandle<()>,
+) -> Result<(), String> {
+    let mut slot = slot.lock().map_err(|_| "subscription lock poisoned".to_owned())?;
+    if let Some(previous) = slot.replace(task) {
+        previous.abort();
+    }
+    Ok(())
+}
+
 /// Pushes the current Snapshot at once, then every new one, until the page subscribes again
 /// (a reload) or the channel closes.
 #[tauri::command]
@@ -146,14 +166,7 @@ fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapshot>) -> Resu
             }
         }
     });
-    let mut slot = state
-        .subscription
-        .lock()
-        .map_err(|_| "subscription lock poisoned".to_owned())?;
-    if let Some(previous) = slot.replace(task) {
-        previous.abort();
-    }
-    Ok(())
+    replace_subscription(&state.subscription, task)
 }
 
 /// What the Throughput section shows: the meter's figures, or why there are none.
@@ -208,14 +221,7 @@ fn subscribe_throughput(state: State<'_, AppState>, on_update: Channel<Throughpu
             }
         }
     });
-    let mut slot = state
-        .throughput_subscription
-        .lock()
-        .map_err(|_| "subscription lock poisoned".to_owned())?;
-    if let Some(previous) = slot.replace(task) {
-        previous.abort();
-    }
-    Ok(())
+    replace_subscription(&state.throughput_subscription, task)
 }
 
 /// Starts the token meter on its loopback port with exo as upstream.
@@ -271,11 +277,7 @@ fn follow_tokens_in_title<R: Runtime>(app: &AppHandle<R>, tray: tauri::tray::Tra
 
 #[tauri::command]
 fn settings(state: State<'_, AppState>) -> SettingsView {
-    SettingsView {
-        settings: state.settings(),
-        path: state.store.path().display().to_string(),
-        problem: state.settings_problem.clone(),
-    }
+    state.settings_view()
 }
 
 /// Applies the fields the Settings panel changed. Unknown keys and invalid values are refused
@@ -301,11 +303,7 @@ fn update_settings(
     let next: Settings = serde_json::from_value(current).map_err(|e| format!("invalid setting: {e}"))?;
     next.validate().map_err(|e| e.to_string())?;
     state.update_settings(|s| *s = next)?;
-    Ok(SettingsView {
-        settings: state.settings(),
-        path: state.store.path().display().to_string(),
-        problem: state.settings_problem.clone(),
-    })
+    Ok(state.settings_view())
 }
 
 #[tauri::command]

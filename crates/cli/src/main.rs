@@ -144,11 +144,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Status { json, exo_url } => {
             let loaded = clusterbar_core::settings::SettingsStore::platform().load();
-            let standing: Vec<_> = loaded
-                .problem
-                .iter()
-                .map(|p| clusterbar_core::warnings::Warning::settings_reset(p))
-                .collect();
+            let standing = loaded.standing_warnings();
             let mut collector = match exo_url.as_deref() {
                 Some(url) => clusterbar_core::snapshot::Collector::with_exo_url(url).map_err(|e| e.to_string())?,
                 None => clusterbar_core::snapshot::Collector::default(),

@@ -15,10 +15,8 @@ fn run(args: &[&str], config: &Path) -> std::process::Output {
         .expect("running clusterbar")
 }
 
-#[test]
-fn report_then_doctor_round_trips_and_refuses_to_overwrite() {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("bundle");
+/// `clusterbar report` of this machine into `bundle` (exo asked on a port nobody serves).
+fn save_bundle(bundle: &Path, config: &Path) {
     let saved = run(
         &[
             "report",
@@ -27,9 +25,16 @@ fn report_then_doctor_round_trips_and_refuses_to_overwrite() {
             "--exo-url",
             "http://127.0.0.1:9",
         ],
-        dir.path(),
+        config,
     );
     assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+}
+
+#[test]
+fn report_then_doctor_round_trips_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    save_bundle(&bundle, dir.path());
     assert!(bundle.join("snapshot.json").is_file());
     let again = run(&["report", "--out", bundle.to_str().unwrap()], dir.path());
     assert_eq!(
@@ -49,17 +54,7 @@ fn doctor_reads_a_mac_bundle_on_any_machine() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("mac");
     // Start from this machine's bundle (for snapshot.json), then replace the raw sources with a Mac's.
-    let saved = run(
-        &[
-            "report",
-            "--out",
-            bundle.to_str().unwrap(),
-            "--exo-url",
-            "http://127.0.0.1:9",
-        ],
-        dir.path(),
-    );
-    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    save_bundle(&bundle, dir.path());
     for entry in std::fs::read_dir(&bundle).unwrap() {
         let path = entry.unwrap().path();
         if path.file_name().unwrap() != "snapshot.json" {

@@ -97,6 +97,16 @@ pub struct Loaded {
     pub problem: Option<String>,
 }
 
+impl Loaded {
+    /// The warning every snapshot carries while defaults replace an unreadable file.
+    pub fn standing_warnings(&self) -> Vec<crate::warnings::Warning> {
+        self.problem
+            .iter()
+            .map(|p| crate::warnings::Warning::settings_reset(p))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SettingsStore {
     path: PathBuf,

@@ -88,6 +88,19 @@ impl Drop for Driver {
     }
 }
 
+/// The app with its own settings and log dirs, connected, once it shows its first Snapshot.
+/// Keep the returned driver alive for the whole test: dropping it ends the app.
+async fn open_app(config: &Path, logs: &Path, env: &[(&str, &Path)]) -> (Driver, Client) {
+    let driver = Driver::start_with(config, logs, env);
+    let client = driver.connect().await;
+    rendered_bytes(&client, "mem-total").await;
+    (driver, client)
+}
+
+async fn click(client: &Client, id: &str) {
+    client.find(Locator::Id(id)).await.expect(id).click().await.expect(id);
+}
+
 /// Waits until the element has a `data-bytes` attribute, i.e. the first Snapshot rendered.
 async fn rendered_bytes(client: &Client, id: &str) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -169,13 +182,7 @@ async fn popover_shows_this_machine_with_real_memory_figures() {
     assert!(["Running", "Stopped", "Not installed"].contains(&text(&client, "exo-state").await.as_str()));
 
     // The settings panel opens from the footer and names the file it would write.
-    client
-        .find(Locator::Id("settings-btn"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "settings-btn").await;
     let list = text(&client, "settings-list").await;
     assert!(list.contains("settings.json"), "settings panel: {list}");
 
@@ -189,9 +196,7 @@ async fn corrupt_settings_are_set_aside_and_the_popover_says_so() {
     let config = tempdir("config-corrupt");
     let logs = tempdir("logs-corrupt");
     std::fs::write(config.join("settings.json"), "{\"start_at_login\": maybe").unwrap();
-    let driver = Driver::start(&config, &logs);
-    let client = driver.connect().await;
-    rendered_bytes(&client, "mem-total").await;
+    let (_driver, client) = open_app(&config, &logs, &[]).await;
 
     let warnings = client
         .find(Locator::Css("#warnings li[data-code='settings_reset']"))
@@ -260,9 +265,7 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
         format!("{{\"exo_api_port\": {}}}", exo.port),
     )
     .unwrap();
-    let driver = Driver::start(&config, &logs);
-    let client = driver.connect().await;
-    rendered_bytes(&client, "mem-total").await;
+    let (_driver, client) = open_app(&config, &logs, &[]).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let rows = loop {
@@ -333,9 +336,7 @@ async fn start_exo_from_the_popover_and_quit_leaves_no_child() {
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let settings = serde_json::json!({ "exo_path": fake, "exo_api_port": free_port() });
     std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let driver = Driver::start(&config, &logs);
-    let client = driver.connect().await;
-    rendered_bytes(&client, "mem-total").await;
+    let (_driver, client) = open_app(&config, &logs, &[]).await;
 
     let action = client
         .wait()
@@ -448,9 +449,7 @@ async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
     let meter_port = free_port();
     let settings = serde_json::json!({ "exo_api_port": llama.port, "meter_port": meter_port });
     std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let driver = Driver::start(&config, &logs);
-    let client = driver.connect().await;
-    rendered_bytes(&client, "mem-total").await;
+    let (_driver, client) = open_app(&config, &logs, &[]).await;
 
     let body = serde_json::json!({
         "model": "smollm2",
@@ -566,9 +565,7 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
         "porten_path": porten, "porten_key_path": key,
     });
     std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let driver = Driver::start_with(&config, &logs, &[("CLUSTERBAR_OPENER", &opener)]);
-    let client = driver.connect().await;
-    rendered_bytes(&client, "mem-total").await;
+    let (_driver, client) = open_app(&config, &logs, &[("CLUSTERBAR_OPENER", &opener)]).await;
 
     // Join.
     let join = client
@@ -593,13 +590,7 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
     screenshot_after_paint(&client, "popover-joined.png").await;
 
     // Sign in: the code shows while the user approves, and only the Hub's URL is opened.
-    client
-        .find(Locator::Id("porten-signin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "porten-signin").await;
     wait_for_text(&client, "porten-code", "the code", |t| t == "QXRT-7PLM").await;
     client
         .execute("document.getElementById('porten').scrollIntoView()", vec![])
@@ -615,13 +606,7 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
     );
 
     // Enroll: the two-node scenario has no model loaded, so the agent is held and says why.
-    client
-        .find(Locator::Id("porten-enroll"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "porten-enroll").await;
     let agent = wait_for_text(&client, "porten-agent", "the agent state", |t| t.starts_with("Agent ")).await;
     assert!(agent.starts_with("Agent held: "), "{agent}");
     wait_for_text(&client, "porten-login-state", "signed in", |t| t == "Signed in").await;
@@ -638,18 +623,10 @@ async fn load_and_unload_a_model_from_the_popover() {
     let logs = tempdir("logs-models");
     let settings = serde_json::json!({ "exo_api_port": exo.port, "meter_port": free_port() });
     std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let driver = Driver::start(&config, &logs);
-    let client = driver.connect().await;
-    rendered_bytes(&client, "mem-total").await;
+    let (_driver, client) = open_app(&config, &logs, &[]).await;
     wait_for_text(&client, "box-count", "3 boxes", |t| t == "3 boxes").await;
 
-    client
-        .find(Locator::Id("load-btn"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "load-btn").await;
     let first = client
         .wait()
         .at_most(Duration::from_secs(20))
@@ -702,16 +679,8 @@ async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
         serde_json::json!({ "meter_port": meter_port }).to_string(),
     )
     .unwrap();
-    let driver = Driver::start(&config, &logs);
-    let client = driver.connect().await;
-    rendered_bytes(&client, "mem-total").await;
-    client
-        .find(Locator::Id("settings-btn"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    click(&client, "settings-btn").await;
 
     let toggle = client
         .wait()
@@ -720,13 +689,7 @@ async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
         .await
         .unwrap();
     toggle.click().await.unwrap();
-    client
-        .find(Locator::Id("settings-save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "settings-save").await;
     wait_for_text(&client, "settings-status", "Saved.", |t| t == "Saved.").await;
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(config.join("settings.json")).unwrap()).unwrap();
@@ -736,13 +699,7 @@ async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
     let port = client.find(Locator::Id("setting-exo_api_port")).await.unwrap();
     port.clear().await.unwrap();
     port.send_keys("0").await.unwrap();
-    client
-        .find(Locator::Id("settings-save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "settings-save").await;
     let refused = wait_for_text(&client, "settings-status", "the refusal", |t| {
         t.starts_with("Not saved")
     })
