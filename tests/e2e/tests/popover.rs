@@ -575,7 +575,16 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
         .await
         .unwrap();
     join.click().await.unwrap();
-    let checks = client.find_all(Locator::Css("#preflight li")).await.unwrap();
+    // The checklist arrives from the app asynchronously after the click.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let checks = loop {
+        let checks = client.find_all(Locator::Css("#preflight li")).await.unwrap();
+        if !checks.is_empty() {
+            break checks;
+        }
+        assert!(Instant::now() < deadline, "the preflight checklist never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let mut ids = Vec::new();
     for check in &checks {
         ids.push(check.attr("data-id").await.unwrap().unwrap_or_default());
