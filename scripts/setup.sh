@@ -51,5 +51,8 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ ! -d "$here/ui/node_modules" ] || [ "$here/ui/package-lock.json" -nt "$here/ui/node_modules/.package-lock.json" ]; then
   say "Installing the UI's npm packages"
-  (cd "$here/ui" && npm ci --no-audit --no-fund)
+  # `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages (rollup's and the
+  # Tauri CLI's native builds) out of the lock file it writes, and then its own `npm ci` refuses that
+  # lock as "not in sync". `npm install` still installs the locked versions and leaves the lock as is.
+  (cd "$here/ui" && npm install --no-audit --no-fund)
 fi
