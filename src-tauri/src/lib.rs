@@ -66,6 +66,17 @@ struct PopoverClock {
 }
 
 impl AppState {
+    /// What an open popover needs kept fresh: the sampler's fast cadence and a meter feed that
+    /// moves even while idle (both sleep again when it closes).
+    fn popover_visible(&self, visible: bool) {
+        self.sampler.set_visible(visible);
+        if let Ok(meter) = self.meter.lock() {
+            if let Ok(handle) = meter.as_ref() {
+                handle.set_watched(visible);
+            }
+        }
+    }
+
     /// Loads settings (a corrupt file is set aside and reported) and starts the sampler.
     pub fn start(store: SettingsStore, pinned_open: bool) -> std::io::Result<Self> {
         let loaded = store.load();
@@ -654,7 +665,7 @@ fn show<R: Runtime>(app: &AppHandle<R>) {
         if let Ok(mut clock) = state.popover.lock() {
             clock.shown_at = Some(Instant::now());
         }
-        state.sampler.set_visible(true);
+        state.popover_visible(true);
     }
     let _ = window.show();
     // Under the tray icon when its position is known (macOS, after a tray click), else the
@@ -693,7 +704,7 @@ fn hide<R: Runtime>(app: &AppHandle<R>) {
         let _ = window.hide();
     }
     if let Some(state) = app.try_state::<AppState>() {
-        state.sampler.set_visible(false);
+        state.popover_visible(false);
     }
 }
 

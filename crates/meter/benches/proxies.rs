@@ -51,12 +51,13 @@ fn serve_meter(upstream: &str) -> Res<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let meter = runtime.block_on(Meter::start("127.0.0.1:0".parse()?, upstream, MeterOptions::default()))?;
-    println!("READY {}", meter.local_addr());
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
-    runtime.block_on(meter.shutdown());
-    Ok(())
+    runtime.block_on(async {
+        let meter = Meter::start("127.0.0.1:0".parse()?, upstream, MeterOptions::default()).await?;
+        println!("READY {}", meter.local_addr());
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
+        meter.shutdown().await;
+        Ok(())
+    })
 }
 
 // ---------- synthetic SSE backend ----------
@@ -110,6 +111,10 @@ impl Body for SyntheticStream {
 }
 
 use std::future::Future;
+
+#[path = "../tests/support/llama_server.rs"]
+mod llama_server;
+use llama_server::LlamaServer;
 
 async fn start_backend() -> Res<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -405,21 +410,23 @@ async fn run() -> Res<()> {
         }
     }
     eprintln!("bench: throughput phase");
-    // 3. Throughput at 1/16/64 concurrent streams (events as fast as they go) and CPU per 1000 events.
-    let total_events = 60_000u64;
-    let concurrencies = [1usize, 16, 64];
-    let mut rate = vec![vec![0.0f64; concurrencies.len()]; targets.len()];
-    let mut cpu_per_k = vec![vec![f64::NAN; concurrencies.len()]; targets.len()];
+    // 3. Throughput at 1/16/64 concurrent streams (events as fast as they go) and CPU per 1000 events; then 64
+    //    streams paced like real decoding (50 tok/s each, 5 s), where no proxy can batch events into one write.
+    //    300k events per run: CPU time is read in 10 ms ticks, so a run must cost many ticks.
+    let total_events = 300_000u64;
+    let loads = [(1usize, 0u64), (16, 0), (64, 0), (64, 20_000)];
+    let mut rate = vec![vec![0.0f64; loads.len()]; targets.len()];
+    let mut cpu_per_k = vec![vec![f64::NAN; loads.len()]; targets.len()];
     for round in 0..2 {
-        for (ci, &c) in concurrencies.iter().enumerate() {
+        for (ci, &(c, interval_us)) in loads.iter().enumerate() {
             for (i, t) in targets.iter().enumerate() {
-                let per_stream = total_events / c as u64;
+                let per_stream = if interval_us == 0 { total_events / c as u64 } else { 250 };
                 let cpu_before = t.proc_index.map(|p| procs[p].cpu_ms());
                 let started = Instant::now();
                 let mut tasks = tokio::task::JoinSet::new();
                 for _ in 0..c {
                     let (client, addr) = (client.clone(), t.addr);
-                    let q = format!("events={per_stream}");
+                    let q = format!("events={per_stream}&interval_us={interval_us}");
                     tasks.spawn(async move { stream(&client, addr, &q, false).await.map(|r| r.events) });
                 }
                 let mut events = 0;
@@ -427,7 +434,10 @@ async fn run() -> Res<()> {
                     events += done??;
                 }
                 let secs = started.elapsed().as_secs_f64();
-                eprintln!("bench: {} c={c}: {events} events in {secs:.2} s", t.name);
+                eprintln!(
+                    "bench: {} c={c} interval {interval_us} µs: {events} events in {secs:.2} s",
+                    t.name
+                );
                 let events_per_s = events as f64 / secs;
                 // Best of two rounds for the rate (the machine is shared); CPU from the same round.
                 if events_per_s > rate[i][ci] {
@@ -470,7 +480,7 @@ async fn run() -> Res<()> {
         procs_note(&procs)
     );
     println!(
-        "{:<8} {:>14} {:>14} {:>16} {:>16} {:>12} {:>12} {:>12} {:>14} {:>14} {:>14} {:>12}",
+        "{:<8} {:>14} {:>14} {:>16} {:>16} {:>12} {:>12} {:>12} {:>14} {:>14} {:>14} {:>16} {:>12}",
         "target",
         "+TTFT p50 ms",
         "+TTFT p99 ms",
@@ -482,6 +492,7 @@ async fn run() -> Res<()> {
         "CPU ms/1k c=1",
         "CPU ms/1k c=16",
         "CPU ms/1k c=64",
+        "CPU ms/1k paced",
         "RSS KiB/str"
     );
     let mut rows = Vec::new();
@@ -496,7 +507,7 @@ async fn run() -> Res<()> {
         );
         rows.push((added_ttft, added_delay));
         println!(
-            "{:<8} {:>14.3} {:>14.3} {:>16.1} {:>16.1} {:>12.0} {:>12.0} {:>12.0} {:>14.3} {:>14.3} {:>14.3} {:>12.1}",
+            "{:<8} {:>14.3} {:>14.3} {:>16.1} {:>16.1} {:>12.0} {:>12.0} {:>12.0} {:>14.3} {:>14.3} {:>14.3} {:>16.3} {:>12.1}",
             t.name,
             added_ttft.0,
             added_ttft.1,
@@ -508,6 +519,7 @@ async fn run() -> Res<()> {
             cpu_per_k[i][0],
             cpu_per_k[i][1],
             cpu_per_k[i][2],
+            cpu_per_k[i][3],
             rss_per_stream[i]
         );
     }
@@ -515,7 +527,7 @@ async fn run() -> Res<()> {
         let m = 1;
         println!("meter/nginx ratios (lower is better for latency, CPU, RSS; higher for ev/s):");
         println!(
-            "  +TTFT p50 {}  +TTFT p99 {}  +delay p50 {}  +delay p99 {}  ev/s c=1 {} c=16 {} c=64 {}  CPU/1k c=1 {} c=16 {} c=64 {}  RSS/stream {}",
+            "  +TTFT p50 {}  +TTFT p99 {}  +delay p50 {}  +delay p99 {}  ev/s c=1 {} c=16 {} c=64 {}  CPU/1k c=1 {} c=16 {} c=64 {} paced {}  RSS/stream {}",
             ratio(rows[m].0 .0, Some(rows[n].0 .0)),
             ratio(rows[m].0 .1, Some(rows[n].0 .1)),
             ratio(rows[m].1 .0, Some(rows[n].1 .0)),
@@ -526,6 +538,7 @@ async fn run() -> Res<()> {
             ratio(cpu_per_k[m][0], Some(cpu_per_k[n][0])),
             ratio(cpu_per_k[m][1], Some(cpu_per_k[n][1])),
             ratio(cpu_per_k[m][2], Some(cpu_per_k[n][2])),
+            ratio(cpu_per_k[m][3], Some(cpu_per_k[n][3])),
             ratio(rss_per_stream[m], Some(rss_per_stream[n])),
         );
     }
@@ -551,43 +564,12 @@ fn procs_note(procs: &[Proc]) -> String {
 /// (b) The real llama-server of scripts/llama-server.sh, when available: the notes' request (64 tokens, cold
 /// prompt, `-t 1`), 5 rounds, targets interleaved.
 async fn real_server() -> Res<()> {
-    let (Ok(bin), Ok(model)) = (std::env::var("LLAMA_SERVER_BIN"), std::env::var("LLAMA_MODEL")) else {
+    let Some((bin, model)) = LlamaServer::configured() else {
         println!("\nreal llama-server: skipped (LLAMA_SERVER_BIN / LLAMA_MODEL not set; scripts/llama-server.sh)");
         return Ok(());
     };
-    let port = free_port()?;
-    let server = Proc {
-        child: Command::new(&bin)
-            .args([
-                "-m",
-                &model,
-                "-t",
-                "1",
-                "-np",
-                "1",
-                "-c",
-                "2048",
-                "--alias",
-                "smollm2",
-                "--host",
-                "127.0.0.1",
-            ])
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-        name: "llama-server",
-    };
-    let upstream_addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let upstream = format!("http://{upstream_addr}");
-    let probe = BenchClient::new(&upstream, Duration::from_secs(2))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while probe.model_ids().await.is_err() {
-        if Instant::now() > deadline {
-            return Err("llama-server did not start".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let server = LlamaServer::start(&bin, &model).await?;
+    let (upstream_addr, upstream) = (server.addr, server.base_url());
     let (meter, meter_addr) = start_meter_child(&upstream)?;
     let dir = std::env::temp_dir().join(format!("clusterbar-bench-nginx-llama-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -608,6 +590,9 @@ async fn real_server() -> Res<()> {
     for _ in 0..5 {
         for (i, client) in clients.iter().enumerate() {
             let run = client.stream_chat("smollm2", STORY_PROMPT, 64, extra.clone()).await?;
+            if run.status != 200 {
+                return Err(format!("HTTP {}: {}", run.status, String::from_utf8_lossy(&run.body)).into());
+            }
             ttft[i].extend(run.ttft_ms);
             decode[i].extend(run.decode_tokens_per_s);
         }

@@ -151,12 +151,20 @@ impl BenchClient {
             .await
             .map_err(|_| fail("timed out".into()))?
             .map_err(|e| fail(error_chain(&e)))?;
+        let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
             .map_err(|e| fail(e.to_string()))?
             .to_bytes();
+        // llama-server answers 503 {"error":{"message":"Loading model"}} until its model is loaded.
+        if !status.is_success() {
+            return Err(fail(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            )));
+        }
         let value: Value = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
         Ok(value
             .get("data")

@@ -7,7 +7,7 @@
 //! use clusterbar_meter::{Meter, MeterOptions};
 //! let meter = Meter::start("127.0.0.1:0".parse().unwrap(), "http://127.0.0.1:52415", MeterOptions::default()).await?;
 //! println!("meter on {}", meter.local_addr());
-//! let mut updates = meter.subscribe(); // at most one MeterStats per publish_interval
+//! let mut updates = meter.subscribe(); // at most one MeterStats per publish_interval, only while figures move
 //! updates.changed().await.ok();
 //! println!("{} tok/s", updates.borrow().cluster.tokens_per_s);
 //! meter.shutdown().await;
@@ -30,6 +30,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -90,19 +91,20 @@ impl Meter {
         let state = Arc::new(proxy::ProxyState {
             upstream: parsed,
             upstream_text,
-            client: proxy::build_client(),
             stats: stats.clone(),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let server = tokio::spawn(serve(listener, state, shutdown_rx));
         let (publish_tx, publish_rx) = watch::channel(Arc::new(stats.snapshot()));
         let interval = options.publish_interval.max(Duration::from_millis(500));
-        let publisher = tokio::spawn(publish(stats.clone(), publish_tx, interval));
+        let watched = Arc::new(AtomicBool::new(false));
+        let publisher = tokio::spawn(publish(stats.clone(), publish_tx, watched.clone(), interval));
         tracing::info!(%local_addr, upstream, "token meter listening");
         Ok(MeterHandle {
             local_addr,
             stats,
             publish_rx,
+            watched,
             shutdown: Some(shutdown_tx),
             server,
             publisher,
@@ -115,6 +117,7 @@ pub struct MeterHandle {
     local_addr: SocketAddr,
     stats: StatsHub,
     publish_rx: watch::Receiver<Arc<MeterStats>>,
+    watched: Arc<AtomicBool>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     publisher: JoinHandle<()>,
@@ -131,9 +134,20 @@ impl MeterHandle {
         self.stats.snapshot()
     }
 
-    /// Stats published every `publish_interval`, for forwarding to the UI.
+    /// Stats published every `publish_interval` while requests run and until their figures settle (about a minute
+    /// after the last one), or all the time while [`MeterHandle::set_watched`] says somebody looks; nothing is
+    /// published while the meter idles unwatched.
     pub fn subscribe(&self) -> watch::Receiver<Arc<MeterStats>> {
         self.publish_rx.clone()
+    }
+
+    /// Whether somebody is looking at the figures (the popover is open): then they are published every interval
+    /// even while idle, so the chart's time axis moves. Turning it on publishes at once.
+    pub fn set_watched(&self, watched: bool) {
+        let was = self.watched.swap(watched, Ordering::Relaxed);
+        if watched && !was {
+            self.stats.poke();
+        }
     }
 
     /// Stops accepting, closes open connections (their upstream requests close with them) and waits.
@@ -183,14 +197,21 @@ async fn serve(listener: TcpListener, state: Arc<proxy::ProxyState>, mut shutdow
     connections.shutdown().await;
 }
 
-async fn publish(stats: StatsHub, tx: watch::Sender<Arc<MeterStats>>, interval: Duration) {
-    // The channel starts with a snapshot, so the first publication is one interval later.
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+/// Sleeps until something changes, then publishes at once and every `interval` until the figures settle (and
+/// nobody watches): an idle meter costs the menu-bar app no wake-ups.
+async fn publish(stats: StatsHub, tx: watch::Sender<Arc<MeterStats>>, watched: Arc<AtomicBool>, interval: Duration) {
     loop {
-        ticker.tick().await;
-        if tx.send(Arc::new(stats.snapshot())).is_err() {
-            break;
+        stats.activity().await;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            ticker.tick().await;
+            if tx.send(Arc::new(stats.snapshot())).is_err() {
+                return;
+            }
+            if !watched.load(Ordering::Relaxed) && stats.settled(std::time::Instant::now()) {
+                break;
+            }
         }
     }
 }

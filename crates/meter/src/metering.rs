@@ -6,8 +6,11 @@
 //! else the number of content events.
 
 use crate::sse::{SseItem, SseParser};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// Only this much of a request body is kept to find `model` (the rest is forwarded, not inspected).
@@ -239,85 +242,56 @@ impl ResponseMeter {
                 if data == "[DONE]" {
                     return true;
                 }
-                let Ok(value) = serde_json::from_str::<Value>(data) else {
+                let Some(event) = BodyFields::parse(data) else {
                     return false;
                 };
-                if self.stream_event_has_text(&value) {
+                if event.has_text(self.endpoint) {
                     self.content_events += 1;
                     self.first_token_at.get_or_insert(at);
                     self.last_token_at = Some(at);
                 }
-                self.absorb_usage_and_timings(&value);
+                self.absorb_usage_and_timings(&event);
                 true
             }
         }
     }
 
-    fn stream_event_has_text(&self, value: &Value) -> bool {
-        let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-        match self.endpoint {
-            Endpoint::ChatCompletions => choices(value).any(|choice| {
-                let delta = choice.get("delta");
-                let field = |name| delta.and_then(|d| d.get(name));
-                non_empty(field("content")) || non_empty(field("reasoning_content")) || non_empty(field("reasoning"))
-            }),
-            Endpoint::Completions => choices(value).any(|choice| non_empty(choice.get("text"))),
-            Endpoint::Messages => {
-                value.get("type").and_then(Value::as_str) == Some("content_block_delta") && {
-                    let delta = value.get("delta");
-                    non_empty(delta.and_then(|d| d.get("text"))) || non_empty(delta.and_then(|d| d.get("thinking")))
-                }
-            }
-            Endpoint::Responses => {
-                matches!(
-                    value.get("type").and_then(Value::as_str),
-                    Some("response.output_text.delta" | "response.reasoning_text.delta")
-                ) && non_empty(value.get("delta"))
-            }
-        }
-    }
-
     /// Usage, model and server timings, wherever this endpoint puts them (streamed or whole).
-    fn absorb_usage_and_timings(&mut self, value: &Value) {
-        let (usage, model) = match self.endpoint {
-            Endpoint::ChatCompletions | Endpoint::Completions => (value.get("usage"), value.get("model")),
-            Endpoint::Messages => match value.get("type").and_then(Value::as_str) {
-                Some("message_start") => {
-                    let message = value.get("message");
-                    (
-                        message.and_then(|m| m.get("usage")),
-                        message.and_then(|m| m.get("model")),
-                    )
-                }
-                _ => (value.get("usage"), value.get("model")),
-            },
-            Endpoint::Responses => match value.get("response") {
-                Some(response) => (response.get("usage"), response.get("model")),
-                None => (value.get("usage"), value.get("model")),
-            },
+    fn absorb_usage_and_timings(&mut self, body: &BodyFields<'_>) {
+        let envelope = match self.endpoint {
+            Endpoint::ChatCompletions | Endpoint::Completions => None,
+            Endpoint::Messages if body.kind_is("message_start") => body.message,
+            Endpoint::Messages => None,
+            Endpoint::Responses => body.response,
         };
-        if let Some(model) = model.and_then(Value::as_str).filter(|m| !m.is_empty()) {
-            self.response_model.get_or_insert_with(|| model.to_string());
+        let (usage, model) = match envelope.and_then(parse_lenient::<Envelope>) {
+            Some(inner) => (inner.usage, inner.model),
+            None => (body.usage, body.model),
+        };
+        if let Some(model) = model.and_then(parse_lenient::<Text>).filter(|m| !m.0.is_empty()) {
+            self.response_model.get_or_insert_with(|| model.0.into_owned());
         }
-        if let Some(usage) = usage.filter(|u| u.is_object()) {
-            let field = |names: &[&str]| names.iter().find_map(|n| usage.get(*n).and_then(Value::as_u64));
+        if let Some(usage) = usage.and_then(parse_lenient::<Usage>) {
             // Anthropic's message_start carries output_tokens 1 as a placeholder; message_delta has the real count.
-            let is_message_start = value.get("type").and_then(Value::as_str) == Some("message_start");
-            if let Some(output) = field(&["completion_tokens", "output_tokens"]).filter(|_| !is_message_start) {
+            let count = |a: Option<&RawValue>, b: Option<&RawValue>| {
+                a.and_then(parse_lenient::<u64>)
+                    .or_else(|| b.and_then(parse_lenient::<u64>))
+            };
+            let output = count(usage.completion_tokens, usage.output_tokens);
+            if let Some(output) = output.filter(|_| !body.kind_is("message_start")) {
                 self.usage_completion_tokens = Some(output);
             }
-            if let Some(input) = field(&["prompt_tokens", "input_tokens"]) {
+            if let Some(input) = count(usage.prompt_tokens, usage.input_tokens) {
                 self.prompt_tokens = Some(input);
             }
         }
-        if let Some(timings) = value.get("timings").filter(|t| t.is_object()) {
-            let f = |name: &str| timings.get(name).and_then(Value::as_f64);
+        if let Some(timings) = body.timings.and_then(parse_lenient::<Timings>) {
             self.server_reported.llama_cpp = Some(LlamaCppTimings {
-                prompt_ms: f("prompt_ms"),
-                prompt_per_second: f("prompt_per_second"),
-                predicted_n: timings.get("predicted_n").and_then(Value::as_u64),
-                predicted_ms: f("predicted_ms"),
-                predicted_per_second: f("predicted_per_second"),
+                prompt_ms: timings.prompt_ms.and_then(parse_lenient::<f64>),
+                prompt_per_second: timings.prompt_per_second.and_then(parse_lenient::<f64>),
+                predicted_n: timings.predicted_n.and_then(parse_lenient::<u64>),
+                predicted_ms: timings.predicted_ms.and_then(parse_lenient::<f64>),
+                predicted_per_second: timings.predicted_per_second.and_then(parse_lenient::<f64>),
             });
         }
     }
@@ -329,12 +303,13 @@ impl ResponseMeter {
 
     /// Ends the request: `at` is when the body ended (or was abandoned).
     pub fn finish(mut self, model: String, outcome: Outcome, at: Instant, finished_unix_ms: u64) -> RequestRecord {
-        if let Mode::Json(buffer) = &self.mode {
-            match serde_json::from_slice::<Value>(buffer) {
-                Ok(value) => self.absorb_usage_and_timings(&value),
+        if let Mode::Json(buffer) = &mut self.mode {
+            let buffer = std::mem::take(buffer);
+            match std::str::from_utf8(&buffer).ok().and_then(BodyFields::parse) {
+                Some(body) => self.absorb_usage_and_timings(&body),
                 // An error status with an empty or non-JSON body is an error, not an unmetered success.
-                Err(_) if outcome != Outcome::Completed || self.status >= 400 => {}
-                Err(_) => self.mode = Mode::Unmetered,
+                None if outcome != Outcome::Completed || self.status >= 400 => {}
+                None => self.mode = Mode::Unmetered,
             }
         }
         let metered = !matches!(self.mode, Mode::Unmetered);
@@ -385,8 +360,149 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn choices(value: &Value) -> impl Iterator<Item = &Value> {
-    value.get("choices").and_then(Value::as_array).into_iter().flatten()
+/// The top-level fields the meter reads from one event (or a whole JSON response), each kept as raw JSON text
+/// borrowed from the input: everything else is skipped without being built, and each field is decoded only when
+/// needed and leniently (a field of an unexpected type reads as absent instead of failing the event).
+#[derive(Deserialize, Default)]
+struct BodyFields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    choices: Option<&'a RawValue>,
+    #[serde(borrow)]
+    delta: Option<&'a RawValue>,
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timings: Option<&'a RawValue>,
+    /// Anthropic's `message_start` envelope.
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    /// The Responses API's `response` envelope.
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+}
+
+impl<'a> BodyFields<'a> {
+    /// None when `text` is not JSON. Valid JSON of another shape (an array, a string, an object with a duplicated
+    /// key) is an event that says nothing the meter reads.
+    fn parse(text: &'a str) -> Option<Self> {
+        match serde_json::from_str::<BodyFields>(text) {
+            Ok(fields) => Some(fields),
+            Err(_) => serde_json::from_str::<IgnoredAny>(text).ok().map(|_| Self::default()),
+        }
+    }
+
+    fn kind_is(&self, kind: &str) -> bool {
+        self.kind.and_then(parse_lenient::<Text>).is_some_and(|k| k.0 == kind)
+    }
+
+    /// Whether this streamed event carries generated text (answer or reasoning) for `endpoint`.
+    fn has_text(&self, endpoint: Endpoint) -> bool {
+        #[derive(Deserialize)]
+        struct Choice<'a> {
+            #[serde(borrow)]
+            delta: Option<&'a RawValue>,
+            #[serde(borrow)]
+            text: Option<&'a RawValue>,
+        }
+        #[derive(Deserialize)]
+        struct ChatDelta<'a> {
+            #[serde(borrow)]
+            content: Option<&'a RawValue>,
+            #[serde(borrow)]
+            reasoning_content: Option<&'a RawValue>,
+            #[serde(borrow)]
+            reasoning: Option<&'a RawValue>,
+        }
+        #[derive(Deserialize)]
+        struct MessagesDelta<'a> {
+            #[serde(borrow)]
+            text: Option<&'a RawValue>,
+            #[serde(borrow)]
+            thinking: Option<&'a RawValue>,
+        }
+        let choices = || {
+            self.choices
+                .and_then(parse_lenient::<Vec<&RawValue>>)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(parse_lenient::<Choice>)
+        };
+        match endpoint {
+            Endpoint::ChatCompletions => choices().any(|choice| {
+                choice.delta.and_then(parse_lenient::<ChatDelta>).is_some_and(|d| {
+                    [d.content, d.reasoning_content, d.reasoning]
+                        .into_iter()
+                        .any(non_empty_string)
+                })
+            }),
+            Endpoint::Completions => choices().any(|choice| non_empty_string(choice.text)),
+            Endpoint::Messages => {
+                self.kind_is("content_block_delta")
+                    && self
+                        .delta
+                        .and_then(parse_lenient::<MessagesDelta>)
+                        .is_some_and(|d| non_empty_string(d.text) || non_empty_string(d.thinking))
+            }
+            Endpoint::Responses => {
+                (self.kind_is("response.output_text.delta") || self.kind_is("response.reasoning_text.delta"))
+                    && non_empty_string(self.delta)
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Usage<'a> {
+    #[serde(borrow)]
+    completion_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    output_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    prompt_tokens: Option<&'a RawValue>,
+    #[serde(borrow)]
+    input_tokens: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Timings<'a> {
+    #[serde(borrow)]
+    prompt_ms: Option<&'a RawValue>,
+    #[serde(borrow)]
+    prompt_per_second: Option<&'a RawValue>,
+    #[serde(borrow)]
+    predicted_n: Option<&'a RawValue>,
+    #[serde(borrow)]
+    predicted_ms: Option<&'a RawValue>,
+    #[serde(borrow)]
+    predicted_per_second: Option<&'a RawValue>,
+}
+
+/// A JSON string, borrowed when it has no escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+fn parse_lenient<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// A JSON string with at least one character, judged from its raw text without decoding it.
+fn non_empty_string(raw: Option<&RawValue>) -> bool {
+    raw.is_some_and(|raw| {
+        let text = raw.get();
+        text.len() > 2 && text.starts_with('"')
+    })
 }
 
 fn exo_stats(value: &Value) -> ExoGenerationStats {
@@ -477,12 +593,66 @@ mod tests {
     }
 
     #[test]
+    fn fields_of_unexpected_types_read_as_absent_without_losing_the_event() {
+        let events = [
+            // `model` a number, `usage` a string, `choices[0]` a string, content null: still events, one with text.
+            "data: {\"model\":5,\"usage\":\"n/a\",\"choices\":[\"x\",{\"delta\":{\"content\":\"caf\\u00e9\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":null}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":7}}]}\n\n",
+            // Valid JSON of another shape, and a duplicated key: nothing the meter reads, not a reason to stop.
+            "data: \"keep-alive\"\n\n",
+            "data: {\"model\":\"a\",\"model\":\"b\"}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"\\n\"}}],\"model\":\"m\\u00e9\",\
+             \"usage\":{\"completion_tokens\":\"2\",\"output_tokens\":2,\"prompt_tokens\":1.5}}\n\n",
+        ];
+        let timed: Vec<(u64, &str)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (10 * i as u64 + 10, *e))
+            .collect();
+        let t0 = Instant::now();
+        let mut meter = ResponseMeter::new(Endpoint::ChatCompletions, 200, SSE, t0);
+        for (offset, bytes) in &timed {
+            meter.observe(bytes.as_bytes(), t0 + Duration::from_millis(*offset));
+        }
+        // The escaped model name is decoded; the first usable one wins.
+        assert_eq!(meter.response_model(), Some("m\u{e9}"));
+        let record = meter.finish("m".into(), Outcome::Completed, t0 + Duration::from_millis(60), 0);
+        assert!(record.metered);
+        assert_eq!(
+            record.content_events, 2,
+            "the escaped é and the escaped newline are text"
+        );
+        assert_eq!(record.ttft_ms, Some(10.0));
+        // completion_tokens is a string, so output_tokens is used; prompt_tokens 1.5 is not a count.
+        assert_eq!(record.completion_tokens, Some(2));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::Usage));
+        assert_eq!(record.prompt_tokens, None);
+    }
+
+    #[test]
     fn reasoning_content_counts_as_first_token() {
         let thinking = "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}\n\n";
         let record = run(Endpoint::ChatCompletions, SSE, &[(70, thinking)]);
         assert_eq!(record.ttft_ms, Some(70.0));
         assert_eq!(record.completion_tokens, Some(1));
         assert_eq!(record.decode_tokens_per_s, None); // one token: no decode interval
+    }
+
+    #[test]
+    fn llama_server_stream_fixture() {
+        let stream = include_str!("../tests/fixtures/llama-server/chat-stream-usage.txt");
+        // Split mid-line, as TCP may deliver it.
+        let (head, tail) = stream.split_at(stream.len() / 3);
+        let record = run(Endpoint::ChatCompletions, SSE, &[(200, head), (260, tail)]);
+        assert!(record.metered);
+        assert_eq!(record.ttft_ms, Some(200.0));
+        assert_eq!(record.completion_tokens, Some(4));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::Usage));
+        assert_eq!(record.prompt_tokens, Some(31));
+        let timings = record.server_reported.llama_cpp.unwrap();
+        assert_eq!(timings.predicted_n, Some(4));
+        assert_eq!(timings.prompt_ms, Some(209.763));
     }
 
     #[test]

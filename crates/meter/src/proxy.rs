@@ -1,5 +1,8 @@
-//! The byte-transparent reverse proxy. Bytes go to the client in the same poll that received them; the meter gets a
-//! refcounted copy (`Bytes::clone`) over an unbounded channel and parses it on its own task.
+//! The byte-transparent reverse proxy. Each request gets its own upstream connection, and that connection is
+//! driven by whoever polls the response body — the client connection's task — rather than by a task of its own:
+//! an event then crosses no task boundary, is metered in the poll that forwards it, and events that have already
+//! arrived are joined into one write, as nginx forwards whatever one read returned. (With hyper's pooled client
+//! every event took two task wake-ups and its own write: ~20x nginx's CPU per event.)
 
 use crate::metering::{parse_request_body, Endpoint, Outcome, ResponseMeter, REQUEST_PEEK_BYTES};
 use crate::stats::{prometheus_text, StatsHub};
@@ -9,13 +12,13 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
 
 pub(crate) type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
@@ -27,6 +30,10 @@ pub const METRICS_PATH: &str = "/_clusterbar/metrics";
 pub(crate) struct Upstream {
     pub scheme_authority: String,
     pub path_prefix: String,
+    /// `host:port` to connect to (port 80 when the URL names none).
+    authority: String,
+    /// The Host header the upstream is sent: the URL's authority as written.
+    host: HeaderValue,
 }
 
 impl Upstream {
@@ -45,37 +52,80 @@ impl Upstream {
         if uri.query().is_some() {
             return Err(bad("a query string is not allowed"));
         }
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| bad(&format!("{e}")))?;
         Ok(Self {
             scheme_authority: format!("http://{authority}"),
             path_prefix: uri.path().trim_end_matches('/').to_string(),
+            authority: format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80)),
+            host,
         })
     }
 
-    fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Ok(format!("{}{}{}", self.scheme_authority, self.path_prefix, path_and_query).parse::<Uri>()?)
+    /// The request target sent upstream (origin form: the path, the query).
+    fn target_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Ok(format!("{}{}", self.path_prefix, path_and_query).parse::<Uri>()?)
     }
 }
 
 pub(crate) struct ProxyState {
     pub upstream: Upstream,
     pub upstream_text: String,
-    pub client: Client<HttpConnector, ProxyBody>,
     pub stats: StatsHub,
 }
 
-pub(crate) fn build_client() -> Client<HttpConnector, ProxyBody> {
-    let mut connector = HttpConnector::new();
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP/1 connection one request uses; it must be polled for the request and its response to move.
+type UpstreamConnection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, ProxyBody>;
+
+/// Why the upstream could not be asked.
+#[derive(Debug, thiserror::Error)]
+enum UpstreamError {
+    #[error("connecting to {authority}: {source}")]
+    Connect {
+        authority: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connecting to {authority}: no answer in {}s", CONNECT_TIMEOUT.as_secs())]
+    ConnectTimeout { authority: String },
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+/// Sends `request` on a new connection and returns the response head with the connection that carries its body.
+///
+/// No connection is kept for the next request: servers close idle keep-alive connections on their own schedule
+/// (llama-server's cpp-httplib after 5 s, uvicorn likewise), and a request sent on one they are closing fails with
+/// "connection closed before message completed", which cannot be retried since request bodies are streamed. A
+/// fresh loopback connection costs tens of microseconds against an LLM request's hundreds of milliseconds.
+async fn send_upstream(
+    upstream: &Upstream,
+    request: Request<ProxyBody>,
+) -> Result<(Response<Incoming>, Option<UpstreamConnection>), UpstreamError> {
+    let authority = upstream.authority.clone();
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str())).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(source)) => return Err(UpstreamError::Connect { authority, source }),
+        Err(_) => return Err(UpstreamError::ConnectTimeout { authority }),
+    };
     // SSE events are small writes: Nagle would hold them back.
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
-    // No idle connection is kept: servers close idle keep-alive connections on their own
-    // schedule (llama-server's cpp-httplib after 5 s, uvicorn likewise), and a request sent on
-    // one they are closing fails with "connection closed before message completed" — which
-    // cannot be retried, since request bodies are streamed. A fresh loopback connection costs
-    // tens of microseconds against an LLM request's hundreds of milliseconds.
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(0)
-        .build(connector)
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let mut connection = Some(connection);
+    let mut response = std::pin::pin!(sender.send_request(request));
+    let response = std::future::poll_fn(|cx| {
+        // The connection writes the request and reads the head; if it ends first, the response says why.
+        if let Some(conn) = connection.as_mut() {
+            if Pin::new(conn).poll(cx).is_ready() {
+                connection = None;
+            }
+        }
+        response.as_mut().poll(cx)
+    })
+    .await?;
+    // None: the connection already ended (a response without a body, or one the server closed after).
+    Ok((response, connection))
 }
 
 /// RFC 9110 §7.6.1: hop-by-hop fields are not forwarded, including every field the `Connection` header names.
@@ -142,7 +192,7 @@ pub(crate) async fn handle(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let (mut parts, body) = request.into_parts();
-    parts.uri = match state.upstream.uri_for(&path_and_query) {
+    parts.uri = match state.upstream.target_for(&path_and_query) {
         Ok(uri) => uri,
         Err(e) => {
             let message = format!("clusterbar meter: cannot form the upstream URL: {e}");
@@ -155,8 +205,8 @@ pub(crate) async fn handle(
         }
     };
     strip_hop_by_hop(&mut parts.headers);
-    // The client sets Host from the upstream URL (as nginx's proxy_pass does by default).
-    parts.headers.remove(header::HOST);
+    // Host names the upstream (as nginx's proxy_pass does by default).
+    parts.headers.insert(header::HOST, state.upstream.host.clone());
     parts
         .headers
         .append(header::VIA, HeaderValue::from_static("1.1 clusterbar-meter"));
@@ -175,11 +225,11 @@ pub(crate) async fn handle(
         state.stats.request_started();
     }
     let sent_at = Instant::now();
-    let result = state.client.request(Request::from_parts(parts, upstream_body)).await;
+    let result = send_upstream(&state.upstream, Request::from_parts(parts, upstream_body)).await;
 
     let Some(endpoint) = endpoint else {
         return Ok(match result {
-            Ok(response) => passthrough(response, |body| body.boxed()),
+            Ok((response, connection)) => forward(response, connection, None),
             Err(e) => bad_gateway(&state, &e),
         });
     };
@@ -189,22 +239,19 @@ pub(crate) async fn handle(
         .unwrap_or_else(|| "unknown".into());
     state.stats.request_model_known(&model);
     match result {
-        Ok(response) => {
+        Ok((response, connection)) => {
             let content_type = response
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
             let meter = ResponseMeter::new(endpoint, response.status().as_u16(), content_type, sent_at);
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_meter(state.stats.clone(), meter, model, rx));
-            Ok(passthrough(response, |inner| {
-                MeteredBody {
-                    inner,
-                    tx,
-                    ended: false,
-                }
-                .boxed()
-            }))
+            let metering = Metering {
+                stats: state.stats.clone(),
+                meter: Some(meter),
+                model,
+                live_tokens: 0,
+            };
+            Ok(forward(response, connection, Some(metering)))
         }
         Err(e) => {
             let now = Instant::now();
@@ -216,7 +263,7 @@ pub(crate) async fn handle(
     }
 }
 
-fn bad_gateway(state: &ProxyState, error: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
+fn bad_gateway(state: &ProxyState, error: &UpstreamError) -> Response<ProxyBody> {
     let mut cause = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
@@ -233,10 +280,22 @@ fn bad_gateway(state: &ProxyState, error: &hyper_util::client::legacy::Error) ->
     )
 }
 
-fn passthrough(response: Response<Incoming>, wrap: impl FnOnce(Incoming) -> ProxyBody) -> Response<ProxyBody> {
-    let (mut parts, body) = response.into_parts();
+/// The upstream's response for the client: hop-by-hop fields dropped, the body forwarded (and metered) as it
+/// arrives, driving the connection that carries it.
+fn forward(
+    response: Response<Incoming>,
+    connection: Option<UpstreamConnection>,
+    metering: Option<Metering>,
+) -> Response<ProxyBody> {
+    let (mut parts, inner) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, wrap(body))
+    let body = UpstreamBody {
+        inner,
+        connection,
+        metering,
+        held: None,
+    };
+    Response::from_parts(parts, body.boxed())
 }
 
 fn local_endpoint(state: &ProxyState, path: &str) -> Response<ProxyBody> {
@@ -317,51 +376,145 @@ impl Body for PeekBody {
     }
 }
 
-enum Tap {
-    Chunk(Instant, Bytes),
-    End(Instant),
-    Failed(Instant),
+/// One response's meter and where its figures go.
+struct Metering {
+    stats: StatsHub,
+    /// Taken when the response ends, so it is recorded once.
+    meter: Option<ResponseMeter>,
+    model: String,
+    /// Tokens already put into the live series.
+    live_tokens: u64,
 }
 
-/// The upstream response body, forwarded frame by frame; every data frame is also handed to the meter task.
-struct MeteredBody {
+impl Metering {
+    fn chunk(&mut self, bytes: &[u8], at: Instant) {
+        if let Some(meter) = self.meter.as_mut() {
+            let tokens = meter.observe(bytes, at);
+            self.live_tokens += tokens;
+            self.stats.tokens_arrived(&self.model, tokens, at);
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome, at: Instant) {
+        let Some(meter) = self.meter.take() else {
+            return;
+        };
+        let record = meter.finish(std::mem::take(&mut self.model), outcome, at, unix_ms());
+        tracing::debug!(model = %record.model, status = record.status, ttft_ms = ?record.ttft_ms,
+            tokens = ?record.completion_tokens, decode = ?record.decode_tokens_per_s, "request metered");
+        self.stats.request_finished(record, self.live_tokens, at);
+    }
+}
+
+/// At most this much already-arrived data is joined into one frame.
+const COALESCE_MAX_BYTES: usize = 64 * 1024;
+
+type Polled = Poll<Option<Result<Frame<Bytes>, hyper::Error>>>;
+
+/// The upstream response body, forwarded as it arrives and metered on the way.
+struct UpstreamBody {
     inner: Incoming,
-    tx: mpsc::UnboundedSender<Tap>,
-    ended: bool,
+    /// Polled before every read of `inner`: it is what reads the upstream socket. None once it ended.
+    connection: Option<UpstreamConnection>,
+    /// None for paths the meter does not read.
+    metering: Option<Metering>,
+    /// What the upstream said after the data that was joined into the last frame (trailers, its end or an
+    /// error); returned by the next poll.
+    held: Option<Polled>,
 }
 
-impl Body for MeteredBody {
+impl UpstreamBody {
+    /// Lets the connection read what has arrived, then takes the body's next frame.
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Polled {
+        if let Some(connection) = self.connection.as_mut() {
+            if let Poll::Ready(result) = Pin::new(connection).poll(cx) {
+                // A failure reaches the body as an error frame; the connection is done either way.
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "upstream connection failed");
+                }
+                self.connection = None;
+            }
+        }
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    /// Joins the data frames the upstream already has ready (without waiting for any) onto `first`.
+    fn join_ready(&mut self, first: Bytes, cx: &mut Context<'_>) -> Bytes {
+        let mut joined: Option<bytes::BytesMut> = None;
+        let mut len = first.len();
+        while len < COALESCE_MAX_BYTES {
+            match self.poll_inner(cx) {
+                Poll::Ready(Some(Ok(frame))) if frame.is_data() => {
+                    let Ok(data) = frame.into_data() else { break };
+                    len += data.len();
+                    joined
+                        .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+                        .extend_from_slice(&data);
+                }
+                Poll::Pending => break,
+                other => {
+                    self.held = Some(other);
+                    break;
+                }
+            }
+        }
+        joined.map_or(first, bytes::BytesMut::freeze)
+    }
+
+    fn finish(&mut self, outcome: Outcome, at: Instant) {
+        if let Some(metering) = self.metering.as_mut() {
+            metering.finish(outcome, at);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
+        let this = &mut *self;
+        let polled = match this.held.take() {
+            Some(held) => held,
+            None => this.poll_inner(cx),
+        };
+        let now = Instant::now();
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
-                let now = Instant::now();
-                if let Some(data) = frame.data_ref() {
-                    let _ = self.tx.send(Tap::Chunk(now, data.clone()));
+                let frame = match frame.into_data() {
+                    Ok(data) => {
+                        let data = this.join_ready(data, cx);
+                        if let Some(metering) = this.metering.as_mut() {
+                            metering.chunk(&data, now);
+                        }
+                        Frame::data(data)
+                    }
+                    Err(trailers) => trailers,
+                };
+                // A body with a known length ends with its last data frame, without a further poll.
+                if this.held.is_none() && this.inner.is_end_stream() {
+                    this.finish(Outcome::Completed, now);
                 }
-                if self.inner.is_end_stream() && !self.ended {
-                    self.ended = true;
-                    let _ = self.tx.send(Tap::End(now));
-                }
+                Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(None) if !self.ended => {
-                self.ended = true;
-                let _ = self.tx.send(Tap::End(Instant::now()));
+            Poll::Ready(None) => {
+                this.finish(Outcome::Completed, now);
+                Poll::Ready(None)
             }
-            Poll::Ready(Some(Err(_))) if !self.ended => {
-                self.ended = true;
-                let _ = self.tx.send(Tap::Failed(Instant::now()));
+            Poll::Ready(Some(Err(e))) => {
+                this.finish(Outcome::UpstreamFailed, now);
+                Poll::Ready(Some(Err(e)))
             }
-            _ => {}
+            Poll::Pending => Poll::Pending,
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.held {
+            Some(Poll::Ready(None)) => true,
+            Some(_) => false,
+            None => self.inner.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -369,32 +522,17 @@ impl Body for MeteredBody {
     }
 }
 
-impl Drop for MeteredBody {
+impl Drop for UpstreamBody {
     fn drop(&mut self) {
-        // An empty body (e.g. 204) may never be polled; it still ended normally.
-        if !self.ended && self.inner.is_end_stream() {
-            let _ = self.tx.send(Tap::End(Instant::now()));
-        }
-        // Otherwise dropping the sender without End tells the meter the client went away.
+        // An empty body (e.g. 204) may never be polled; it still ended normally. Any other body dropped before its
+        // end was abandoned by the client (hyper drops it when the client connection goes).
+        let outcome = if self.is_end_stream() {
+            Outcome::Completed
+        } else if matches!(self.held, Some(Poll::Ready(Some(Err(_))))) {
+            Outcome::UpstreamFailed
+        } else {
+            Outcome::ClientClosed
+        };
+        self.finish(outcome, Instant::now());
     }
-}
-
-async fn run_meter(stats: StatsHub, mut meter: ResponseMeter, model: String, mut rx: mpsc::UnboundedReceiver<Tap>) {
-    let mut live_tokens = 0;
-    let (outcome, at) = loop {
-        match rx.recv().await {
-            Some(Tap::Chunk(at, bytes)) => {
-                let tokens = meter.observe(&bytes, at);
-                live_tokens += tokens;
-                stats.tokens_arrived(&model, tokens, at);
-            }
-            Some(Tap::End(at)) => break (Outcome::Completed, at),
-            Some(Tap::Failed(at)) => break (Outcome::UpstreamFailed, at),
-            None => break (Outcome::ClientClosed, Instant::now()),
-        }
-    };
-    let record = meter.finish(model, outcome, at, unix_ms());
-    tracing::debug!(model = %record.model, status = record.status, ttft_ms = ?record.ttft_ms,
-        tokens = ?record.completion_tokens, decode = ?record.decode_tokens_per_s, "request metered");
-    stats.request_finished(record, live_tokens, at);
 }

@@ -11,11 +11,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
 
 /// Seconds of per-second history kept (15 min).
 pub const HISTORY_SECONDS: usize = 900;
 /// "tokens/s now" is the mean over this many complete seconds (one second alone is too jumpy to read).
 pub const RATE_WINDOW_SECONDS: u64 = 3;
+/// `requests_per_min` covers 60 s: after this long without a change no published figure moves any more.
+pub const SETTLE_SECONDS: u64 = 61;
 /// Finished requests listed in `recent[]`.
 pub const RECENT_REQUESTS: usize = 50;
 /// TTFT percentiles are over streamed requests finished in the last 15 min, at most this many per model.
@@ -138,6 +141,8 @@ struct Inner {
     models: BTreeMap<String, ModelState>,
     recent: VecDeque<RequestRecord>,
     today: NaiveDate,
+    /// When a request last started, streamed tokens or finished.
+    last_change: Instant,
 }
 
 /// Shared, cheap-to-clone aggregate store. All updates are O(1) under a short mutex.
@@ -145,6 +150,8 @@ struct Inner {
 pub struct StatsHub {
     upstream: String,
     inner: Arc<Mutex<Inner>>,
+    /// Signalled on every change, so the publisher can sleep while nothing happens.
+    activity: Arc<Notify>,
 }
 
 fn unix_ms() -> u64 {
@@ -169,8 +176,32 @@ impl StatsHub {
                 models: BTreeMap::new(),
                 recent: VecDeque::new(),
                 today: local_today(),
+                last_change: Instant::now(),
             })),
+            activity: Arc::new(Notify::new()),
         }
+    }
+
+    fn changed(&self, inner: &mut Inner, at: Instant) {
+        inner.last_change = inner.last_change.max(at);
+        self.activity.notify_one();
+    }
+
+    /// Resolves at the next change (at once if one happened since the last call).
+    pub async fn activity(&self) {
+        self.activity.notified().await;
+    }
+
+    /// Wakes whoever waits in [`StatsHub::activity`], as a change would.
+    pub fn poke(&self) {
+        self.activity.notify_one();
+    }
+
+    /// True once every published figure has stopped moving: nothing in flight and no change for
+    /// [`SETTLE_SECONDS`] (the longest window a figure covers, plus one second).
+    pub fn settled(&self, now: Instant) -> bool {
+        let inner = self.lock();
+        inner.cluster.in_flight == 0 && now.saturating_duration_since(inner.last_change).as_secs() >= SETTLE_SECONDS
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -180,7 +211,9 @@ impl StatsHub {
 
     /// A metered request was sent upstream (cluster `in_flight`).
     pub fn request_started(&self) {
-        self.lock().cluster.in_flight += 1;
+        let mut inner = self.lock();
+        inner.cluster.in_flight += 1;
+        self.changed(&mut inner, Instant::now());
     }
 
     /// A started request's model became known (per-model `in_flight`); call before [`StatsHub::request_finished`].
@@ -194,20 +227,27 @@ impl StatsHub {
             return;
         }
         let mut inner = self.lock();
+        self.changed(&mut inner, at);
         let second = at.saturating_duration_since(inner.epoch).as_secs();
         inner.cluster.series.bucket(second).1 += tokens;
-        inner
-            .models
-            .entry(model.to_string())
-            .or_default()
-            .series
-            .bucket(second)
-            .1 += tokens;
+        // Looked up before inserting: this runs for every event, and the model is nearly always known already.
+        if let Some(state) = inner.models.get_mut(model) {
+            state.series.bucket(second).1 += tokens;
+        } else {
+            inner
+                .models
+                .entry(model.to_string())
+                .or_default()
+                .series
+                .bucket(second)
+                .1 += tokens;
+        }
     }
 
     /// A request ended. `live_tokens` is what [`StatsHub::tokens_arrived`] already put into the series.
     pub fn request_finished(&self, record: RequestRecord, live_tokens: u64, at: Instant) {
         let mut inner = self.lock();
+        self.changed(&mut inner, at);
         let second = at.saturating_duration_since(inner.epoch).as_secs();
         let today = local_today();
         if today != inner.today {

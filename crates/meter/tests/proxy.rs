@@ -266,6 +266,80 @@ async fn events_are_forwarded_as_they_arrive_not_buffered() {
 }
 
 #[tokio::test]
+async fn a_burst_of_waiting_events_is_forwarded_whole_in_fewer_writes_and_counted() {
+    const EVENTS: usize = 500;
+    let events: Vec<Bytes> = (0..EVENTS).map(|k| chunk(&format!("t{k}"))).collect();
+    let expected: Vec<u8> = events.iter().flat_map(|e| e.to_vec()).collect();
+    let burst = events.clone();
+    // Every event is queued before the response starts, so the upstream writes them back to back.
+    let upstream = start_upstream(Arc::new(move |_req: Request<Incoming>| {
+        let burst = burst.clone();
+        Box::pin(async move {
+            let (tx, rx) = mpsc::channel(EVENTS);
+            for event in burst {
+                tx.try_send(event).unwrap();
+            }
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(ChannelBody(rx).boxed())
+                .unwrap()
+        })
+    }))
+    .await;
+    let meter = start_meter(upstream).await;
+    let response = client()
+        .request(post(meter.local_addr(), "/v1/chat/completions", r#"{"model":"m"}"#))
+        .await;
+    let mut body = response.unwrap().into_body();
+    let (mut received, mut frames) = (Vec::new(), 0);
+    while let Some(frame) = tokio::time::timeout(WAIT, body.frame()).await.unwrap() {
+        received.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        frames += 1;
+    }
+    assert_eq!(received, expected, "bytes changed on the way");
+    // The upstream's 500 chunks were already there: the meter joined them into far fewer writes.
+    assert!(frames < EVENTS / 2, "{frames} frames for {EVENTS} waiting events");
+    let stats = wait_for(|| meter.stats(), |s| s.cluster.requests == 1).await;
+    assert_eq!(stats.cluster.completion_tokens, EVENTS as u64);
+}
+
+#[tokio::test]
+async fn the_feed_sleeps_while_idle_and_moves_while_watched_or_busy() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let upstream = start_upstream(fixed_stream_upstream(seen)).await;
+    let options = MeterOptions {
+        publish_interval: Duration::from_millis(500),
+        ..MeterOptions::default()
+    };
+    let meter = Meter::start("127.0.0.1:0".parse().unwrap(), &format!("http://{upstream}"), options)
+        .await
+        .unwrap();
+    let mut updates = meter.subscribe();
+    updates.borrow_and_update();
+    // Nothing happens and nobody looks: nothing is published (three intervals' worth of silence).
+    assert!(tokio::time::timeout(Duration::from_millis(1500), updates.changed())
+        .await
+        .is_err());
+    // The popover opens: a fresh snapshot at once, then one per interval although nothing happens.
+    meter.set_watched(true);
+    for _ in 0..2 {
+        tokio::time::timeout(WAIT, updates.changed()).await.unwrap().unwrap();
+        updates.borrow_and_update();
+    }
+    // Closed again: a request still shows up in the feed.
+    meter.set_watched(false);
+    let body = client()
+        .request(post(meter.local_addr(), "/v1/chat/completions", r#"{"model":"m"}"#))
+        .await
+        .unwrap()
+        .into_body();
+    body.collect().await.unwrap();
+    let published = tokio::time::timeout(WAIT, updates.wait_for(|s| s.cluster.requests == 1)).await;
+    assert_eq!(published.unwrap().unwrap().cluster.completion_tokens, 3);
+    meter.shutdown().await;
+}
+
+#[tokio::test]
 async fn client_disconnect_closes_the_upstream_request() {
     let (senders_tx, mut senders) = mpsc::unbounded_channel();
     let upstream = start_upstream(driven_upstream(senders_tx)).await;

@@ -7,79 +7,10 @@
 use clusterbar_meter::bench::{BenchClient, StreamRun, STORY_PROMPT};
 use clusterbar_meter::{Meter, MeterOptions, RequestRecord};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_llama_server(bin: &str, model: &str) -> (Server, String) {
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!("clusterbar-meter-llama-{port}.log"));
-    let child = Command::new(bin)
-        .args([
-            "-m",
-            model,
-            "-t",
-            "1",
-            "-np",
-            "1",
-            "-c",
-            "2048",
-            "--alias",
-            "smollm2",
-            "--host",
-            "127.0.0.1",
-        ])
-        .args(["--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
-    let mut server = Server(child);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = BenchClient::new(&base, Duration::from_secs(5)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        // While the model loads, /v1/models answers 503 with no list.
-        if let Ok(ids) =
-            client
-                .model_ids()
-                .await
-                .map_err(|_| ())
-                .and_then(|ids| if ids.is_empty() { Err(()) } else { Ok(ids) })
-        {
-            assert_eq!(ids, vec!["smollm2".to_string()]);
-            break;
-        }
-        if let Ok(Some(status)) = server.0.try_wait() {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("llama-server exited ({status}): {}", text.lines().last().unwrap_or(""));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "llama-server did not come up; log: {}",
-            log.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (server, base)
-}
+mod support;
+use support::llama_server::LlamaServer;
 
 /// The request behind every figure in the notes: exactly 64 tokens, cold prompt every time.
 fn fixed_request() -> Value {
@@ -116,11 +47,12 @@ fn normalized_events(body: &[u8]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meter_agrees_with_llama_server_and_forwards_its_stream_unchanged() {
-    let (Ok(bin), Ok(model)) = (std::env::var("LLAMA_SERVER_BIN"), std::env::var("LLAMA_MODEL")) else {
+    let Some((bin, model)) = LlamaServer::configured() else {
         eprintln!("skipped: LLAMA_SERVER_BIN and LLAMA_MODEL are not set (scripts/llama-server.sh builds them)");
         return;
     };
-    let (_server, upstream) = start_llama_server(&bin, &model).await;
+    let server = LlamaServer::start(&bin, &model).await.unwrap_or_else(|e| panic!("{e}"));
+    let upstream = server.base_url();
     let meter = Meter::start("127.0.0.1:0".parse().unwrap(), &upstream, MeterOptions::default())
         .await
         .unwrap();
