@@ -3,6 +3,7 @@
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { agoLabel, chartWindow } from "./chartwindow";
 import type { ThroughputUpdate } from "./types";
 
 const PALETTE = ["#30a46c", "#0a84ff", "#ff9f0a", "#bf5af2", "#ff375f", "#64d2ff"];
@@ -49,12 +50,8 @@ function drawChart(update: ThroughputUpdate): void {
   const stats = update.stats;
   const host = document.getElementById("tps-chart");
   if (!stats || !host) return;
-  const h = stats.history;
-  const n = h.tokens.length;
-  const xs = Array.from({ length: n }, (_, i) => h.end_unix_s - (n - 1 - i) * h.interval_s);
-  const models = Object.keys(h.models).sort();
-  const perSecond = (v: number) => v / Math.max(1, h.interval_s);
-  const data: uPlot.AlignedData = [xs, ...models.map((m) => h.models[m].map(perSecond))];
+  const { xs, models, perModel } = chartWindow(stats.history);
+  const data: uPlot.AlignedData = [xs, ...perModel];
   const key = models.join("\n");
   if (!chart || key !== chartSeries) {
     chart?.destroy();
@@ -74,12 +71,7 @@ function drawChart(update: ThroughputUpdate): void {
             size: 22,
             font: "10px system-ui",
             // Minutes ago reads faster in a glance than clock times.
-            values: (_u, splits) =>
-              splits.map((v) => {
-                const secs = Math.round(Date.now() / 1000 - v);
-                if (secs < 5) return "now";
-                return secs < 90 ? `−${secs} s` : `−${Math.round(secs / 60)} min`;
-              }),
+            values: (_u, splits) => splits.map((v) => agoLabel(Date.now() / 1000 - v)),
           },
           { stroke: "#888", size: 34, font: "10px system-ui", grid: { stroke: "rgba(128,128,128,0.2)" } },
         ],

@@ -186,6 +186,21 @@ async fn popover_shows_this_machine_with_real_memory_figures() {
     let list = text(&client, "settings-list").await;
     assert!(list.contains("settings.json"), "settings panel: {list}");
 
+    // Nothing the page hides shows anyway (a `display` rule on a class beats the `hidden` attribute
+    // unless the stylesheet says otherwise: the sign-in code box once showed before any sign-in).
+    let hidden = client
+        .find_all(Locator::Css("[hidden]"))
+        .await
+        .expect("hidden elements");
+    assert!(!hidden.is_empty());
+    for element in hidden {
+        let id = element.attr("id").await.ok().flatten().unwrap_or_default();
+        assert!(
+            !element.is_displayed().await.expect("is_displayed"),
+            "#{id} is hidden yet displayed"
+        );
+    }
+
     screenshot_after_paint(&client, "popover.png").await;
     client.close().await.expect("closing the session");
 }
