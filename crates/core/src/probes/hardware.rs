@@ -38,6 +38,8 @@ pub mod source {
     pub const INTERFACE_ADDRESSES: &str = "interface_addresses";
     pub const SYSCTL_IOGPU_WIRED_LIMIT_MB: &str = "sysctl_iogpu_wired_limit_mb";
     pub const SYSCTL_HW_MEMSIZE: &str = "sysctl_hw_memsize";
+    /// Metal's `recommendedMaxWorkingSetSize` of the default GPU, decimal bytes.
+    pub const METAL_RECOMMENDED_WORKING_SET: &str = "metal_recommended_max_working_set";
     pub const MACMON_PIPE: &str = "macmon_pipe";
     /// `monotonic_ms energy_uj` lines, oldest first (two readings give watts).
     pub const RAPL_ENERGY_SAMPLES: &str = "rapl_energy_samples";
@@ -333,7 +335,13 @@ pub fn parse(raw: &RawSources) -> HardwareReport {
     } else {
         macos_power(raw, &mut report, &mut errors)
     };
-    if raw.get(source::SYSCTL_IOGPU_WIRED_LIMIT_MB).is_some() || raw.get(source::SYSCTL_HW_MEMSIZE).is_some() {
+    if raw.get(source::SYSCTL_IOGPU_WIRED_LIMIT_MB).is_some()
+        || raw.get(source::SYSCTL_HW_MEMSIZE).is_some()
+        || raw.get(source::METAL_RECOMMENDED_WORKING_SET).is_some()
+    {
+        let metal = raw
+            .text(source::METAL_RECOMMENDED_WORKING_SET)
+            .and_then(|t| gpu_memory::parse_metal_working_set(&t));
         let wired_mb = raw
             .text(source::SYSCTL_IOGPU_WIRED_LIMIT_MB)
             .and_then(|t| gpu_memory::parse_wired_limit_mb(&t));
@@ -341,7 +349,7 @@ pub fn parse(raw: &RawSources) -> HardwareReport {
             .text(source::SYSCTL_HW_MEMSIZE)
             .and_then(|t| t.trim().parse::<u64>().ok())
             .or(ram_total);
-        if let Some(limit) = gpu_memory::gpu_memory_limit(wired_mb, memsize) {
+        if let Some(limit) = gpu_memory::gpu_memory_limit(metal, wired_mb, memsize) {
             report.gpu_wired_limit_bytes = Some(limit.limit_bytes);
             report.gpu_wired_limit_estimated = limit.estimated;
         }
@@ -638,6 +646,9 @@ pub struct HardwareReader {
     slow: Option<(Instant, RawSources)>,
     macmon: Option<MacmonReader>,
     macmon_started: Option<Instant>,
+    /// The in-process macmon library (macOS); its error is kept so it is tried once.
+    #[cfg(target_os = "macos")]
+    macmon_library: Option<Result<power::MacmonInProcess, String>>,
     rapl_previous: Option<(u64, u64)>,
 }
 
@@ -654,6 +665,8 @@ impl HardwareReader {
             slow: None,
             macmon: None,
             macmon_started: None,
+            #[cfg(target_os = "macos")]
+            macmon_library: None,
             rapl_previous: None,
         }
     }
@@ -699,22 +712,37 @@ impl HardwareReader {
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     fn sample_macos(&mut self, raw: &mut RawSources, timings: &mut SourceTimings) {
         put(raw, source::OS, b"macos");
-        let commands: [(&str, &str, &[&str]); 4] = [
+        let commands: [(&str, &str, &[&str]); 2] = [
             (
                 source::IOREG_THUNDERBOLT,
                 "/usr/sbin/ioreg",
                 &["-r", "-c", "IOThunderboltSwitch", "-l", "-w0"],
             ),
             (source::IFCONFIG_BRIDGE0, "/sbin/ifconfig", &["bridge0"]),
-            (
-                source::SYSCTL_IOGPU_WIRED_LIMIT_MB,
-                "/usr/sbin/sysctl",
-                &["iogpu.wired_limit_mb"],
-            ),
-            (source::SYSCTL_HW_MEMSIZE, "/usr/sbin/sysctl", &["-n", "hw.memsize"]),
         ];
         for (name, program, args) in commands {
             record_command(raw, timings, name, program, args);
+        }
+        #[cfg(target_os = "macos")]
+        for (name, sysctl_name) in [
+            (source::SYSCTL_IOGPU_WIRED_LIMIT_MB, "iogpu.wired_limit_mb"),
+            (source::SYSCTL_HW_MEMSIZE, "hw.memsize"),
+        ] {
+            let started = Instant::now();
+            match super::sysctl::integer(sysctl_name) {
+                Ok(value) => put(raw, name, value.as_bytes()),
+                Err(e) => set_error(raw, name, &e.to_string()),
+            }
+            timings.push((name.to_owned(), started.elapsed()));
+        }
+        #[cfg(target_os = "macos")]
+        {
+            let started = Instant::now();
+            match gpu_memory::read_metal_working_set() {
+                Some(bytes) => put(raw, source::METAL_RECOMMENDED_WORKING_SET, bytes.to_string().as_bytes()),
+                None => set_error(raw, source::METAL_RECOMMENDED_WORKING_SET, "no Metal device"),
+            }
+            timings.push((source::METAL_RECOMMENDED_WORKING_SET.to_owned(), started.elapsed()));
         }
 
         let stale = self
@@ -780,6 +808,26 @@ impl HardwareReader {
 
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     fn sample_macmon(&mut self, raw: &mut RawSources) {
+        #[cfg(target_os = "macos")]
+        {
+            let library = self.macmon_library.get_or_insert_with(power::MacmonInProcess::start);
+            match library {
+                Ok(library) => {
+                    match library.sample() {
+                        Ok(line) => put(raw, source::MACMON_PIPE, line.as_bytes()),
+                        Err(reason) => set_error(raw, source::MACMON_PIPE, &reason),
+                    }
+                    return;
+                }
+                Err(reason) if power::find_macmon().is_none() => {
+                    let reason = format!("{reason}; a newer macmon may know this chip: {}", power::MACMON_MISSING);
+                    set_error(raw, source::MACMON_PIPE, &reason);
+                    return;
+                }
+                // An installed macmon may be newer than the library: use it.
+                Err(_) => {}
+            }
+        }
         let ended = self.macmon.as_ref().is_some_and(MacmonReader::has_ended);
         let may_restart = self
             .macmon_started

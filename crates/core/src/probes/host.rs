@@ -83,7 +83,7 @@ fn os_and_chip() -> (String, Option<String>, Option<String>) {
     let version = tool(&["-productVersion"]).unwrap_or_default();
     let os = format!("macOS {version}").trim().to_owned();
     let build = tool(&["-buildVersion"]).filter(|b| !b.is_empty());
-    let chip = super::run_tool("/usr/sbin/sysctl", &["-n", "machdep.cpu.brand_string"])
+    let chip = super::sysctl::text("machdep.cpu.brand_string")
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty());

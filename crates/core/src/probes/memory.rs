@@ -212,7 +212,7 @@ pub fn read() -> Result<MemoryInfo, ProbeError> {
 
 #[cfg(target_os = "macos")]
 pub fn read() -> Result<MemoryInfo, ProbeError> {
-    let total: u64 = super::run_tool("/usr/sbin/sysctl", &["-n", "hw.memsize"])?
+    let total: u64 = super::sysctl::integer("hw.memsize")?
         .trim()
         .parse()
         .map_err(|_| ProbeError::Parse {
@@ -220,11 +220,8 @@ pub fn read() -> Result<MemoryInfo, ProbeError> {
             reason: "not a number".into(),
         })?;
     let vm = parse_vm_stat(&super::run_tool("/usr/bin/vm_stat", &[])?)?;
-    let swap = super::run_tool("/usr/sbin/sysctl", &["-n", "vm.swapusage"])
-        .ok()
-        .as_deref()
-        .and_then(parse_swapusage);
-    let pressure = super::run_tool("/usr/sbin/sysctl", &["-n", "kern.memorystatus_vm_pressure_level"])
+    let swap = super::sysctl::swap_usage().ok();
+    let pressure = super::sysctl::integer("kern.memorystatus_vm_pressure_level")
         .ok()
         .as_deref()
         .and_then(parse_pressure_level);

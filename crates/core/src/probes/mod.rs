@@ -8,6 +8,8 @@ pub mod host;
 pub mod memory;
 pub mod power;
 pub mod rdma;
+#[cfg(target_os = "macos")]
+pub mod sysctl;
 pub mod thunderbolt;
 
 use std::path::PathBuf;

@@ -1,9 +1,13 @@
 //! Power draw, GPU use and temperature.
 //!
-//! macOS: `macmon pipe` prints one JSON object per sample (no sudo). Its schema changed over
-//! versions (0.6.1: `gpu_usage: [MHz, ratio]`; 0.8+: `gpu_active_ratio`; 0.10: nullable
-//! temperatures); [`parse_macmon_line`] reads all of them. A long-lived child keeps sampling;
-//! [`MacmonReader`] keeps the latest line.
+//! macOS: the `macmon` library, in process ([`MacmonInProcess`]): each reading is the average
+//! since the previous one, taken when the sampler asks (no timer of its own, no child waking
+//! every second), and serialised to the JSON object `macmon pipe` prints, so one parser
+//! ([`parse_macmon_line`]) reads both, and a report bundle holds what a `macmon pipe` would
+//! have shown. Its schema changed over versions (0.6.1: `gpu_usage: [MHz, ratio]`; 0.8+:
+//! `gpu_active_ratio`; 0.10: nullable temperatures); the parser reads all of them. When the
+//! library cannot sample this chip (a chip newer than the linked macmon), an installed
+//! `macmon pipe` child is used instead; [`MacmonReader`] keeps its latest line.
 //! Linux: hwmon `power*_average` (µW) and `temp*_input` (m°C), RAPL `energy_uj` (two readings
 //! give watts; root-only since Linux 5.10, so "permission denied" means n/a, never 0).
 
@@ -89,6 +93,65 @@ pub fn find_macmon() -> Option<PathBuf> {
 }
 
 pub const MACMON_MISSING: &str = "install macmon (brew install macmon)";
+
+/// The `macmon` library on a thread of its own (its sampler holds CoreFoundation objects that
+/// must stay on one thread), answering one request at a time: no request, no work.
+#[cfg(target_os = "macos")]
+pub struct MacmonInProcess {
+    requests: std::sync::mpsc::Sender<std::sync::mpsc::Sender<Result<String, String>>>,
+}
+
+#[cfg(target_os = "macos")]
+impl MacmonInProcess {
+    /// Opens the sensors (IOReport, SMC, HID) and takes the baseline the first reading is
+    /// measured from. Fails on a chip this macmon does not know.
+    pub fn start() -> Result<Self, String> {
+        use std::sync::mpsc;
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let (requests, incoming) = mpsc::channel::<mpsc::Sender<Result<String, String>>>();
+        std::thread::Builder::new()
+            .name("macmon".into())
+            .spawn(move || {
+                let mut sampler = match macmon::Sampler::new() {
+                    Ok(sampler) => sampler,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("macmon cannot read this Mac's sensors: {e}")));
+                        return;
+                    }
+                };
+                // The baseline: every later reading covers the time since the one before.
+                if let Err(e) = sampler.get_metrics(100) {
+                    let _ = ready_tx.send(Err(format!("macmon's first reading failed: {e}")));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(()));
+                // Ends when the handle (the only sender) is dropped.
+                for reply in incoming {
+                    let line = sampler
+                        .get_metrics(0)
+                        .map_err(|e| format!("macmon reading failed: {e}"))
+                        .and_then(|metrics| serde_json::to_string(&metrics).map_err(|e| e.to_string()));
+                    let _ = reply.send(line);
+                }
+            })
+            .map_err(|e| format!("starting the macmon thread: {e}"))?;
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| "macmon did not start in 5 s".to_owned())??;
+        Ok(Self { requests })
+    }
+
+    /// One reading, as the JSON object `macmon pipe` prints: averages since the last call.
+    pub fn sample(&self) -> Result<String, String> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.requests
+            .send(reply)
+            .map_err(|_| "the macmon thread has ended".to_owned())?;
+        answer
+            .recv_timeout(Duration::from_secs(2))
+            .map_err(|_| "macmon did not answer in 2 s".to_owned())?
+    }
+}
 
 #[derive(Debug, Default)]
 struct Latest {
