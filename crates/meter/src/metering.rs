@@ -360,30 +360,42 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The top-level fields the meter reads from one event (or a whole JSON response), each kept as raw JSON text
-/// borrowed from the input: everything else is skipped without being built, and each field is decoded only when
-/// needed and leniently (a field of an unexpected type reads as absent instead of failing the event).
-#[derive(Deserialize, Default)]
-struct BodyFields<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow)]
-    choices: Option<&'a RawValue>,
-    #[serde(borrow)]
-    delta: Option<&'a RawValue>,
-    #[serde(borrow)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow)]
-    usage: Option<&'a RawValue>,
-    #[serde(borrow)]
-    timings: Option<&'a RawValue>,
-    /// Anthropic's `message_start` envelope.
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
-    /// The Responses API's `response` envelope.
-    #[serde(borrow)]
-    response: Option<&'a RawValue>,
+/// Declares a struct of JSON fields kept as raw text borrowed from the input: serde skips every other field without
+/// building it, and each kept one is decoded only when needed, leniently (a field of an unexpected type reads as
+/// absent instead of failing the event).
+macro_rules! raw_fields {
+    ($(#[$meta:meta])* struct $name:ident { $($(#[$field_meta:meta])* $field:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Deserialize, Default)]
+        struct $name<'a> {
+            $($(#[$field_meta])* #[serde(borrow)] $field: Option<&'a RawValue>,)*
+        }
+    };
 }
+
+raw_fields! {
+    /// The top-level fields the meter reads from one event (or a whole JSON response).
+    struct BodyFields {
+        #[serde(rename = "type")]
+        kind,
+        choices,
+        delta,
+        model,
+        usage,
+        timings,
+        /// Anthropic's `message_start` envelope.
+        message,
+        /// The Responses API's `response` envelope.
+        response,
+    }
+}
+
+raw_fields! { struct Envelope { usage, model } }
+raw_fields! { struct Usage { completion_tokens, output_tokens, prompt_tokens, input_tokens } }
+raw_fields! { struct Timings { prompt_ms, prompt_per_second, predicted_n, predicted_ms, predicted_per_second } }
+raw_fields! { struct Choice { delta, text } }
+raw_fields! { struct ChatDelta { content, reasoning_content, reasoning } }
+raw_fields! { struct MessagesDelta { text, thinking } }
 
 impl<'a> BodyFields<'a> {
     /// None when `text` is not JSON. Valid JSON of another shape (an array, a string, an object with a duplicated
@@ -401,29 +413,6 @@ impl<'a> BodyFields<'a> {
 
     /// Whether this streamed event carries generated text (answer or reasoning) for `endpoint`.
     fn has_text(&self, endpoint: Endpoint) -> bool {
-        #[derive(Deserialize)]
-        struct Choice<'a> {
-            #[serde(borrow)]
-            delta: Option<&'a RawValue>,
-            #[serde(borrow)]
-            text: Option<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
-        struct ChatDelta<'a> {
-            #[serde(borrow)]
-            content: Option<&'a RawValue>,
-            #[serde(borrow)]
-            reasoning_content: Option<&'a RawValue>,
-            #[serde(borrow)]
-            reasoning: Option<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
-        struct MessagesDelta<'a> {
-            #[serde(borrow)]
-            text: Option<&'a RawValue>,
-            #[serde(borrow)]
-            thinking: Option<&'a RawValue>,
-        }
         let choices = || {
             self.choices
                 .and_then(parse_lenient::<Vec<&RawValue>>)
@@ -453,40 +442,6 @@ impl<'a> BodyFields<'a> {
             }
         }
     }
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    usage: Option<&'a RawValue>,
-    #[serde(borrow)]
-    model: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Usage<'a> {
-    #[serde(borrow)]
-    completion_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    output_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    prompt_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    input_tokens: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Timings<'a> {
-    #[serde(borrow)]
-    prompt_ms: Option<&'a RawValue>,
-    #[serde(borrow)]
-    prompt_per_second: Option<&'a RawValue>,
-    #[serde(borrow)]
-    predicted_n: Option<&'a RawValue>,
-    #[serde(borrow)]
-    predicted_ms: Option<&'a RawValue>,
-    #[serde(borrow)]
-    predicted_per_second: Option<&'a RawValue>,
 }
 
 /// A JSON string, borrowed when it has no escapes.
