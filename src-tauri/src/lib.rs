@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use clusterbar_core::exo::fit::DEFAULT_CONTEXT_TOKENS;
-use clusterbar_core::exo::{ExoClient, FitVerdict};
+use clusterbar_core::exo::{models_to_bench, ExoClient, FitVerdict};
 use clusterbar_core::join::{JoinOptions, JoinProgress, PreflightItem};
 use clusterbar_core::porten::{AgentController, CancelHandle, LoginEvent, LoginOptions};
 use clusterbar_core::sampler::Sampler;
@@ -18,9 +18,10 @@ use clusterbar_core::supervise::ServiceKind;
 use clusterbar_core::supervise::{ExoLaunch, Supervisor, SupervisorSpec};
 use clusterbar_core::warnings::Latch;
 use clusterbar_core::Snapshot;
+use clusterbar_meter::bench::{run_bench_observed, BenchOptions, BenchProgress, BenchReport};
 use clusterbar_meter::{Meter, MeterHandle, MeterOptions, MeterStats};
 use serde::Serialize;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tauri::image::Image;
 use tauri::ipc::Channel;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
@@ -57,6 +58,8 @@ pub struct AppState {
     login_cancel: Mutex<Option<CancelHandle>>,
     join_cancel: Mutex<Option<Arc<AtomicBool>>>,
     page_loads: std::sync::atomic::AtomicU32,
+    /// A benchmark is running (one at a time: two would measure each other).
+    bench_running: AtomicBool,
 }
 
 #[derive(Default)]
@@ -96,6 +99,7 @@ impl AppState {
             login_cancel: Mutex::new(None),
             join_cancel: Mutex::new(None),
             page_loads: std::sync::atomic::AtomicU32::new(0),
+            bench_running: AtomicBool::new(false),
         })
     }
 
@@ -159,7 +163,7 @@ fn replace_subscription(
 fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapshot>) -> Result<(), String> {
     // More than one subscription in a run means the page was reloaded (e.g. its web process
     // restarted): anything it was showing in flight is gone, so say so in the log.
-    let count = state.page_loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let count = state.page_loads.fetch_add(1, Ordering::SeqCst) + 1;
     if count > 1 {
         tracing::warn!(count, "the popover page loaded again");
     }
@@ -466,7 +470,7 @@ fn join_cluster(state: State<'_, AppState>, on_update: Channel<JoinUpdate>) -> R
 #[tauri::command]
 fn join_cancel(state: State<'_, AppState>) {
     if let Ok(Some(cancel)) = state.join_cancel.lock().map(|c| c.clone()) {
-        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        cancel.store(true, Ordering::SeqCst);
     }
 }
 
@@ -594,6 +598,59 @@ async fn model_unload(state: State<'_, AppState>, instance_id: String) -> Result
     Ok(accepted.message.unwrap_or_else(|| "accepted".to_owned()))
 }
 
+/// Clears the "benchmark running" flag however the benchmark ends.
+struct BenchSlot<'a>(&'a AtomicBool);
+
+impl Drop for BenchSlot<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// "Benchmark before routing": `runs` streamed requests per loaded model (a story and a small
+/// JSON object each) through the token meter, as `clusterbar bench` does; progress is pushed
+/// before every request.
+#[tauri::command]
+async fn run_benchmark(
+    state: State<'_, AppState>,
+    runs: u32,
+    on_progress: Channel<BenchProgress>,
+) -> Result<BenchReport, String> {
+    if !(1..=20).contains(&runs) {
+        return Err(format!("runs must be between 1 and 20, not {runs}"));
+    }
+    let meter_url = match state.meter.lock() {
+        Ok(meter) => match meter.as_ref() {
+            Ok(handle) => format!("http://{}", handle.local_addr()),
+            Err(reason) => return Err(reason.clone()),
+        },
+        Err(_) => return Err("meter lock poisoned".to_owned()),
+    };
+    if state.bench_running.swap(true, Ordering::SeqCst) {
+        return Err("A benchmark is already running.".to_owned());
+    }
+    let _slot = BenchSlot(&state.bench_running);
+    let exo = exo_client(&state);
+    let models = tauri::async_runtime::spawn_blocking(move || models_to_bench(&exo))
+        .await
+        .map_err(|e| e.to_string())??
+        .unwrap_or_default();
+    let options = BenchOptions {
+        url: meter_url,
+        models,
+        runs,
+        ..BenchOptions::default()
+    };
+    tracing::info!(runs, models = ?options.models, "benchmark started");
+    let report = run_bench_observed(&options, |progress| {
+        let _ = on_progress.send(progress);
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    tracing::info!(models = report.models.len(), "benchmark finished");
+    Ok(report)
+}
+
 /// Stops what Clusterbar started (an adopted exo keeps running) before the process exits.
 fn stop_children<R: Runtime>(app: &AppHandle<R>) {
     if let Some(state) = app.try_state::<AppState>() {
@@ -646,6 +703,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         models_loadable,
         model_load,
         model_unload,
+        run_benchmark,
         join_cluster,
         join_cancel,
         porten_login,

@@ -2,6 +2,7 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { formatAgo, formatBytes } from "./format";
+import { wireBenchmark } from "./bench";
 import { renderJoinAndPorten, wireJoinAndPorten } from "./porten";
 import type { ThroughputUpdate } from "./types";
 import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode } from "./types";
@@ -416,6 +417,7 @@ function wire(): void {
     toggleLoadable().catch((e) => showError(`Models: ${e}`));
   });
   wireJoinAndPorten(showError);
+  wireBenchmark(showError);
   $("exo-action").addEventListener("click", () => {
     const button = $("exo-action") as HTMLButtonElement;
     const command = button.dataset.action === "stop" ? "exo_stop" : "exo_start";

@@ -221,3 +221,36 @@ export interface ThroughputUpdate {
   error: string | null;
   stats: MeterStats | null;
 }
+
+/** min / p50 / p95 / max of a benchmark's successful runs (clusterbar-meter `bench::Summary`). */
+export interface Summary {
+  n: number;
+  min: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+export interface ModelBench {
+  model: string;
+  runs: number;
+  failures: string[];
+  ttft_ms: Summary | null;
+  decode_tokens_per_s: Summary | null;
+  e2e_ms: Summary | null;
+  completion_tokens: Summary | null;
+  json_fidelity: { asked: number; parsed: number; schema_ok: number; parsed_share: number; schema_share: number };
+}
+
+export interface BenchReport {
+  url: string;
+  prompt: string;
+  max_tokens: number;
+  models: ModelBench[];
+}
+
+export interface BenchProgress {
+  model: string;
+  request: number;
+  requests: number;
+}

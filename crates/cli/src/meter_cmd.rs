@@ -1,6 +1,7 @@
 //! `clusterbar meter` (the metering proxy on its own) and `clusterbar bench`.
 
 use clap::Args;
+use clusterbar_core::exo::{models_to_bench, ExoClient};
 use clusterbar_meter::bench::{render_report, run_bench, BenchOptions};
 use clusterbar_meter::{Meter, MeterOptions};
 use std::io::Write;
@@ -28,7 +29,8 @@ pub struct BenchArgs {
     /// A meter or an upstream (OpenAI-compatible, plain http).
     #[arg(long, default_value = DEFAULT_UPSTREAM)]
     url: String,
-    /// Model id to bench (repeatable); default: every model in /v1/models.
+    /// Model id to bench (repeatable); default: the models exo has loaded, or every model in
+    /// /v1/models on a server that is not exo.
     #[arg(long = "model")]
     models: Vec<String>,
     /// Streamed requests per model and prompt.
@@ -95,9 +97,16 @@ async fn wait_for_stop_signal() -> Result<(), String> {
 }
 
 pub fn run_bench_cmd(args: BenchArgs) -> Result<(), String> {
+    // exo's /v1/models lists every card it knows: bench what it has loaded instead.
+    let models = if args.models.is_empty() {
+        let exo = ExoClient::new(&args.url).map_err(|e| e.to_string())?;
+        models_to_bench(&exo)?.unwrap_or_default()
+    } else {
+        args.models
+    };
     let options = BenchOptions {
         url: args.url,
-        models: args.models,
+        models,
         runs: args.runs,
         max_tokens: args.max_tokens,
         timeout: Duration::from_secs(300),

@@ -100,6 +100,14 @@ fn models_list_load_fit_unload() {
     let list = run_json(clusterbar(home.path()).args(["models", "list", "--json", "--exo-url", &url]));
     assert_eq!(list["loaded"].as_array().unwrap().len(), 0);
     assert_eq!(list["available"].as_array().unwrap().len(), 2);
+    // Nothing loaded: the bench says so instead of asking for every card in /v1/models.
+    let bench = clusterbar(home.path())
+        .args(["bench", "--url", &url, "--runs", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(bench.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bench.stderr);
+    assert!(stderr.contains("has no model loaded"), "{stderr}");
 
     let id = "mlx-community/Llama-3.2-1B-Instruct-4bit";
     let output = clusterbar(home.path())
@@ -121,6 +129,21 @@ fn models_list_load_fit_unload() {
     let list = run_json(clusterbar(home.path()).args(["models", "list", "--json", "--exo-url", &url]));
     assert_eq!(list["loaded"][0]["state"], "ready");
     assert_eq!(list["loaded"][0]["shards"].as_array().unwrap().len(), 2);
+    // Now the bench asks for the loaded model only (the stand-in serves no completions, so
+    // every request fails, and the report says which model it tried).
+    let bench = clusterbar(home.path())
+        .args(["bench", "--url", &url, "--runs", "1", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(bench.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&bench.stdout).unwrap();
+    let benched: Vec<&str> = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(benched, [id]);
 
     let fit = run_json(clusterbar(home.path()).args(["models", "fit", id, "--json", "--exo-url", &url]));
     assert_eq!(fit["verdict"]["fits"], true);

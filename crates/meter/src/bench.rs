@@ -296,7 +296,23 @@ pub fn judge_json_answer(text: &str) -> (bool, bool) {
     (true, schema_ok)
 }
 
+/// Where a running bench is: about to send request `request` (1-based) of `requests` for `model`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BenchProgress {
+    pub model: String,
+    pub request: u32,
+    pub requests: u32,
+}
+
 pub async fn run_bench(options: &BenchOptions) -> Result<BenchReport, BenchError> {
+    run_bench_observed(options, |_| {}).await
+}
+
+/// [`run_bench`], telling `on_progress` before every request (the popover shows it).
+pub async fn run_bench_observed(
+    options: &BenchOptions,
+    mut on_progress: impl FnMut(BenchProgress),
+) -> Result<BenchReport, BenchError> {
     let client = BenchClient::new(&options.url, options.timeout)?;
     let models = if options.models.is_empty() {
         client.model_ids().await?
@@ -323,7 +339,17 @@ pub async fn run_bench(options: &BenchOptions) -> Result<BenchReport, BenchError
             parsed_share: 0.0,
             schema_share: 0.0,
         };
-        for _ in 0..options.runs {
+        // Each run sends the story prompt, then the JSON prompt.
+        let requests = options.runs.saturating_mul(2);
+        let mut progress = |request: u32| {
+            on_progress(BenchProgress {
+                model: model.clone(),
+                request,
+                requests,
+            })
+        };
+        for run in 0..options.runs {
+            progress(2 * run + 1);
             match client
                 .stream_chat(&model, STORY_PROMPT, options.max_tokens, json!({}))
                 .await
@@ -338,6 +364,7 @@ pub async fn run_bench(options: &BenchOptions) -> Result<BenchReport, BenchError
                 Err(e) => failures.push(e.to_string()),
             }
             fidelity.asked += 1;
+            progress(2 * run + 2);
             match client
                 .stream_chat(&model, JSON_PROMPT, options.max_tokens, json!({}))
                 .await

@@ -518,6 +518,42 @@ async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
         .await
         .contains(&format!("127.0.0.1:{meter_port}")));
     screenshot_after_paint(&client, "popover-throughput.png").await;
+
+    // Benchmark before routing, from the popover: llama-server is no exo, so the model comes from
+    // its /v1/models; 3 runs × (story + JSON) go through the meter (another 384 tokens at most).
+    click(&client, "bench-btn").await;
+    let status = wait_for_text(&client, "bench-status", "the finished benchmark", |t| {
+        t.contains("runs per model") || t.starts_with("Benchmark failed")
+    })
+    .await;
+    assert!(status.starts_with("3 runs per model"), "benchmark status: {status}");
+    // WebDriver reads no text from what is scrolled out of the popover.
+    client
+        .execute("document.getElementById('bench-results').scrollIntoView()", vec![])
+        .await
+        .expect("scrolling to the results");
+    let row = client
+        .find(Locator::Css("#bench-results tbody tr[data-model='smollm2']"))
+        .await
+        .expect("a result row for smollm2");
+    assert!(row.is_displayed().await.unwrap(), "the result row is not shown");
+    // WebKitWebDriver's element text reads "" for table cells; their textContent is what shows.
+    let cells: Vec<String> = serde_json::from_value(
+        client
+            .execute(
+                "return [...document.querySelectorAll(\"#bench-results tbody tr[data-model='smollm2'] td\")].map(c => c.textContent)",
+                vec![],
+            )
+            .await
+            .expect("reading the result cells"),
+    )
+    .expect("cell texts");
+    assert_eq!(cells[0], "smollm2");
+    let ttft: f64 = cells[1].trim_end_matches(" ms").parse().expect("TTFT in ms");
+    let decode: f64 = cells[2].trim_end_matches(" tok/s").parse().expect("decode in tok/s");
+    assert!(ttft > 0.0 && decode > 0.0, "benchmark cells: {cells:?}");
+    assert!(cells[3].ends_with("/3 valid"), "JSON fidelity cell: {cells:?}");
+    screenshot_after_paint(&client, "popover-benchmark.png").await;
     client.close().await.expect("closing the session");
 }
 

@@ -18,7 +18,7 @@ pub use client::{ExoClient, ExoError, PlaceOptions};
 pub use fit::{fit, fit_model, FitVerdict};
 pub use models::ModelCard;
 pub use pool::{Pool, PoolConfig};
-pub use state::{parse_state, ClusterView, LinkKind, LinkView, ModelState, ModelView, NodeView};
+pub use state::{loaded_model_ids, parse_state, ClusterView, LinkKind, LinkView, ModelState, ModelView, NodeView};
 pub use watcher::{ClusterEvent, Observation, Watcher, ELECTION_DEBOUNCE};
 
 use std::net::IpAddr;
@@ -35,6 +35,23 @@ pub fn exo_unreachable_warning(error: &ExoError) -> Warning {
         format!("Cannot read the cluster: {error}."),
         "Start exo on this Mac (or check the exo URL and port in Settings).",
     )
+}
+
+/// The models a benchmark asks for when none is named: the ones exo has loaded (its
+/// `/v1/models` lists every model card it knows, loaded or not). `Ok(None)` when the server is
+/// not exo (no `/state`: llama.cpp, vLLM, Ollama), whose `/v1/models` are the loaded ones.
+pub fn models_to_bench(client: &ExoClient) -> Result<Option<Vec<String>>, String> {
+    let Ok(view) = client.cluster_view(now_unix_ms()) else {
+        return Ok(None);
+    };
+    let ids = loaded_model_ids(&view.models);
+    if ids.is_empty() {
+        return Err(format!(
+            "exo at {} has no model loaded: load one first (clusterbar models load ID, or Load… in the popover)",
+            client.base_url()
+        ));
+    }
+    Ok(Some(ids))
 }
 
 /// Reads the cluster once: `/node_id` + `/state`, plus the exposure check.

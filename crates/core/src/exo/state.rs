@@ -161,6 +161,20 @@ impl ClusterView {
 }
 
 /// Parses `/state`. `this_node_id` is what `/node_id` answered; `now_unix_ms` dates `lastSeen`.
+/// The ids of models exo has loaded and can serve now (ready or running): sorted, each once.
+/// A model still downloading or loading, or failed, is never advertised.
+pub fn loaded_model_ids(models: &[ModelView]) -> Vec<String> {
+    let mut ids: Vec<String> = models
+        .iter()
+        .filter(|m| matches!(m.state, ModelState::Ready | ModelState::Running))
+        .map(|m| m.id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 pub fn parse_state(state: &Value, this_node_id: Option<&str>, now_unix_ms: u64) -> ClusterView {
     let mut unknown = BTreeSet::new();
     let member_ids = member_ids(state, &mut unknown);

@@ -11,25 +11,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::exo::pool::PoolBox;
-use crate::exo::{ClusterView, ModelState, ModelView, Pool};
+use crate::exo::{ClusterView, ModelView, Pool};
 use crate::settings::Settings;
 use crate::supervise::{Env, EnvValue, SuperviseError, SupervisedState, SupervisedStatus, Supervisor};
 
 pub const ENGINE: &str = "openai";
 
-/// The ids of models exo has loaded and can serve now (ready or running): sorted, each once.
-/// A model still downloading or loading, or failed, is never advertised.
-pub fn loaded_model_ids(models: &[ModelView]) -> Vec<String> {
-    let mut ids: Vec<String> = models
-        .iter()
-        .filter(|m| matches!(m.state, ModelState::Ready | ModelState::Running))
-        .map(|m| m.id.trim().to_owned())
-        .filter(|id| !id.is_empty())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids
-}
+pub use crate::exo::loaded_model_ids;
 
 /// The agent's environment: engine `openai` behind the local token meter, the pool's budget,
 /// the loaded models (see [`loaded_model_ids`]) and the Hub.
@@ -391,6 +379,7 @@ fn agent_state(should_run: bool, supervised: Option<&SupervisedStatus>) -> Agent
 mod tests {
     use super::*;
     use crate::exo::pool::PoolConfig;
+    use crate::exo::ModelState;
 
     const GIB: u64 = 1 << 30;
 
