@@ -1,8 +1,8 @@
 //! `clusterbar exo …`: run exo under the supervisor in the foreground (the headless way on an
 //! SSH box), stop it, show its status and its log.
 
+use crate::render::print_text;
 use clap::Subcommand;
-use std::io::Write;
 use std::path::PathBuf;
 
 use clusterbar_core::settings::{Settings, SettingsStore};
@@ -55,15 +55,6 @@ fn files_only_spec(settings: &Settings) -> SupervisorSpec {
     })
 }
 
-fn print(text: &str) -> Result<(), String> {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}") {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(format!("writing to stdout: {e}")),
-    }
-}
-
 pub fn run(command: ExoCommand) -> Result<(), String> {
     let loaded = SettingsStore::platform().load();
     if let Some(problem) = &loaded.problem {
@@ -101,12 +92,12 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
             match stop_recorded(&spec, force).map_err(|e| e.to_string())? {
                 StopOutcome::Stopped { pid, signal } => {
                     let how = signal.map(|s| format!(" with {s}")).unwrap_or_default();
-                    print(&format!("stopped exo (pid {pid}){how}"))
+                    print_text(&format!("stopped exo (pid {pid}){how}"))
                 }
                 StopOutcome::LeftAdoptedRunning { pid } => Err(format!(
                     "exo (pid {pid}) was not started by Clusterbar; use --force to stop it anyway"
                 )),
-                StopOutcome::NotRunning => print("exo is not running"),
+                StopOutcome::NotRunning => print_text("exo is not running"),
             }
         }
         ExoCommand::Status { json } => {
@@ -114,7 +105,7 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
             let status = inspect(&spec);
             if json {
                 let text = serde_json::to_string_pretty(&status).map_err(|e| format!("encoding the status: {e}"))?;
-                return print(&text);
+                return print_text(&text);
             }
             let state = match (status.state, status.pid) {
                 (SupervisedState::Running, Some(pid)) => format!("running (pid {pid}, started by Clusterbar)"),
@@ -125,7 +116,7 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
                 .uptime_s
                 .map(|s| format!("\nuptime: {}", human_duration(s)))
                 .unwrap_or_default();
-            print(&format!("exo: {state}{uptime}\nlog: {}", status.log_path.display()))
+            print_text(&format!("exo: {state}{uptime}\nlog: {}", status.log_path.display()))
         }
         ExoCommand::Logs { lines } => {
             let spec = files_only_spec(&settings);
@@ -134,7 +125,7 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
                 eprintln!("clusterbar: no exo log yet at {}", spec.log.path.display());
                 return Ok(());
             }
-            print(&tail.join("\n"))
+            print_text(&tail.join("\n"))
         }
     }
 }

@@ -3,7 +3,6 @@
 //! Exit codes: 0 ok, 1 failure (one-line reason on stderr), 2 usage error.
 
 use clap::{Parser, Subcommand};
-use std::io::Write;
 use std::process::ExitCode;
 
 mod cluster;
@@ -132,7 +131,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Report { out, exo_url } => {
             let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
             let summary = report::save(&out, &settings, exo_url.as_deref())?;
-            print_text(&summary)
+            render::print_text(&summary)
         }
         Command::Doctor { from, json } => print_snapshot(&report::diagnose(&from)?, json),
         Command::Meter(args) => meter_cmd::run_meter(args),
@@ -140,7 +139,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Models { action, exo_url } => {
             let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
             let client = cluster::client(exo_url.as_deref(), &settings)?;
-            print_text(&models::run(action, &client)?)
+            render::print_text(&models::run(action, &client)?)
         }
         Command::Status { json, exo_url } => {
             let loaded = clusterbar_core::settings::SettingsStore::platform().load();
@@ -165,15 +164,5 @@ fn print_snapshot(snapshot: &clusterbar_core::Snapshot, json: bool) -> Result<()
             cluster::render(snapshot.cluster.as_ref())
         )
     };
-    print_text(&text)
-}
-
-/// Prints to stdout; a closed pipe (`clusterbar status | head -1`) is not a failure.
-fn print_text(text: &str) -> Result<(), String> {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}") {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(format!("writing to stdout: {e}")),
-    }
+    render::print_text(&text)
 }

@@ -4,7 +4,6 @@ use clap::Args;
 use clusterbar_core::exo::{models_to_bench, ExoClient};
 use clusterbar_meter::bench::{render_report, run_bench, BenchOptions};
 use clusterbar_meter::{Meter, MeterOptions};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -117,12 +116,7 @@ pub fn run_bench_cmd(args: BenchArgs) -> Result<(), String> {
     } else {
         render_report(&report)
     };
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}") {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => return Err(format!("writing to stdout: {e}")),
-    }
+    crate::render::print_text(&text)?;
     let failed: usize = report.models.iter().map(|m| m.failures.len()).sum();
     if failed > 0 && report.models.iter().all(|m| m.ttft_ms.is_none()) {
         return Err(format!("every bench request failed ({failed} failures)"));

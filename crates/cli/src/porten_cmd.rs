@@ -1,8 +1,8 @@
 //! `clusterbar porten login|start|stop|status` and `clusterbar serve` (exo + meter + agent,
 //! headless, until SIGINT/SIGTERM).
 
+use crate::render::print_text;
 use clap::Subcommand;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,15 +59,6 @@ pub enum PortenCommand {
         #[arg(long)]
         catalog: bool,
     },
-}
-
-fn print(text: &str) -> Result<(), String> {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}") {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(format!("writing to stdout: {e}")),
-    }
 }
 
 fn load_settings() -> Settings {
@@ -139,11 +130,11 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
             controller.stop().map_err(|e| e.to_string())
         }
         PortenCommand::Stop { force } => match stop_recorded(&files_only_spec(&settings), force).map_err(|e| e.to_string())? {
-            StopOutcome::Stopped { pid, .. } => print(&format!("stopped the Porten agent (pid {pid})")),
+            StopOutcome::Stopped { pid, .. } => print_text(&format!("stopped the Porten agent (pid {pid})")),
             StopOutcome::LeftAdoptedRunning { pid } => Err(format!(
                 "the Porten agent (pid {pid}) was not started by Clusterbar (Porten's app?); use --force to stop it anyway"
             )),
-            StopOutcome::NotRunning => print("the Porten agent is not running"),
+            StopOutcome::NotRunning => print_text("the Porten agent is not running"),
         },
         PortenCommand::Status {
             json,
@@ -209,12 +200,12 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
             "detail": match &outcome.result { LoginResult::Failed(d) => Some(d.clone()), _ => None },
             "suspicious": outcome.suspicious,
         });
-        print(&value.to_string())?;
+        print_text(&value.to_string())?;
     }
     match outcome.result {
         LoginResult::Success => {
             if !json {
-                print("Logged in to Porten.")?;
+                print_text("Logged in to Porten.")?;
             }
             Ok(())
         }
@@ -268,7 +259,7 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
             "warnings": warnings,
             "last_lines": last_lines,
         });
-        return print(&serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+        return print_text(&serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
     }
     let mut lines = vec![format!(
         "logged in:  {}",
@@ -297,7 +288,7 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
         lines.push(format!("log ({}):", supervised.log_path.display()));
         lines.extend(last_lines.iter().map(|l| format!("  {l}")));
     }
-    print(&lines.join("\n"))
+    print_text(&lines.join("\n"))
 }
 
 /// Samples the cluster every second and keeps the agent in step, until `stop` is raised.

@@ -1,4 +1,4 @@
-//! The human table `clusterbar status` prints.
+//! The human table `clusterbar status` prints, and how every command writes to stdout.
 
 use clusterbar_core::format::bytes;
 use clusterbar_core::probes::hardware::HardwareReport;
@@ -130,5 +130,16 @@ fn service(s: &ServiceStatus) -> String {
         ServiceState::NotInstalled => {
             format!("not installed — {}", s.detail.as_deref().unwrap_or("not found"))
         }
+    }
+}
+
+/// Prints to stdout; a closed pipe (`clusterbar status | head -1`) is not a failure.
+pub fn print_text(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("writing to stdout: {e}")),
     }
 }

@@ -9,16 +9,20 @@ fn filter(default: &str) -> EnvFilter {
     EnvFilter::try_from_env("CLUSTERBAR_LOG").unwrap_or_else(|_| EnvFilter::new(default))
 }
 
+/// Warnings and errors on stderr, without module paths (both the CLI and the app).
+fn stderr_layer<S>() -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(filter("warn"))
+}
+
 /// For the CLI: stderr only, quiet by default so `--json` output stays clean.
 pub fn init_cli() {
-    let _ = tracing_subscriber::registry()
-        .with(
-            fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .with_filter(filter("warn")),
-        )
-        .try_init();
+    let _ = tracing_subscriber::registry().with(stderr_layer()).try_init();
 }
 
 /// For the app: a rotating file plus stderr. Keep the guard alive for the process's life,
@@ -41,12 +45,7 @@ pub fn init_app(file_prefix: &str) -> Result<WorkerGuard, std::io::Error> {
                 .with_ansi(false)
                 .with_filter(filter("info")),
         )
-        .with(
-            fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .with_filter(filter("warn")),
-        )
+        .with(stderr_layer())
         .try_init();
     Ok(guard)
 }

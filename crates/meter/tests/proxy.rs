@@ -234,16 +234,23 @@ fn driven_upstream(senders: mpsc::UnboundedSender<mpsc::Sender<Bytes>>) -> Handl
     })
 }
 
-#[tokio::test]
-async fn events_are_forwarded_as_they_arrive_not_buffered() {
+/// A streamed chat request through a fresh meter to a driven upstream: the meter, the client's
+/// response body, and the sender that feeds the upstream's answer.
+async fn driven_stream_through_meter() -> (MeterHandle, Incoming, mpsc::Sender<Bytes>) {
     let (senders_tx, mut senders) = mpsc::unbounded_channel();
     let upstream = start_upstream(driven_upstream(senders_tx)).await;
     let meter = start_meter(upstream).await;
     let response = client()
         .request(post(meter.local_addr(), "/v1/chat/completions", r#"{"model":"m"}"#))
         .await;
-    let mut body = response.unwrap().into_body();
+    let body = response.unwrap().into_body();
     let upstream_tx = senders.recv().await.unwrap();
+    (meter, body, upstream_tx)
+}
+
+#[tokio::test]
+async fn events_are_forwarded_as_they_arrive_not_buffered() {
+    let (meter, mut body, upstream_tx) = driven_stream_through_meter().await;
     // Lock-step: the upstream sends event k+1 only after the client has received event k. A buffering proxy
     // would deadlock here, and the timeout turns that into a failure.
     for k in 0..5 {
@@ -341,14 +348,7 @@ async fn the_feed_sleeps_while_idle_and_moves_while_watched_or_busy() {
 
 #[tokio::test]
 async fn client_disconnect_closes_the_upstream_request() {
-    let (senders_tx, mut senders) = mpsc::unbounded_channel();
-    let upstream = start_upstream(driven_upstream(senders_tx)).await;
-    let meter = start_meter(upstream).await;
-    let response = client()
-        .request(post(meter.local_addr(), "/v1/chat/completions", r#"{"model":"m"}"#))
-        .await;
-    let mut body = response.unwrap().into_body();
-    let upstream_tx = senders.recv().await.unwrap();
+    let (meter, mut body, upstream_tx) = driven_stream_through_meter().await;
     upstream_tx.send(chunk("a")).await.unwrap();
     tokio::time::timeout(WAIT, body.frame())
         .await
