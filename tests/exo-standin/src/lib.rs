@@ -61,19 +61,21 @@ struct Server {
     next_id: u64,
 }
 
-/// A running stand-in, serving on 127.0.0.1 (or the address given) in a thread of this process.
-pub struct StandIn {
+/// A tiny_http server answering on a thread of this process until dropped (shared with the
+/// Porten Hub stand-in).
+pub struct Serving {
     port: u16,
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl StandIn {
-    /// Serves `scenario_path` on `bind:port` (port 0 = any free port).
-    pub fn start(scenario_path: &std::path::Path, bind: &str, port: u16) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(scenario_path).map_err(|e| format!("reading {}: {e}", scenario_path.display()))?;
-        let scenario = parse_scenario(&text).map_err(|e| format!("{}: {e}", scenario_path.display()))?;
+impl Serving {
+    /// Binds `bind:port` (port 0 = any free port) and runs `answer` over the server on a thread.
+    pub fn start(
+        bind: &str,
+        port: u16,
+        answer: impl FnOnce(&tiny_http::Server) + Send + 'static,
+    ) -> Result<Self, String> {
         let server = tiny_http::Server::http((bind, port)).map_err(|e| format!("binding {bind}:{port}: {e}"))?;
         let port = server
             .server_addr()
@@ -82,7 +84,7 @@ impl StandIn {
             .ok_or("the server is not on an IP socket")?;
         let server = Arc::new(server);
         let serving = Arc::clone(&server);
-        let thread = std::thread::spawn(move || serve(&serving, scenario));
+        let thread = std::thread::spawn(move || answer(&serving));
         Ok(Self {
             port,
             server,
@@ -94,10 +96,6 @@ impl StandIn {
         self.port
     }
 
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
     /// Serves until the process ends.
     pub fn wait(mut self) {
         if let Some(thread) = self.thread.take() {
@@ -106,12 +104,41 @@ impl StandIn {
     }
 }
 
-impl Drop for StandIn {
+impl Drop for Serving {
     fn drop(&mut self) {
         self.server.unblock();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A running stand-in, serving on 127.0.0.1 (or the address given) in a thread of this process.
+pub struct StandIn {
+    serving: Serving,
+}
+
+impl StandIn {
+    /// Serves `scenario_path` on `bind:port` (port 0 = any free port).
+    pub fn start(scenario_path: &std::path::Path, bind: &str, port: u16) -> Result<Self, String> {
+        let text =
+            std::fs::read_to_string(scenario_path).map_err(|e| format!("reading {}: {e}", scenario_path.display()))?;
+        let scenario = parse_scenario(&text).map_err(|e| format!("{}: {e}", scenario_path.display()))?;
+        let serving = Serving::start(bind, port, move |server| serve(server, scenario))?;
+        Ok(Self { serving })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.serving.port()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+
+    /// Serves until the process ends.
+    pub fn wait(self) {
+        self.serving.wait();
     }
 }
 

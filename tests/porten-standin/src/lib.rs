@@ -8,36 +8,27 @@
 //!
 //! Every request's path is recorded ([`HubStandIn::requests`]) so tests can check caching.
 
+use exo_standin::Serving;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 pub struct HubStandIn {
-    port: u16,
-    server: Arc<tiny_http::Server>,
+    serving: Serving,
     requests: Arc<Mutex<Vec<String>>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl HubStandIn {
     /// Serves `offered` as the catalog and `warming[id]` as each model's warming answer.
     pub fn start(offered: &[&str], warming: HashMap<String, Value>) -> Result<Self, String> {
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| format!("binding: {e}"))?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or("the server is not on an IP socket")?;
-        let server = Arc::new(server);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let catalog = json!({
             "object": "list",
             "data": offered.iter().map(|id| json!({"id": id, "object": "model"})).collect::<Vec<_>>(),
         });
-        let (serving, seen) = (Arc::clone(&server), Arc::clone(&requests));
-        let thread = std::thread::spawn(move || {
-            for request in serving.incoming_requests() {
+        let seen = Arc::clone(&requests);
+        let serving = Serving::start("127.0.0.1", 0, move |server| {
+            for request in server.incoming_requests() {
                 let url = request.url().to_owned();
                 if let Ok(mut seen) = seen.lock() {
                     seen.push(url.clone());
@@ -46,41 +37,25 @@ impl HubStandIn {
                 let response = tiny_http::Response::from_string(body.to_string()).with_status_code(status);
                 let _ = request.respond(response);
             }
-        });
-        Ok(Self {
-            port,
-            server,
-            requests,
-            thread: Some(thread),
-        })
+        })?;
+        Ok(Self { serving, requests })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.serving.port()
     }
 
     /// The Hub as the agent is told it: `ws://127.0.0.1:PORT`.
     pub fn hub_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        format!("ws://127.0.0.1:{}", self.port())
     }
 
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    pub fn wait(mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for HubStandIn {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub fn wait(self) {
+        self.serving.wait();
     }
 }
 
