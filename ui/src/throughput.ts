@@ -24,14 +24,23 @@ export function renderThroughput(update: ThroughputUpdate): void {
   const stats = update.stats;
   if (!stats) {
     text("tps-now", "—");
+    const header = document.getElementById("header-tps");
+    if (header) header.hidden = true;
     text("meter-line", update.error ?? "The token meter is not running.");
     return;
   }
   const c = stats.cluster;
+  const rate = `${c.tokens_per_s.toFixed(c.tokens_per_s < 10 ? 1 : 0)} tok/s`;
   const now = document.getElementById("tps-now");
   if (now) {
-    now.textContent = `${c.tokens_per_s.toFixed(c.tokens_per_s < 10 ? 1 : 0)} tok/s`;
+    now.textContent = rate;
     now.dataset.value = String(c.tokens_per_s);
+  }
+  // The header carries the live figure only while tokens flow: a glance says "serving, this fast".
+  const header = document.getElementById("header-tps");
+  if (header) {
+    header.textContent = rate;
+    header.hidden = c.tokens_per_s <= 0 && c.in_flight === 0;
   }
   text("ttft-p50", ms(c.ttft_p50_ms));
   text("ttft-p95", ms(c.ttft_p95_ms));

@@ -522,6 +522,12 @@ async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
     // Benchmark before routing, from the popover: llama-server is no exo, so the model comes from
     // its /v1/models; 3 runs × (story + JSON) go through the meter (another 384 tokens at most).
     click(&client, "bench-btn").await;
+    // While its requests stream, the header carries the live rate (hidden when idle: WebDriver
+    // reads a hidden element's text as "").
+    wait_for_text(&client, "header-tps", "the live rate in the header", |t| {
+        t.ends_with("tok/s")
+    })
+    .await;
     let status = wait_for_text(&client, "bench-status", "the finished benchmark", |t| {
         t.contains("runs per model") || t.starts_with("Benchmark failed")
     })
