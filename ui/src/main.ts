@@ -164,34 +164,67 @@ function linkChip(node: string, link: LinkView): HTMLElement {
   return chip;
 }
 
+/** Boxes the user opened: kept open across the re-render each Snapshot brings. */
+const openBoxes = new Set<string>();
+
 function nodeRow(n: NodeView, links: LinkView[]): HTMLElement {
   const li = el("li", "box node");
   li.dataset.name = n.name;
+  const details = document.createElement("details");
+  details.open = openBoxes.has(n.name);
+  details.addEventListener("toggle", () => {
+    if (details.open) openBoxes.add(n.name);
+    else openBoxes.delete(n.name);
+  });
+  const summary = document.createElement("summary");
+  summary.title = "Details";
   const title = el("div", "box-title");
   title.append(el("span", "strong", n.name));
   if (n.is_this_node) title.append(el("span", "tag", "this Mac"));
   if (n.last_seen_s !== null && n.last_seen_s > 30) title.append(el("span", "tag amber", `seen ${formatAgo(n.last_seen_s * 1000)}`));
-  li.append(title);
-  li.append(el("div", "muted small", [n.chip ?? "—", n.os_build ? `macOS ${n.os_build}` : null].filter(Boolean).join(" · ")));
+  summary.append(title);
+  summary.append(el("div", "muted small", [n.chip ?? "—", n.os_build ? `macOS ${n.os_build}` : null].filter(Boolean).join(" · ")));
   const total = n.memory_total_bytes;
   const used = total !== null && n.memory_available_bytes !== null ? total - n.memory_available_bytes : null;
   const meter = el("div", "meter");
   const fill = el("div", "meter-fill");
   fill.style.width = total && used !== null ? `${((100 * used) / total).toFixed(1)}%` : "0";
   meter.append(fill);
-  li.append(meter);
+  summary.append(meter);
   const figures = el("div", "figures small");
   figures.append(
     el("span", "", total !== null && used !== null ? `${formatBytes(used)} of ${formatBytes(total)}` : "memory —"),
     el("span", "", n.power_watts !== null ? `${n.power_watts.toFixed(0)} W` : "— W"),
     el("span", "", n.gpu_usage !== null ? `GPU ${(n.gpu_usage * 100).toFixed(0)}%` : "GPU —"),
   );
-  li.append(figures);
+  summary.append(figures);
   const chips = el("ul", "chips");
   chips.append(...links.filter((l) => l.from === n.name || l.to === n.name).map((l) => linkChip(n.name, l)));
   if (n.rdma_enabled === false) chips.append(el("li", "chip slow", "RDMA off"));
-  li.append(chips);
+  summary.append(chips);
+  details.append(summary, nodeDetail(n));
+  li.append(details);
   return li;
+}
+
+/** What a box says when opened: the facts behind its one-line summary. */
+function nodeDetail(n: NodeView): HTMLElement {
+  const list = el("ul", "box-detail small");
+  const os = n.os_version ? `macOS ${n.os_version}${n.os_build ? ` (${n.os_build})` : ""}` : n.os_build ? `macOS ${n.os_build}` : null;
+  const lines: string[] = [[n.hardware_model ?? "Mac", os].filter(Boolean).join(" · ")];
+  if (n.memory_available_bytes !== null) lines.push(`${formatBytes(n.memory_available_bytes)} memory available`);
+  if (n.temp_c !== null) lines.push(`${n.temp_c.toFixed(0)} °C`);
+  for (const port of n.thunderbolt_ports) {
+    const name = port.rdma_interface?.replace(/^rdma_/, "") ?? "port";
+    const speed = port.speed_gbps !== null ? `${port.speed_gbps} Gb/s` : (port.link_speed_text ?? "no link");
+    lines.push(`Thunderbolt ${name}: ${speed}`);
+  }
+  if (n.rdma_enabled !== null) lines.push(`RDMA ${n.rdma_enabled ? "on" : "off"}`);
+  if (n.thunderbolt_bridge_enabled !== null) lines.push(`Thunderbolt Bridge ${n.thunderbolt_bridge_enabled ? "on" : "off"}`);
+  if (n.last_seen_s !== null) lines.push(`seen ${formatAgo(n.last_seen_s * 1000)}`);
+  lines.push(`exo node ${n.node_id}`);
+  list.append(...lines.map((line) => el("li", "", line)));
+  return list;
 }
 
 function modelRow(m: ModelView): HTMLElement {

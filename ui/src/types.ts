@@ -83,6 +83,9 @@ export interface NodeView {
   is_this_node: boolean;
   last_seen_s: number | null;
   thunderbolt_speed_gbps: number | null;
+  thunderbolt_ports: { rdma_interface: string | null; link_speed_text: string | null; speed_gbps: number | null }[];
+  thunderbolt_bridge_enabled: boolean | null;
+  os_version: string | null;
   os_build: string | null;
 }
 

@@ -317,6 +317,28 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
         ))
         .await;
     assert!(rdma_chip.unwrap().text().await.unwrap().contains("80 Gb/s"));
+    // A box opens for detail, and stays open across the next snapshots (each re-renders the list).
+    let box_state = "const d = document.querySelector(\"#node-list li[data-name='studio-1'] details\"); \
+                     return [d.open, d.querySelector('.box-detail').textContent]";
+    let read_box = || async {
+        let value = client.execute(box_state, vec![]).await.expect("reading studio-1's box");
+        serde_json::from_value::<(bool, String)>(value).expect("open flag and detail text")
+    };
+    assert!(!read_box().await.0, "boxes start closed");
+    client
+        .find(Locator::Css("#node-list li[data-name='studio-1'] summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await; // re-rendered at least once (1 s cadence while open)
+    let (open, detail_text) = read_box().await;
+    assert!(open, "the box closed itself on re-render");
+    assert!(
+        detail_text.contains("Mac Studio") && detail_text.contains("RDMA on"),
+        "studio-1's detail: {detail_text:?}"
+    );
     let codes = client.find_all(Locator::Css("#warnings li")).await.unwrap();
     let mut seen = Vec::new();
     for row in codes {
