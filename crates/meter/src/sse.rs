@@ -51,13 +51,9 @@ impl SseParser {
             }
         }
         while !rest.is_empty() {
-            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', rest) {
                 Some(end) => {
-                    self.line.extend_from_slice(&rest[..end]);
-                    if self.line.len() > MAX_LINE_BYTES {
-                        return self.fail();
-                    }
-                    let terminator = rest[end];
+                    let (whole_line, terminator) = (&rest[..end], rest[end]);
                     rest = &rest[end + 1..];
                     if terminator == b'\r' {
                         match rest.first() {
@@ -66,8 +62,23 @@ impl SseParser {
                             None => self.pending_cr = true,
                         }
                     }
-                    let line = std::mem::take(&mut self.line);
-                    self.process_line(&line, out);
+                    if self.line.is_empty() {
+                        // The usual case: the whole line is in this chunk; read it in place.
+                        if whole_line.len() > MAX_LINE_BYTES {
+                            return self.fail();
+                        }
+                        self.process_line(whole_line, out);
+                    } else {
+                        self.line.extend_from_slice(whole_line);
+                        if self.line.len() > MAX_LINE_BYTES {
+                            return self.fail();
+                        }
+                        // Taken and given back, so its capacity serves the next split line.
+                        let mut line = std::mem::take(&mut self.line);
+                        self.process_line(&line, out);
+                        line.clear();
+                        self.line = line;
+                    }
                 }
                 None => {
                     self.line.extend_from_slice(rest);
