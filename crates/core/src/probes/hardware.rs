@@ -631,6 +631,8 @@ pub fn hardware_warnings(report: &HardwareReport, memory: Option<&MemoryInfo>) -
 
 /// system_profiler (~0.7 s), networksetup and rdma_ctl change rarely: re-run at most this often.
 pub const SLOW_SOURCES_TTL: Duration = Duration::from_secs(60);
+/// ioreg (Thunderbolt link speeds) and `ifconfig bridge0`: re-run at most this often.
+pub const MEDIUM_SOURCES_TTL: Duration = Duration::from_secs(5);
 /// A macmon line older than this is stale (macmon samples every second).
 const MACMON_MAX_AGE: Duration = Duration::from_secs(10);
 /// After macmon exits, wait this long before starting it again.
@@ -644,6 +646,7 @@ pub type SourceTimings = Vec<(String, Duration)>;
 pub struct HardwareReader {
     epoch: Instant,
     slow: Option<(Instant, RawSources)>,
+    medium: Option<(Instant, RawSources)>,
     macmon: Option<MacmonReader>,
     macmon_started: Option<Instant>,
     /// The in-process macmon library (macOS); its error is kept so it is tried once.
@@ -663,6 +666,7 @@ impl HardwareReader {
         Self {
             epoch: Instant::now(),
             slow: None,
+            medium: None,
             macmon: None,
             macmon_started: None,
             #[cfg(target_os = "macos")]
@@ -712,16 +716,30 @@ impl HardwareReader {
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     fn sample_macos(&mut self, raw: &mut RawSources, timings: &mut SourceTimings) {
         put(raw, source::OS, b"macos");
-        let commands: [(&str, &str, &[&str]); 2] = [
-            (
-                source::IOREG_THUNDERBOLT,
-                "/usr/sbin/ioreg",
-                &["-r", "-c", "IOThunderboltSwitch", "-l", "-w0"],
-            ),
-            (source::IFCONFIG_BRIDGE0, "/sbin/ifconfig", &["bridge0"]),
-        ];
-        for (name, program, args) in commands {
-            record_command(raw, timings, name, program, args);
+        // The two tools a sample runs (a fork and exec each, milliseconds of CPU on macOS) are
+        // re-run at most every few seconds: the open popover samples every second, a cable
+        // change still shows within MEDIUM_SOURCES_TTL.
+        let medium_stale = self
+            .medium
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= MEDIUM_SOURCES_TTL);
+        if medium_stale {
+            let mut medium = RawSources::new();
+            let commands: [(&str, &str, &[&str]); 2] = [
+                (
+                    source::IOREG_THUNDERBOLT,
+                    "/usr/sbin/ioreg",
+                    &["-r", "-c", "IOThunderboltSwitch", "-l", "-w0"],
+                ),
+                (source::IFCONFIG_BRIDGE0, "/sbin/ifconfig", &["bridge0"]),
+            ];
+            for (name, program, args) in commands {
+                record_command(&mut medium, timings, name, program, args);
+            }
+            self.medium = Some((Instant::now(), medium));
+        }
+        if let Some((_, medium)) = &self.medium {
+            merge_into(raw, medium);
         }
         #[cfg(target_os = "macos")]
         for (name, sysctl_name) in [
