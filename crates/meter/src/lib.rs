@@ -92,6 +92,7 @@ impl Meter {
             upstream: parsed,
             upstream_text,
             stats: stats.clone(),
+            idle: proxy::IdlePool::default(),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let server = tokio::spawn(serve(listener, state, shutdown_rx));

@@ -1,5 +1,6 @@
-//! The byte-transparent reverse proxy. Each request gets its own upstream connection, and that connection is
-//! driven by whoever polls the response body — the client connection's task — rather than by a task of its own:
+//! The byte-transparent reverse proxy. Each request has an upstream connection to itself (a new one, or one whose
+//! last response ended within the second: [`IdlePool`]), and that connection is driven by whoever polls the
+//! response body — the client connection's task — rather than by a task of its own:
 //! an event then crosses no task boundary, is metered in the poll that forwards it, and events that have already
 //! arrived are joined into one write, as nginx forwards whatever one read returned. (With hyper's pooled client
 //! every event took two task wake-ups and its own write: ~20x nginx's CPU per event.)
@@ -71,12 +72,82 @@ pub(crate) struct ProxyState {
     pub upstream: Upstream,
     pub upstream_text: String,
     pub stats: StatsHub,
+    pub idle: IdlePool,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The HTTP/1 connection one request uses; it must be polled for the request and its response to move.
 type UpstreamConnection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, ProxyBody>;
+type UpstreamSender = hyper::client::conn::http1::SendRequest<ProxyBody>;
+
+/// How long a finished connection may wait for the next request. Servers close idle keep-alive
+/// connections on their own schedule (llama-server's cpp-httplib and uvicorn after 5 s), and a request
+/// written to one they are closing fails in a way that cannot be retried (its body is streamed).
+/// Reusing only within a second of the last answer stays far inside that window, and a connection the
+/// server did close is noticed before use (see [`IdlePool::checkout`]).
+const IDLE_KEEP: Duration = Duration::from_secs(1);
+/// At most this many idle connections are kept.
+const IDLE_MAX: usize = 8;
+
+struct IdleConnection {
+    sender: UpstreamSender,
+    connection: UpstreamConnection,
+    since: Instant,
+}
+
+/// Connections whose last response ended moments ago, newest last. Each saves a request the TCP
+/// connect (about 0.1 ms on loopback: most of what the meter adds to TTFT).
+#[derive(Clone, Default)]
+pub(crate) struct IdlePool(Arc<Mutex<Vec<IdleConnection>>>);
+
+impl IdlePool {
+    /// The newest idle connection that is still open and ready for a request.
+    fn checkout(&self) -> Option<(UpstreamSender, UpstreamConnection)> {
+        let mut idle = self.0.lock().ok()?;
+        while let Some(mut candidate) = idle.pop() {
+            if candidate.since.elapsed() > IDLE_KEEP {
+                continue;
+            }
+            // Nobody polled it while it waited: one poll reads a close (or stray bytes) the server sent,
+            // and marks the sender ready for the next request.
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            if Pin::new(&mut candidate.connection).poll(&mut cx).is_ready() || !candidate.sender.is_ready() {
+                continue;
+            }
+            return Some((candidate.sender, candidate.connection));
+        }
+        None
+    }
+
+    /// Keeps a connection whose response ended, and forgets it after [`IDLE_KEEP`] (closing it).
+    fn check_in(&self, sender: UpstreamSender, connection: UpstreamConnection) {
+        if sender.is_closed() {
+            return;
+        }
+        let Ok(mut idle) = self.0.lock() else { return };
+        idle.push(IdleConnection {
+            sender,
+            connection,
+            since: Instant::now(),
+        });
+        if idle.len() > IDLE_MAX {
+            idle.remove(0);
+        }
+        drop(idle);
+        // Dropping a body can happen outside the runtime (at shutdown): then there is nothing to prune for.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(IDLE_KEEP + Duration::from_millis(100)).await;
+            if let Ok(mut idle) = pool.0.lock() {
+                idle.retain(|c| c.since.elapsed() <= IDLE_KEEP);
+            }
+        });
+    }
+}
 
 /// Why the upstream could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -93,27 +164,36 @@ enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
-/// Sends `request` on a new connection and returns the response head with the connection that carries its body.
-///
-/// No connection is kept for the next request: servers close idle keep-alive connections on their own schedule
-/// (llama-server's cpp-httplib after 5 s, uvicorn likewise), and a request sent on one they are closing fails with
-/// "connection closed before message completed", which cannot be retried since request bodies are streamed. A
-/// fresh loopback connection costs tens of microseconds against an LLM request's hundreds of milliseconds.
-async fn send_upstream(
-    upstream: &Upstream,
+/// The response head and what carries its body: the connection (None once it ended) and its sender (for reuse).
+type UpstreamReply = (Response<Incoming>, Option<(UpstreamSender, UpstreamConnection)>);
+
+/// Sends `request` on a connection that just finished another request, or on a new one, and returns the response
+/// head with the connection that carries its body.
+async fn send_upstream(state: &ProxyState, mut request: Request<ProxyBody>) -> Result<UpstreamReply, UpstreamError> {
+    while let Some((sender, connection)) = state.idle.checkout() {
+        match exchange(sender, connection, request).await {
+            Ok(reply) => return Ok(reply),
+            // Closed before the request was written: it is whole again, and goes on another connection.
+            Err(mut failed) => match failed.take_message() {
+                Some(unsent) => request = unsent,
+                None => return Err(UpstreamError::Http(failed.into_error())),
+            },
+        }
+    }
+    let (sender, connection) = connect(&state.upstream).await?;
+    exchange(sender, connection, request)
+        .await
+        .map_err(|failed| UpstreamError::Http(failed.into_error()))
+}
+
+/// Writes the request and reads the response head, polling the connection meanwhile.
+async fn exchange(
+    mut sender: UpstreamSender,
+    connection: UpstreamConnection,
     request: Request<ProxyBody>,
-) -> Result<(Response<Incoming>, Option<UpstreamConnection>), UpstreamError> {
-    let authority = upstream.authority.clone();
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str())).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(source)) => return Err(UpstreamError::Connect { authority, source }),
-        Err(_) => return Err(UpstreamError::ConnectTimeout { authority }),
-    };
-    // SSE events are small writes: Nagle would hold them back.
-    let _ = stream.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+) -> Result<UpstreamReply, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
     let mut connection = Some(connection);
-    let mut response = std::pin::pin!(sender.send_request(request));
+    let mut response = std::pin::pin!(sender.try_send_request(request));
     let response = std::future::poll_fn(|cx| {
         // The connection writes the request and reads the head; if it ends first, the response says why.
         if let Some(conn) = connection.as_mut() {
@@ -125,7 +205,20 @@ async fn send_upstream(
     })
     .await?;
     // None: the connection already ended (a response without a body, or one the server closed after).
-    Ok((response, connection))
+    Ok((response, connection.map(|connection| (sender, connection))))
+}
+
+/// A new connection to the upstream.
+async fn connect(upstream: &Upstream) -> Result<(UpstreamSender, UpstreamConnection), UpstreamError> {
+    let authority = upstream.authority.clone();
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str())).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(source)) => return Err(UpstreamError::Connect { authority, source }),
+        Err(_) => return Err(UpstreamError::ConnectTimeout { authority }),
+    };
+    // SSE events are small writes: Nagle would hold them back.
+    let _ = stream.set_nodelay(true);
+    Ok(hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?)
 }
 
 /// RFC 9110 §7.6.1: hop-by-hop fields are not forwarded, including every field the `Connection` header names.
@@ -225,11 +318,11 @@ pub(crate) async fn handle(
         state.stats.request_started();
     }
     let sent_at = Instant::now();
-    let result = send_upstream(&state.upstream, Request::from_parts(parts, upstream_body)).await;
+    let result = send_upstream(&state, Request::from_parts(parts, upstream_body)).await;
 
     let Some(endpoint) = endpoint else {
         return Ok(match result {
-            Ok((response, connection)) => forward(response, connection, None),
+            Ok((response, connection)) => forward(&state, response, connection, None),
             Err(e) => bad_gateway(&state, &e),
         });
     };
@@ -251,7 +344,7 @@ pub(crate) async fn handle(
                 model,
                 live_tokens: 0,
             };
-            Ok(forward(response, connection, Some(metering)))
+            Ok(forward(&state, response, connection, Some(metering)))
         }
         Err(e) => {
             let now = Instant::now();
@@ -283,15 +376,19 @@ fn bad_gateway(state: &ProxyState, error: &UpstreamError) -> Response<ProxyBody>
 /// The upstream's response for the client: hop-by-hop fields dropped, the body forwarded (and metered) as it
 /// arrives, driving the connection that carries it.
 fn forward(
+    state: &ProxyState,
     response: Response<Incoming>,
-    connection: Option<UpstreamConnection>,
+    connection: Option<(UpstreamSender, UpstreamConnection)>,
     metering: Option<Metering>,
 ) -> Response<ProxyBody> {
     let (mut parts, inner) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    let (sender, connection) = connection.unzip();
     let body = UpstreamBody {
         inner,
         connection,
+        sender,
+        idle: state.idle.clone(),
         metering,
         held: None,
     };
@@ -416,6 +513,9 @@ struct UpstreamBody {
     inner: Incoming,
     /// Polled before every read of `inner`: it is what reads the upstream socket. None once it ended.
     connection: Option<UpstreamConnection>,
+    /// Hands the connection to the next request once this response has ended.
+    sender: Option<UpstreamSender>,
+    idle: IdlePool,
     /// None for paths the meter does not read.
     metering: Option<Metering>,
     /// What the upstream said after the data that was joined into the last frame (trailers, its end or an
@@ -464,6 +564,12 @@ impl UpstreamBody {
     fn finish(&mut self, outcome: Outcome, at: Instant) {
         if let Some(metering) = self.metering.as_mut() {
             metering.finish(outcome, at);
+        }
+        // Only a response read to its end leaves the connection ready for another request.
+        if outcome == Outcome::Completed {
+            if let (Some(sender), Some(connection)) = (self.sender.take(), self.connection.take()) {
+                self.idle.check_in(sender, connection);
+            }
         }
     }
 }

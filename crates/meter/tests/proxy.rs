@@ -490,6 +490,88 @@ async fn stats_and_metrics_endpoints_and_unmetered_bodies() {
     assert_eq!(published.unwrap().unwrap().models.len(), 2);
 }
 
+/// An upstream on raw TCP that counts connections and answers every `GET` with "ok"; with `close_after`, it
+/// closes each connection that long after answering (as a server's keep-alive timeout does).
+async fn counting_upstream(close_after: Option<Duration>) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut buffer).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buffer[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        if let Some(after) = close_after {
+                            tokio::time::sleep(after).await;
+                            return; // dropping the stream closes it
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+async fn get_ok(meter: &MeterHandle) {
+    let response = client()
+        .request(
+            Request::get(format!("http://{}/health", meter.local_addr()))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
+}
+
+#[tokio::test]
+async fn a_finished_connection_serves_the_next_request_for_a_second_only() {
+    let (upstream, accepted) = counting_upstream(None).await;
+    let meter = start_meter(upstream).await;
+    get_ok(&meter).await;
+    get_ok(&meter).await;
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the second request reused the connection"
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    get_ok(&meter).await;
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "an idle connection is not kept past 1 s"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_while_idle_is_never_used() {
+    let (upstream, accepted) = counting_upstream(Some(Duration::from_millis(50))).await;
+    let meter = start_meter(upstream).await;
+    get_ok(&meter).await;
+    // The server has closed the idle connection by now; the meter must notice before sending on it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    get_ok(&meter).await;
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn refuses_non_loopback_unless_allowed() {
     let error = Meter::start(
