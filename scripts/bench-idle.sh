@@ -34,6 +34,21 @@ measure() { # label, env-assignments...
   local app=$!
   sleep 8 # start-up and first paint are not idle
   local pids="$app $(pgrep -P "$app" | tr '\n' ' ')"
+  if [ "$use_perf" = 1 ]; then
+    # perf counts CPU time exactly (not in 10 ms ticks) and keeps counting threads that exit
+    # during the window, whose /proc counters would vanish.
+    local out cpu_ms switches
+    out=$(perf stat -x, -e task-clock,context-switches -p "$(echo $pids | tr ' ' ',')" -- sleep "$secs" 2>&1 >/dev/null)
+    cpu_ms=$(printf '%s\n' "$out" | awk -F, '/task-clock/ {print $1}')
+    switches=$(printf '%s\n' "$out" | awk -F, '/context-switches/ {print $1}')
+    kill "$app"; wait "$app" 2>/dev/null || true
+    python3 - "$label" "$cpu_ms" "$switches" "$secs" <<'PY'
+import sys
+label, cpu_ms, switches, secs = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+print(f"{label:<16} CPU {cpu_ms / 10 / secs:6.3f} % of a core   wake-ups {switches / secs:7.2f} /s   (over {secs:.0f} s, perf: {cpu_ms:.1f} ms CPU)")
+PY
+    return
+  fi
   # shellcheck disable=SC2086
   read -r t0 s0 < <(sample $pids)
   sleep "$secs"
@@ -44,9 +59,12 @@ measure() { # label, env-assignments...
 import sys
 label, ticks, switches, secs, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 cpu = ticks / hz / secs * 100
-print(f"{label:<16} CPU {cpu:6.3f} % of a core   wake-ups {switches / secs:7.2f} /s   (over {secs:.0f} s, {ticks} ticks)")
+print(f"{label:<16} CPU {cpu:6.3f} % of a core   wake-ups {switches / secs:7.2f} /s   (over {secs:.0f} s, {ticks} ticks; threads that exit are not counted)")
 PY
 }
+
+use_perf=0
+perf stat -e task-clock true >/dev/null 2>&1 && use_perf=1
 
 echo "Clusterbar app idle cost ($bin, ${secs}s windows)"
 measure popover-closed

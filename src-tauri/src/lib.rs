@@ -60,6 +60,9 @@ pub struct AppState {
     page_loads: std::sync::atomic::AtomicU32,
     /// A benchmark is running (one at a time: two would measure each other).
     bench_running: AtomicBool,
+    /// Whether the popover is on screen: snapshots go to the page only then (a hidden page has
+    /// nothing to paint), and the latest goes at once when it opens.
+    popover_shown: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -72,6 +75,7 @@ impl AppState {
     /// What an open popover needs kept fresh: the sampler's fast cadence and a meter feed that
     /// moves even while idle (both sleep again when it closes).
     fn popover_visible(&self, visible: bool) {
+        self.popover_shown.send_replace(visible);
         self.sampler.set_visible(visible);
         if let Ok(meter) = self.meter.lock() {
             if let Ok(handle) = meter.as_ref() {
@@ -100,6 +104,7 @@ impl AppState {
             join_cancel: Mutex::new(None),
             page_loads: std::sync::atomic::AtomicU32::new(0),
             bench_running: AtomicBool::new(false),
+            popover_shown: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -172,9 +177,21 @@ fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapshot>) -> Resu
     on_snapshot
         .send(current)
         .map_err(|e| format!("sending the snapshot to the page: {e}"))?;
+    let mut shown = state.popover_shown.subscribe();
     let task = tauri::async_runtime::spawn(async move {
-        while updates.changed().await.is_ok() {
-            let next = updates.borrow_and_update().clone();
+        loop {
+            tokio::select! {
+                changed = updates.changed() => if changed.is_err() { break },
+                changed = shown.changed() => if changed.is_err() { break },
+            }
+            // Hidden: nothing is sent (the newest is, the moment the popover opens); either way
+            // both changes are marked seen.
+            let visible = *shown.borrow_and_update();
+            let next = {
+                let latest = updates.borrow_and_update();
+                visible.then(|| latest.clone())
+            };
+            let Some(next) = next else { continue };
             if let Err(e) = on_snapshot.send(next) {
                 tracing::debug!(error = %e, "snapshot channel closed");
                 break;

@@ -117,13 +117,25 @@ impl ExoClient {
     }
 
     fn build(base_url: String, address: String, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .timeout_connect(Some(timeout.min(Duration::from_secs(2))))
+        let connect = Some(timeout.min(Duration::from_secs(2)));
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .build()
-            .into();
+            .timeout_connect(connect);
+        // ureq bounds a name lookup by running it on a new thread whenever an overall timeout is
+        // set, even for an IP address: a thread per request, two per sample. An IP address needs
+        // no lookup, so its requests get per-phase limits instead; a host name keeps the overall
+        // one (an mDNS lookup can hang).
+        let config = if address.parse::<std::net::SocketAddr>().is_ok() {
+            config
+                .timeout_send_request(Some(timeout))
+                .timeout_send_body(Some(timeout))
+                .timeout_recv_response(Some(timeout))
+                .timeout_recv_body(Some(timeout))
+        } else {
+            config.timeout_global(Some(timeout))
+        };
+        let agent = config.build().into();
         Self {
             base_url,
             address,
