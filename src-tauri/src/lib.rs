@@ -636,13 +636,7 @@ async fn run_benchmark(
     if !(1..=20).contains(&runs) {
         return Err(format!("runs must be between 1 and 20, not {runs}"));
     }
-    let meter_url = match state.meter.lock() {
-        Ok(meter) => match meter.as_ref() {
-            Ok(handle) => format!("http://{}", handle.local_addr()),
-            Err(reason) => return Err(reason.clone()),
-        },
-        Err(_) => return Err("meter lock poisoned".to_owned()),
-    };
+    let meter_url = meter_url(&state)?;
     if state.bench_running.swap(true, Ordering::SeqCst) {
         return Err("A benchmark is already running.".to_owned());
     }
