@@ -719,12 +719,7 @@ impl HardwareReader {
         // The two tools a sample runs (a fork and exec each, milliseconds of CPU on macOS) are
         // re-run at most every few seconds: the open popover samples every second, a cable
         // change still shows within MEDIUM_SOURCES_TTL.
-        let medium_stale = self
-            .medium
-            .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= MEDIUM_SOURCES_TTL);
-        if medium_stale {
-            let mut medium = RawSources::new();
+        cached_sources(&mut self.medium, MEDIUM_SOURCES_TTL, raw, |medium| {
             let commands: [(&str, &str, &[&str]); 2] = [
                 (
                     source::IOREG_THUNDERBOLT,
@@ -734,41 +729,26 @@ impl HardwareReader {
                 (source::IFCONFIG_BRIDGE0, "/sbin/ifconfig", &["bridge0"]),
             ];
             for (name, program, args) in commands {
-                record_command(&mut medium, timings, name, program, args);
+                record_command(medium, timings, name, program, args);
             }
-            self.medium = Some((Instant::now(), medium));
-        }
-        if let Some((_, medium)) = &self.medium {
-            merge_into(raw, medium);
-        }
+        });
         #[cfg(target_os = "macos")]
         for (name, sysctl_name) in [
             (source::SYSCTL_IOGPU_WIRED_LIMIT_MB, "iogpu.wired_limit_mb"),
             (source::SYSCTL_HW_MEMSIZE, "hw.memsize"),
         ] {
-            let started = Instant::now();
-            match super::sysctl::integer(sysctl_name) {
-                Ok(value) => put(raw, name, value.as_bytes()),
-                Err(e) => set_error(raw, name, &e.to_string()),
-            }
-            timings.push((name.to_owned(), started.elapsed()));
+            record_read(raw, timings, name, || {
+                super::sysctl::integer(sysctl_name).map_err(|e| e.to_string())
+            });
         }
         #[cfg(target_os = "macos")]
-        {
-            let started = Instant::now();
-            match gpu_memory::read_metal_working_set() {
-                Some(bytes) => put(raw, source::METAL_RECOMMENDED_WORKING_SET, bytes.to_string().as_bytes()),
-                None => set_error(raw, source::METAL_RECOMMENDED_WORKING_SET, "no Metal device"),
-            }
-            timings.push((source::METAL_RECOMMENDED_WORKING_SET.to_owned(), started.elapsed()));
-        }
+        record_read(raw, timings, source::METAL_RECOMMENDED_WORKING_SET, || {
+            gpu_memory::read_metal_working_set()
+                .map(|bytes| bytes.to_string())
+                .ok_or_else(|| "no Metal device".to_owned())
+        });
 
-        let stale = self
-            .slow
-            .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= SLOW_SOURCES_TTL);
-        if stale {
-            let mut slow = RawSources::new();
+        cached_sources(&mut self.slow, SLOW_SOURCES_TTL, raw, |slow| {
             let slow_commands: [(&str, &str, &[&str]); 3] = [
                 (
                     source::SYSTEM_PROFILER_THUNDERBOLT_JSON,
@@ -787,24 +767,14 @@ impl HardwareReader {
                 ),
             ];
             for (name, program, args) in slow_commands {
-                record_command(&mut slow, timings, name, program, args);
+                record_command(slow, timings, name, program, args);
             }
             if Path::new("/usr/bin/rdma_ctl").exists() {
-                record_command(
-                    &mut slow,
-                    timings,
-                    source::RDMA_CTL_STATUS,
-                    "/usr/bin/rdma_ctl",
-                    &["status"],
-                );
+                record_command(slow, timings, source::RDMA_CTL_STATUS, "/usr/bin/rdma_ctl", &["status"]);
             } else {
-                set_error(&mut slow, source::RDMA_CTL_STATUS, NOT_PRESENT);
+                set_error(slow, source::RDMA_CTL_STATUS, NOT_PRESENT);
             }
-            self.slow = Some((Instant::now(), slow));
-        }
-        if let Some((_, slow)) = &self.slow {
-            merge_into(raw, slow);
-        }
+        });
         // Per-port RDMA state matters only when RDMA is on (otherwise ibv_devinfo finds no device).
         let rdma_on = raw
             .text(source::RDMA_CTL_STATUS)
@@ -1006,6 +976,40 @@ fn existing(path: &str) -> Option<PathBuf> {
 }
 
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+/// Sources re-read at most every `ttl`: `read` fills a fresh set when the cached one is that old; the
+/// cached set goes into `raw` either way.
+fn cached_sources(
+    cache: &mut Option<(Instant, RawSources)>,
+    ttl: Duration,
+    raw: &mut RawSources,
+    read: impl FnOnce(&mut RawSources),
+) {
+    if cache.as_ref().is_none_or(|(at, _)| at.elapsed() >= ttl) {
+        let mut fresh = RawSources::new();
+        read(&mut fresh);
+        *cache = Some((Instant::now(), fresh));
+    }
+    if let Some((_, cached)) = cache {
+        merge_into(raw, cached);
+    }
+}
+
+/// Records what an in-process read returned (or why it failed) and how long it took.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn record_read(
+    raw: &mut RawSources,
+    timings: &mut SourceTimings,
+    name: &str,
+    read: impl FnOnce() -> Result<String, String>,
+) {
+    let started = Instant::now();
+    match read() {
+        Ok(value) => put(raw, name, value.as_bytes()),
+        Err(reason) => set_error(raw, name, &reason),
+    }
+    timings.push((name.to_owned(), started.elapsed()));
+}
+
 fn record_command(raw: &mut RawSources, timings: &mut SourceTimings, name: &str, program: &str, args: &[&str]) {
     let started = Instant::now();
     match super::run_tool(program, args) {
