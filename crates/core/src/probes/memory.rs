@@ -136,25 +136,6 @@ pub fn parse_vm_stat(text: &str) -> Result<VmStat, ProbeError> {
     Ok(VmStat { page_size, pages })
 }
 
-/// Parses `vm.swapusage` ("total = 2048.00M  used = 1082.69M  free = 965.31M  (encrypted)")
-/// into (total, used) bytes.
-pub fn parse_swapusage(text: &str) -> Option<(u64, u64)> {
-    let value_after = |label: &str| -> Option<u64> {
-        let rest = text.split(label).nth(1)?.trim_start().strip_prefix('=')?.trim_start();
-        let token = rest.split_whitespace().next()?;
-        let (number, unit) = token.split_at(token.find(|c: char| c.is_ascii_alphabetic())?);
-        let number: f64 = number.parse().ok()?;
-        let factor = match unit {
-            "K" => 1024.0,
-            "M" => 1024.0 * 1024.0,
-            "G" => 1024.0 * 1024.0 * 1024.0,
-            _ => return None,
-        };
-        Some((number * factor).round() as u64)
-    };
-    Some((value_after("total")?, value_after("used")?))
-}
-
 /// `kern.memorystatus_vm_pressure_level`: 1 normal, 2 warn, 4 critical.
 pub fn parse_pressure_level(text: &str) -> Option<MemoryPressure> {
     match text.trim() {
@@ -307,12 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn swapusage_and_pressure_levels() {
-        assert_eq!(
-            parse_swapusage("total = 2048.00M  used = 1082.69M  free = 965.31M  (encrypted)"),
-            Some((2048 * 1024 * 1024, (1082.69f64 * 1024.0 * 1024.0).round() as u64))
-        );
-        assert_eq!(parse_swapusage("total = lots"), None);
+    fn pressure_levels() {
         assert_eq!(parse_pressure_level("4\n"), Some(MemoryPressure::Critical));
         assert_eq!(parse_pressure_level("3"), None);
     }

@@ -67,7 +67,8 @@ pub fn text(name: &str) -> Result<String, ProbeError> {
     Ok(String::from_utf8_lossy(&bytes).trim_end_matches('\0').to_owned())
 }
 
-/// `vm.swapusage`: (total, used) bytes.
+/// `vm.swapusage`: (total, used) bytes, read from the kernel's `xsw_usage` (exact, where the tool
+/// prints megabytes to two decimals).
 pub fn swap_usage() -> Result<(u64, u64), ProbeError> {
     let bytes = value_bytes("vm.swapusage")?;
     if bytes.len() != std::mem::size_of::<libc::xsw_usage>() {
