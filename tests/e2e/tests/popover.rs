@@ -420,71 +420,24 @@ async fn start_exo_from_the_popover_and_quit_leaves_no_child() {
     }
 }
 
-/// llama-server with SmolLM2 (built by scripts/llama-server.sh); killed on drop.
-struct LlamaServer {
-    child: Child,
-    port: u16,
-}
-
-impl LlamaServer {
-    fn start() -> Option<LlamaServer> {
-        let (Some(bin), Some(model)) = (std::env::var_os("LLAMA_SERVER_BIN"), std::env::var_os("LLAMA_MODEL")) else {
-            eprintln!("SKIPPED: LLAMA_SERVER_BIN / LLAMA_MODEL unset (scripts/test-all.sh sets them)");
-            return None;
-        };
-        let port = free_port();
-        let child = Command::new(bin)
-            .arg("-m")
-            .arg(model)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "-t",
-                "1",
-                "-np",
-                "1",
-                "-c",
-                "2048",
-            ])
-            .args(["--alias", "smollm2"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting llama-server");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ok = Command::new("curl")
-                .args(["-sf", &format!("http://127.0.0.1:{port}/health")])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "llama-server never became healthy");
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        Some(LlamaServer { child, port })
-    }
-}
-
-impl Drop for LlamaServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// llama-server with SmolLM2 (built by scripts/llama-server.sh), started as the meter's own tests
+// start it; killed on drop.
+#[path = "../../../crates/meter/tests/support/llama_server.rs"]
+mod llama_server;
+use llama_server::LlamaServer;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
 async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
-    let Some(llama) = LlamaServer::start() else { return };
+    let Some((bin, model)) = LlamaServer::configured() else {
+        eprintln!("SKIPPED: LLAMA_SERVER_BIN / LLAMA_MODEL unset (scripts/test-all.sh sets them)");
+        return;
+    };
+    let llama = LlamaServer::start(&bin, &model).await.unwrap_or_else(|e| panic!("{e}"));
     let config = tempdir("config-meter");
     let logs = tempdir("logs-meter");
     let meter_port = free_port();
-    let settings = serde_json::json!({ "exo_api_port": llama.port, "meter_port": meter_port });
+    let settings = serde_json::json!({ "exo_api_port": llama.addr.port(), "meter_port": meter_port });
     std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
     let (_driver, client) = open_app(&config, &logs, &[]).await;
 

@@ -1,5 +1,6 @@
 //! The real llama.cpp `llama-server` of `scripts/llama-server.sh`, started the way every figure in the README was
-//! taken (SmolLM2-135M, `-t 1 -np 1`, loopback). Shared by `tests/real_server.rs` and `benches/proxies.rs`.
+//! taken (SmolLM2-135M, `-t 1 -np 1`, loopback). Shared by `tests/real_server.rs`, `benches/proxies.rs` and the
+//! app's end-to-end tests (`tests/e2e`).
 
 use clusterbar_meter::bench::BenchClient;
 use std::net::SocketAddr;
@@ -53,7 +54,7 @@ impl LlamaServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut server = Self { child, addr, log };
         let client = BenchClient::new(&server.base_url(), Duration::from_secs(5)).map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match client.model_ids().await {
                 Ok(ids) if ids == ["smollm2"] => return Ok(server),
@@ -61,7 +62,7 @@ impl LlamaServer {
                 Err(_) if Instant::now() < deadline => {}
                 Err(e) => {
                     return Err(format!(
-                        "llama-server did not come up in 120 s ({e}); log: {}",
+                        "llama-server did not come up in 60 s ({e}); log: {}",
                         server.log.display()
                     ))
                 }
