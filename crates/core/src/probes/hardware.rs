@@ -1034,25 +1034,20 @@ fn record_sysfs_file(raw: &mut RawSources, sysfs: &Path, relative: &str) {
 }
 
 fn dir_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().is_dir())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    entry_names(dir, Path::is_dir)
 }
 
 fn file_names(dir: &Path) -> Vec<String> {
+    entry_names(dir, Path::is_file)
+}
+
+/// The sorted names of the entries of `dir` whose path passes `keep` (none when it cannot be read).
+fn entry_names(dir: &Path, keep: fn(&Path) -> bool) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
-                .filter(|e| e.path().is_file())
+                .filter(|e| keep(&e.path()))
                 .filter_map(|e| e.file_name().into_string().ok())
                 .collect()
         })
