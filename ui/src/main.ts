@@ -210,8 +210,10 @@ function nodeRow(n: NodeView, links: LinkView[]): HTMLElement {
 /** What a box says when opened: the facts behind its one-line summary. */
 function nodeDetail(n: NodeView): HTMLElement {
   const list = el("ul", "box-detail small");
-  const os = n.os_version ? `macOS ${n.os_version}${n.os_build ? ` (${n.os_build})` : ""}` : n.os_build ? `macOS ${n.os_build}` : null;
-  const lines: string[] = [[n.hardware_model ?? "Mac", os].filter(Boolean).join(" · ")];
+  // exo reports macOS as a bare version ("26.2"); other systems by name ("Linux").
+  const osName = n.os_version && /^\d/.test(n.os_version) ? `macOS ${n.os_version}` : n.os_version;
+  const os = osName ? `${osName}${n.os_build ? ` (${n.os_build})` : ""}` : n.os_build ? `macOS ${n.os_build}` : null;
+  const lines: string[] = [[n.hardware_model, os].filter(Boolean).join(" · ")].filter(Boolean);
   if (n.memory_available_bytes !== null) lines.push(`${formatBytes(n.memory_available_bytes)} memory available`);
   if (n.temp_c !== null) lines.push(`${n.temp_c.toFixed(0)} °C`);
   for (const port of n.thunderbolt_ports) {
@@ -221,6 +223,11 @@ function nodeDetail(n: NodeView): HTMLElement {
   }
   if (n.rdma_enabled !== null) lines.push(`RDMA ${n.rdma_enabled ? "on" : "off"}`);
   if (n.thunderbolt_bridge_enabled !== null) lines.push(`Thunderbolt Bridge ${n.thunderbolt_bridge_enabled ? "on" : "off"}`);
+  if (n.disk_available_bytes !== null) {
+    const of = n.disk_total_bytes !== null ? ` of ${formatBytes(n.disk_total_bytes)}` : "";
+    lines.push(`${formatBytes(n.disk_available_bytes)} disk free${of}`);
+  }
+  if (n.backends.length > 0) lines.push(`runs models on ${n.backends.join(", ")}`);
   if (n.last_seen_s !== null) lines.push(`seen ${formatAgo(n.last_seen_s * 1000)}`);
   lines.push(`exo node ${n.node_id}`);
   list.append(...lines.map((line) => el("li", "", line)));
@@ -270,14 +277,20 @@ function renderCluster(c: ClusterView | null): void {
   setText("box-count", c ? `${c.nodes.length} box${c.nodes.length === 1 ? "" : "es"}` : "");
   if (!c) return;
   const held = $("cluster-held");
-  held.hidden = c.held_ms === null;
-  held.textContent = c.held_ms !== null ? `(electing a master: last view ${Math.round(c.held_ms / 1000)} s old)` : "";
+  held.hidden = c.held_ms === null && c.frozen_for_s === null;
+  held.textContent =
+    c.frozen_for_s !== null
+      ? `(frozen: exo's view has not moved for ${Math.round(c.frozen_for_s)} s)`
+      : c.held_ms !== null
+        ? `(electing a master: last view ${Math.round(c.held_ms / 1000)} s old)`
+        : "";
   const pool = c.pool;
+  const watts = c.power_watts !== null ? `${c.power_watts.toFixed(0)} W` : "— W";
   setText(
     "pool-line",
     pool
-      ? `Pool ${formatBytes(pool.memory_usable_bytes)} usable of ${formatBytes(pool.memory_total_bytes)} · budget ${pool.vram_budget_mb} MB · ${c.power_watts.toFixed(0)} W`
-      : `${formatBytes(c.memory_total_bytes)} in all · ${c.power_watts.toFixed(0)} W`,
+      ? `Pool ${formatBytes(pool.memory_usable_bytes)} usable of ${formatBytes(pool.memory_total_bytes)} · budget ${pool.vram_budget_mb} MB · ${watts}`
+      : `${formatBytes(c.memory_total_bytes)} in all · ${watts}`,
     pool ? pool.per_box.map((b) => `${b.name}: ${formatBytes(b.usable_bytes)} (${b.source === "gpu_ceiling" ? "GPU ceiling" : "share of RAM"})`).join("\n") : undefined,
   );
   $("node-list").replaceChildren(...c.nodes.map((n) => nodeRow(n, c.links)));
@@ -310,7 +323,8 @@ function renderService(id: "exo" | "porten", status: ServiceStatus): void {
     if (sup.gave_up_reason) parts.push(`gave up: ${sup.gave_up_reason}`);
     else if (sup.next_restart_in_s !== null) parts.push(`restarting in ${sup.next_restart_in_s} s`);
   }
-  if (status.pids.length > 0) parts.push(`pid ${status.pids.join(", ")}`);
+  if (status.pids.length > 1) parts.push(`${status.pids.length} copies running (pids ${status.pids.join(", ")})`);
+  if (status.child_processes > 0) parts.push(`${status.child_processes} worker process${status.child_processes === 1 ? "" : "es"}`);
   if (status.executable) parts.push(status.executable);
   if (status.detail) parts.push(status.detail);
   setText(`${id}-detail`, parts.join(" · "));

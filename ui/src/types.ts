@@ -65,6 +65,7 @@ export interface ServiceStatus {
   state: ServiceState;
   executable: string | null;
   pids: number[];
+  child_processes: number;
   detail: string | null;
   supervised?: SupervisedStatus | null;
 }
@@ -87,6 +88,9 @@ export interface NodeView {
   thunderbolt_bridge_enabled: boolean | null;
   os_version: string | null;
   os_build: string | null;
+  disk_total_bytes: number | null;
+  disk_available_bytes: number | null;
+  backends: string[];
 }
 
 export interface LinkView {
@@ -128,10 +132,14 @@ export interface ClusterView {
   links: LinkView[];
   memory_total_bytes: number;
   memory_available_bytes: number;
-  power_watts: number;
+  /** null when no box reports power (unknown, never 0 W). */
+  power_watts: number | null;
   models: ModelView[];
   held_ms: number | null;
   pool: Pool | null;
+  last_event_applied_idx: number | null;
+  /** Seconds exo's view has not moved (it answers, but nothing is live). */
+  frozen_for_s: number | null;
 }
 
 export interface Warning {

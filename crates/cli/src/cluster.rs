@@ -27,15 +27,26 @@ pub fn render(view: Option<&ClusterView>) -> String {
             )
         })
         .unwrap_or_default();
+    let power = match view.power_watts {
+        Some(watts) => format!("{watts:.0} W"),
+        None => "power — (no box reports it)".to_owned(),
+    };
+    let boxes = match view.nodes.len() {
+        1 => "1 box".to_owned(),
+        n => format!("{n} boxes"),
+    };
     lines.push(format!(
-        "Cluster       {} box(es) · {} free of {} · {:.0} W{held}",
-        view.nodes.len(),
+        "Cluster       {boxes} · {} free of {} · {power}{held}",
         bytes(view.memory_available_bytes),
         bytes(view.memory_total_bytes),
-        view.power_watts
     ));
+    if let Some(age) = view.frozen_for_s {
+        lines.push(format!(
+            "              FROZEN: exo's view has not moved for {age:.0} s; what follows is not live"
+        ));
+    }
     for node in &view.nodes {
-        let mut parts = vec![node.chip.clone().unwrap_or_else(|| "unknown chip".into())];
+        let mut parts = vec![node.chip.clone().unwrap_or_else(|| "chip —".into())];
         if let (Some(free), Some(total)) = (node.memory_available_bytes, node.memory_total_bytes) {
             parts.push(format!("{} free of {}", bytes(free), bytes(total)));
         }

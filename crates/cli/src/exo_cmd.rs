@@ -15,7 +15,7 @@ pub enum ExoCommand {
     /// Start exo (or watch the copy already running) and keep it running until Ctrl-C or
     /// SIGTERM, then stop what was started.
     Run {
-        /// libp2p namespace (EXO_LIBP2P_NAMESPACE): only nodes with the same one form a cluster.
+        /// exo's discovery namespace (`exo --namespace`): only boxes with the same one form a cluster (exo's default: its version).
         #[arg(long)]
         namespace: Option<String>,
         /// An extra models directory (EXO_MODELS_DIRS); repeat for more.

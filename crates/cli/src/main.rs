@@ -47,7 +47,7 @@ enum Command {
         /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
         #[arg(long, value_name = "URL")]
         exo_url: Option<String>,
-        /// libp2p namespace (EXO_LIBP2P_NAMESPACE) for an exo Clusterbar starts.
+        /// exo's discovery namespace (`exo --namespace`) for an exo Clusterbar starts.
         #[arg(long)]
         namespace: Option<String>,
     },

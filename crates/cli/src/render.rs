@@ -124,7 +124,17 @@ fn service(s: &ServiceStatus) -> String {
     match s.state {
         ServiceState::Running => {
             let pids: Vec<String> = s.pids.iter().map(u32::to_string).collect();
-            format!("running (pid {}){path}", pids.join(", "))
+            let workers = match s.child_processes {
+                0 => String::new(),
+                1 => " + 1 worker process".to_owned(),
+                n => format!(" + {n} worker processes"),
+            };
+            let copies = if s.pids.len() > 1 {
+                format!("{} copies running: pids {}", s.pids.len(), pids.join(", "))
+            } else {
+                format!("pid {}", pids.join(", "))
+            };
+            format!("running ({copies}{workers}){path}")
         }
         ServiceState::Stopped => format!("stopped{path}"),
         ServiceState::NotInstalled => {

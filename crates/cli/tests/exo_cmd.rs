@@ -14,7 +14,9 @@ impl Home {
         let exo = dir.path().join("fake-exo.sh");
         std::fs::write(
             &exo,
-            "#!/bin/sh\necho \"fake exo up on $EXO_LIBP2P_NAMESPACE\"\nexec sleep 30\n",
+            // Like today's exo: the namespace is a flag, and the old variable is fatal.
+            "#!/bin/sh\n[ -n \"$EXO_LIBP2P_NAMESPACE\" ] && { echo 'EXO_LIBP2P_NAMESPACE has been removed' >&2; exit 1; }\n\
+             echo \"fake exo up with $*\"\nexec sleep 30\n",
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -37,7 +39,9 @@ impl Home {
             .env("HOME", self.path())
             .env("CLUSTERBAR_CONFIG_DIR", self.path().join("config"))
             .env("CLUSTERBAR_LOG_DIR", self.path().join("logs"))
-            .env("CLUSTERBAR_RUN_DIR", self.path().join("run"));
+            .env("CLUSTERBAR_RUN_DIR", self.path().join("run"))
+            // Left over from an old guide in the user's shell: must not reach exo.
+            .env("EXO_LIBP2P_NAMESPACE", "old-guide");
         command
     }
 
@@ -123,7 +127,7 @@ fn run_supervises_until_sigterm_and_logs_show_the_output() {
     loop {
         let (ok, stdout, _) = home.output(&["exo", "logs", "-n", "5"]);
         assert!(ok);
-        if stdout.contains("fake exo up on testnet") {
+        if stdout.contains("fake exo up with --namespace testnet") {
             break;
         }
         assert!(Instant::now() < deadline, "log: {stdout}");

@@ -301,7 +301,8 @@ impl Default for JoinOptions {
 }
 
 pub const NO_PEER_FIX: &str = "allow exo Local Network access (System Settings › Privacy & Security › Local Network), \
-check the Thunderbolt cable, and give every Mac the same namespace (EXO_LIBP2P_NAMESPACE)";
+check the Thunderbolt cable, and run the same exo version with the same namespace on every Mac (exo's default namespace is its version: \
+boxes on different exo versions never see each other)";
 
 /// Starts (or adopts) exo through `start_exo` and waits until exo answers and this Mac is in
 /// its topology with at least one peer. Returns the supervisor with the result: keep it, since
@@ -408,6 +409,7 @@ mod tests {
             state,
             executable: None,
             pids: Vec::new(),
+            child_processes: 0,
             detail: None,
             supervised: None,
         };

@@ -29,7 +29,9 @@ pub struct ClusterView {
     /// Sums over the members whose figure is known.
     pub memory_total_bytes: u64,
     pub memory_available_bytes: u64,
-    pub power_watts: f64,
+    /// `None` when no member reports power (exo on Linux, or a Mac whose reading failed):
+    /// unknown, never 0 W.
+    pub power_watts: Option<f64>,
     pub models: Vec<ModelView>,
     pub warnings: Vec<Warning>,
     /// Parts of the state this parser did not understand (variant or shape names), so a newer
@@ -43,6 +45,14 @@ pub struct ClusterView {
     /// knows this box's GPU ceiling.
     #[serde(default)]
     pub pool: Option<crate::exo::Pool>,
+    /// exo's `lastEventAppliedIdx`: moves with every cluster event this exo applies.
+    #[serde(default)]
+    pub last_event_applied_idx: Option<u64>,
+    /// `Some(s)` when this exo's view has not moved for `s` seconds (its own `lastSeen` ages, or
+    /// `lastEventAppliedIdx` stands still): the figures are frozen, not live. Seen after the
+    /// master was killed: the survivor keeps answering the last state and elects no one.
+    #[serde(default)]
+    pub frozen_for_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +81,14 @@ pub struct NodeView {
     pub thunderbolt_ports: Vec<ThunderboltPort>,
     pub os_version: Option<String>,
     pub os_build: Option<String>,
+    /// The disk exo downloads models to (`nodeDisk`): will a download fit.
+    #[serde(default)]
+    pub disk_total_bytes: Option<u64>,
+    #[serde(default)]
+    pub disk_available_bytes: Option<u64>,
+    /// Inference back-ends exo found on the box (`nodeBackends`), e.g. `MlxMetal`, `MlxCpu`.
+    #[serde(default)]
+    pub backends: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +195,8 @@ pub fn loaded_model_ids(models: &[ModelView]) -> Vec<String> {
 
 pub fn parse_state(state: &Value, this_node_id: Option<&str>, now_unix_ms: u64) -> ClusterView {
     let mut unknown = BTreeSet::new();
-    let member_ids = member_ids(state, &mut unknown);
+    let mut member_ids = member_ids(state, &mut unknown);
+    drop_restarted_ghosts(state, &mut member_ids, this_node_id);
     let names = assign_names(state, &member_ids);
     let mut interfaces: HashMap<String, Vec<Interface>> = HashMap::new();
 
@@ -194,7 +213,19 @@ pub fn parse_state(state: &Value, this_node_id: Option<&str>, now_unix_ms: u64) 
         this_node_id: this_node_id.map(str::to_owned),
         memory_total_bytes: nodes.iter().filter_map(|n| n.memory_total_bytes).sum(),
         memory_available_bytes: nodes.iter().filter_map(|n| n.memory_available_bytes).sum(),
-        power_watts: nodes.iter().filter_map(|n| n.power_watts).sum(),
+        power_watts: nodes
+            .iter()
+            .filter_map(|n| n.power_watts)
+            .fold(None, |sum, w| Some(sum.unwrap_or(0.0) + w)),
+        last_event_applied_idx: whole(state, &["lastEventAppliedIdx", "last_event_applied_idx"]),
+        // This exo reports itself every few seconds; when its own entry ages, nothing moves.
+        frozen_for_s: this_node_id
+            .filter(|id| member_ids.iter().any(|m| m == id))
+            .and_then(|id| per_node(state, &["lastSeen", "last_seen"], id))
+            .and_then(Value::as_str)
+            .and_then(parse_timestamp_ms)
+            .map(|seen| now_unix_ms.saturating_sub(seen) as f64 / 1000.0)
+            .filter(|age| *age > NODE_STALE_AFTER_S),
         nodes,
         links,
         models,
@@ -328,6 +359,7 @@ fn parse_node(
     let rdma = per_node(state, &["nodeRdmaCtl", "node_rdma_ctl"], id);
     let bridge = per_node(state, &["nodeThunderboltBridge", "node_thunderbolt_bridge"], id);
     let last_seen = per_node(state, &["lastSeen", "last_seen"], id).and_then(Value::as_str);
+    let disk = per_node(state, &["nodeDisk", "node_disk"], id);
 
     let thunderbolt_ports: Vec<ThunderboltPort> = per_node(state, &["nodeThunderbolt", "node_thunderbolt"], id)
         .and_then(|t| field(t, &["interfaces"]))
@@ -354,8 +386,8 @@ fn parse_node(
     NodeView {
         name: names.get(id).cloned().unwrap_or_else(|| id.to_owned()),
         node_id: id.to_owned(),
-        chip: identity.and_then(|i| text(i, &["chipId", "chip_id"])),
-        hardware_model: identity.and_then(|i| text(i, &["modelId", "model_id"])),
+        chip: known(identity.and_then(|i| text(i, &["chipId", "chip_id"]))),
+        hardware_model: known(identity.and_then(|i| text(i, &["modelId", "model_id"]))),
         memory_total_bytes: memory.and_then(|m| bytes(m, &["ramTotal", "ram_total"])),
         memory_available_bytes: memory.and_then(|m| bytes(m, &["ramAvailable", "ram_available"])),
         power_watts: system.and_then(|s| number(s, &["sysPower", "sys_power"])),
@@ -369,9 +401,74 @@ fn parse_node(
             .map(|seen| now_unix_ms.saturating_sub(seen) as f64 / 1000.0),
         thunderbolt_speed_gbps,
         thunderbolt_ports,
-        os_version: identity.and_then(|i| text(i, &["osVersion", "os_version"])),
-        os_build: identity.and_then(|i| text(i, &["osBuildVersion", "os_build_version"])),
+        os_version: known(identity.and_then(|i| text(i, &["osVersion", "os_version"]))),
+        os_build: known(identity.and_then(|i| text(i, &["osBuildVersion", "os_build_version"]))),
+        disk_total_bytes: disk.and_then(|d| bytes(d, &["total"])),
+        disk_available_bytes: disk.and_then(|d| bytes(d, &["available"])),
+        backends: per_node(state, &["nodeBackends", "node_backends"], id)
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(|b| b.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
     }
+}
+
+/// exo fills in what it could not learn with placeholders — `"Unknown Chip"`, `"Unknown Model"`,
+/// build `"Unknown"` (all of them on Linux): unknowns, never names to show.
+fn known(value: Option<String>) -> Option<String> {
+    value.filter(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        !v.is_empty() && v != "unknown" && !v.starts_with("unknown ")
+    })
+}
+
+/// A box that restarts exo comes back with a new random node id, while exo keeps the old id in
+/// `topology.nodes` for ~40 s. Two members with the same friendly name that share a network
+/// address are one box and its ghost (two Macs never share an address; two live "Mac Studio"s
+/// may well share a name); the one heard from last — or the one answering — stays.
+fn drop_restarted_ghosts(state: &Value, member_ids: &mut Vec<String>, this_node_id: Option<&str>) {
+    let friendly = |id: &str| {
+        per_node(state, &["nodeIdentities", "node_identities"], id)
+            .and_then(|i| text(i, &["friendlyName", "friendly_name"]))
+            .filter(|n| !n.trim().is_empty())
+    };
+    let addresses = |id: &str| -> BTreeSet<String> {
+        node_interfaces(state, id)
+            .into_iter()
+            .map(|i| i.ip)
+            .filter(|ip| {
+                ip.parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| !a.is_loopback() && !a.is_unspecified())
+            })
+            .collect()
+    };
+    let seen = |id: &str| {
+        per_node(state, &["lastSeen", "last_seen"], id)
+            .and_then(Value::as_str)
+            .and_then(parse_timestamp_ms)
+    };
+    let mut keep: Vec<String> = Vec::with_capacity(member_ids.len());
+    for id in member_ids.iter() {
+        let Some(name) = friendly(id) else {
+            keep.push(id.clone());
+            continue;
+        };
+        let mine = addresses(id);
+        let twin = keep
+            .iter()
+            .position(|k| friendly(k).as_deref() == Some(name.as_str()) && !addresses(k).is_disjoint(&mine));
+        match twin {
+            None => keep.push(id.clone()),
+            Some(at) => {
+                let other = &keep[at];
+                let newer = this_node_id == Some(id.as_str())
+                    || (this_node_id != Some(other.as_str()) && seen(id) > seen(other));
+                if newer {
+                    keep[at] = id.clone();
+                }
+            }
+        }
+    }
+    *member_ids = keep;
 }
 
 /// exo's `lastSeen`: RFC 3339 ("2026-06-22T14:00:01.12Z"); a timestamp without a zone is UTC.
@@ -843,9 +940,14 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
             "Use a Thunderbolt 5 cable (80 Gb/s) between Thunderbolt 5 ports, directly, without a hub or dock.",
         ));
     }
+    if let Some(age) = view.frozen_for_s {
+        warnings.push(exo_view_frozen_warning(age));
+    }
     let stale: Vec<String> = view
         .nodes
         .iter()
+        // A frozen view ages every box at once: that is the one warning above, not one per box.
+        .filter(|_| view.frozen_for_s.is_none())
         .filter_map(|n| {
             let age = n.last_seen_s.filter(|s| *s > NODE_STALE_AFTER_S)?;
             Some(format!("{} ({age:.0} s ago)", n.name))
@@ -874,6 +976,18 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
         ));
     }
     warnings
+}
+
+/// exo answers, but its view of the cluster stopped moving `age_s` seconds ago.
+pub fn exo_view_frozen_warning(age_s: f64) -> Warning {
+    Warning::new(
+        "exo_view_frozen",
+        Severity::Error,
+        format!(
+            "exo on this Mac has not updated its view of the cluster for {age_s:.0} s: the boxes and models shown are frozen, not live (the box that led the cluster may be gone)."
+        ),
+        "Restart exo on this Mac (Stop exo, then Start exo); exo elects a new leader when its peers reconnect.",
+    )
 }
 
 /// Warns that exo's API (no authentication) answers on a network address, not only loopback.
@@ -932,7 +1046,7 @@ mod tests {
 
         assert_eq!(view.memory_total_bytes, 549755813888 + 68719476736);
         assert_eq!(view.memory_available_bytes, 498216206336 + 41231686041);
-        assert!((view.power_watts - 154.1).abs() < 1e-9);
+        assert!((view.power_watts.unwrap() - 154.1).abs() < 1e-9);
 
         assert_eq!(view.links.len(), 1, "both directions are one link");
         let link = &view.links[0];

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::state::{ClusterView, LinkKind, ModelState};
+use super::state::{exo_view_frozen_warning, ClusterView, LinkKind, ModelState, NODE_STALE_AFTER_S};
 
 /// How long an empty `/state` is treated as an election in progress.
 pub const ELECTION_DEBOUNCE: Duration = Duration::from_secs(10);
@@ -55,6 +55,9 @@ pub struct Watcher {
     members: Option<BTreeSet<String>>,
     links: BTreeMap<(String, String), LinkState>,
     model_states: BTreeMap<String, ModelState>,
+    /// exo's `lastEventAppliedIdx` and when it last moved (ms): a live exo applies events
+    /// several times a second even when idle, so an index that stands still means a frozen view.
+    event_idx: Option<(u64, u64)>,
 }
 
 /// What one observation yields: the view to show (possibly the held last good one) and events.
@@ -136,11 +139,33 @@ impl Watcher {
                 }
             }
         }
+        let mut view = view;
+        self.check_frozen(&mut view, now_unix_ms);
         let events = self.diff(&view);
         if !view.is_empty() {
             self.last_good = Some((view.clone(), now_unix_ms));
         }
         Observation { view, events }
+    }
+
+    /// Marks the view frozen when exo's event index has not moved for longer than a box may
+    /// stay silent (the parser already catches this exo's own `lastSeen` ageing).
+    fn check_frozen(&mut self, view: &mut ClusterView, now_unix_ms: u64) {
+        let Some(idx) = view.last_event_applied_idx else {
+            self.event_idx = None;
+            return;
+        };
+        let since = match self.event_idx {
+            Some((last, since)) if last == idx => since,
+            _ => now_unix_ms,
+        };
+        self.event_idx = Some((idx, since));
+        let still_s = now_unix_ms.saturating_sub(since) as f64 / 1000.0;
+        if view.frozen_for_s.is_none() && still_s > NODE_STALE_AFTER_S {
+            view.frozen_for_s = Some(still_s);
+            view.warnings.retain(|w| w.code != "node_stale");
+            view.warnings.push(exo_view_frozen_warning(still_s));
+        }
     }
 
     fn diff(&mut self, view: &ClusterView) -> Vec<ClusterEvent> {

@@ -66,8 +66,12 @@ pub struct ServiceStatus {
     pub state: ServiceState,
     /// The executable that would be (or is being) run.
     pub executable: Option<PathBuf>,
-    /// Process ids of running copies (more than one means something else started a second).
+    /// Process ids of running copies — the main process of each, never its threads or the
+    /// workers it spawned (more than one means something else started a second copy).
     pub pids: Vec<u32>,
+    /// Processes the running copies started themselves (exo's model runners), counted.
+    #[serde(default)]
+    pub child_processes: u32,
     /// Why the state is what it is, when that is not obvious (e.g. a configured path is missing).
     pub detail: Option<String>,
     /// Set when Clusterbar supervises (or has adopted) this program: restarts, uptime, why it
@@ -175,37 +179,114 @@ impl ProcessTable {
         }
     }
 
-    /// Running copies of `program` (never this process itself).
+    /// Running copies of `program` (never this process itself): main processes only.
     pub fn pids_of(&self, program: &str) -> Result<Vec<u32>, String> {
+        Ok(self.copies_of(program)?.into_iter().map(|c| c.pid).collect())
+    }
+
+    /// Running copies of `program`, each with the script or executable it runs and the number
+    /// of processes below it. On Linux the process table also lists every thread (exo's Python
+    /// has a dozen); a thread, or a process whose parent is itself a copy, is no copy.
+    pub fn copies_of(&self, program: &str) -> Result<Vec<RunningCopy>, String> {
         let system = self.system.as_ref().map_err(Clone::clone)?;
         let own = std::process::id();
-        let mut pids: Vec<u32> = system
-            .processes()
+        let processes = system.processes();
+        let argv_of = |process: &sysinfo::Process| -> Vec<String> {
+            process.cmd().iter().map(|a| a.to_string_lossy().into_owned()).collect()
+        };
+        let matching: std::collections::BTreeMap<u32, Option<PathBuf>> = processes
             .iter()
-            .filter(|(pid, process)| {
-                let argv: Vec<String> = process.cmd().iter().map(|a| a.to_string_lossy().into_owned()).collect();
-                pid.as_u32() != own && process_matches(program, &process.name().to_string_lossy(), &argv)
+            .filter(|(pid, process)| process.thread_kind().is_none() && pid.as_u32() != own)
+            .filter_map(|(pid, process)| {
+                let argv = argv_of(process);
+                process_matches(program, &process.name().to_string_lossy(), &argv)
+                    .then(|| (pid.as_u32(), program_path(program, &argv)))
             })
-            .map(|(pid, _)| pid.as_u32())
             .collect();
-        pids.sort_unstable();
-        Ok(pids)
+        // Walk up from every process: the topmost copy above it owns it.
+        let parent_of = |pid: u32| {
+            processes
+                .get(&sysinfo::Pid::from_u32(pid))
+                .and_then(|p| p.parent())
+                .map(|p| p.as_u32())
+        };
+        let topmost_copy_above = |pid: u32| {
+            let mut found = None;
+            let mut current = parent_of(pid);
+            // Bounded: a process table changing under us cannot loop forever.
+            for _ in 0..64 {
+                let Some(p) = current.filter(|p| *p > 1) else { break };
+                if matching.contains_key(&p) {
+                    found = Some(p);
+                }
+                current = parent_of(p);
+            }
+            found
+        };
+        let mut copies: std::collections::BTreeMap<u32, RunningCopy> = matching
+            .iter()
+            .filter(|(pid, _)| topmost_copy_above(**pid).is_none())
+            .map(|(pid, path)| {
+                let copy = RunningCopy {
+                    pid: *pid,
+                    path: path.clone(),
+                    children: 0,
+                };
+                (*pid, copy)
+            })
+            .collect();
+        for (pid, process) in processes {
+            if process.thread_kind().is_some() || copies.contains_key(&pid.as_u32()) {
+                continue;
+            }
+            if let Some(owner) = topmost_copy_above(pid.as_u32()) {
+                if let Some(copy) = copies.get_mut(&owner) {
+                    copy.children += 1;
+                }
+            }
+        }
+        Ok(copies.into_values().collect())
     }
 }
 
+/// One running copy of a program (see [`ProcessTable::copies_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningCopy {
+    pub pid: u32,
+    /// The program file it runs (for `python …/bin/exo`, the script), when the command line says.
+    pub path: Option<PathBuf>,
+    /// Processes below it (exo's runners and their helpers).
+    pub children: u32,
+}
+
+/// The path of `program` on a command line that [`process_matches`] accepted.
+fn program_path(program: &str, argv: &[String]) -> Option<PathBuf> {
+    argv.iter()
+        .take(2)
+        .map(Path::new)
+        .find(|a| a.file_name().is_some_and(|f| f == program) && a.is_absolute())
+        .map(Path::to_path_buf)
+}
+
 pub fn service_status(kind: ServiceKind, settings: &Settings, table: &ProcessTable) -> ServiceStatus {
-    let (pids, table_error) = match table.pids_of(kind.program()) {
-        Ok(pids) => (pids, None),
+    let (copies, table_error) = match table.copies_of(kind.program()) {
+        Ok(copies) => (copies, None),
         Err(e) => (Vec::new(), Some(e)),
     };
+    let pids: Vec<u32> = copies.iter().map(|c| c.pid).collect();
+    let child_processes = copies.iter().map(|c| c.children).sum();
     let located = locate(kind, settings);
     let state = match (&located, pids.is_empty()) {
         (_, false) => ServiceState::Running,
         (Ok(_), true) => ServiceState::Stopped,
         (Err(_), true) => ServiceState::NotInstalled,
     };
+    // A copy that runs is installed, wherever it lives (a venv Clusterbar cannot locate, say):
+    // never "running" beside "not found".
+    let running_path = copies.iter().find_map(|c| c.path.clone());
     let (executable, located_error) = match located {
         Ok(path) => (Some(path), None),
+        Err(_) if !pids.is_empty() => (running_path, None),
         Err(reason) => (None, Some(reason)),
     };
     let detail = match (located_error, table_error) {
@@ -216,6 +297,7 @@ pub fn service_status(kind: ServiceKind, settings: &Settings, table: &ProcessTab
         state,
         executable,
         pids,
+        child_processes,
         detail,
         supervised: None,
     }

@@ -598,6 +598,9 @@ impl Monitor {
                 });
             }
         }
+        for name in &self.spec.env_remove {
+            command.env_remove(name);
+        }
         let mut child = command.spawn()?;
         let pid = child.id();
         let (done, readers_done) = mpsc::channel();

@@ -104,6 +104,8 @@ pub struct SupervisorSpec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Env,
+    /// Variables removed from the environment the child inherits.
+    pub env_remove: Vec<String>,
     pub log: LogConfig,
     /// Where we record the process we started (ours alone; see `pidfile`).
     pub pid_file: PathBuf,
@@ -125,11 +127,31 @@ fn home() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.home_dir().to_owned())
 }
 
+/// The variable exo read its namespace from before 2026-06; exo now refuses to start with it.
+pub const LEGACY_NAMESPACE_VAR: &str = "EXO_LIBP2P_NAMESPACE";
+
+/// exo's pid file, which it holds locked while it runs (one exo per user): `EXO_CACHE_HOME/exo.pid`,
+/// that is `~/.exo` on macOS, `$XDG_CACHE_HOME/exo` (else `~/.cache/exo`) on Linux, or
+/// `~/$EXO_HOME` when that is set (exo's `shared/constants.py`).
+pub fn exo_pid_file() -> Option<PathBuf> {
+    let home = home()?;
+    let cache = match std::env::var_os("EXO_HOME") {
+        Some(exo_home) => home.join(exo_home),
+        None if cfg!(target_os = "linux") => match std::env::var_os("XDG_CACHE_HOME") {
+            Some(xdg) if !xdg.is_empty() => PathBuf::from(xdg).join("exo"),
+            _ => home.join(".cache/exo"),
+        },
+        None => home.join(".exo"),
+    };
+    Some(cache.join("exo.pid"))
+}
+
 /// What the user chose for exo beyond the executable (kept out of `Settings` so the caller
 /// decides where these come from, e.g. the token from the keychain).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExoLaunch {
-    /// `EXO_LIBP2P_NAMESPACE`: only nodes with the same namespace form a cluster.
+    /// exo's `--namespace`: only nodes with the same namespace form a cluster. exo's default
+    /// is its own version, so boxes on different exo versions never see each other.
     pub namespace: Option<String>,
     /// `EXO_MODELS_DIRS`: extra model directories.
     pub models_dirs: Vec<PathBuf>,
@@ -146,6 +168,7 @@ impl SupervisorSpec {
             program,
             args: Vec::new(),
             env: Env::new(),
+            env_remove: Vec::new(),
             log: LogConfig::new(crate::paths::log_dir().join(format!("{name}.log"))),
             pid_file: run_dir().join(format!("{name}.pid.json")),
             adopt: AdoptRule::default(),
@@ -162,8 +185,11 @@ impl SupervisorSpec {
             spec.args = vec!["--api-port".to_owned(), settings.exo_api_port.to_string()];
         }
         if let Some(namespace) = &launch.namespace {
-            spec.env.insert("EXO_LIBP2P_NAMESPACE".into(), namespace.clone().into());
+            spec.args.extend(["--namespace".to_owned(), namespace.clone()]);
         }
+        // exo moved from libp2p to zenoh (June 2026) and now exits with an error when this is
+        // set; an old guide's `export` in the user's shell must not keep exo from starting.
+        spec.env_remove.push(LEGACY_NAMESPACE_VAR.to_owned());
         if !launch.models_dirs.is_empty() {
             let joined = std::env::join_paths(&launch.models_dirs)
                 .map_err(|e| format!("models directories cannot be joined into EXO_MODELS_DIRS: {e}"))?;
@@ -177,11 +203,11 @@ impl SupervisorSpec {
         Ok(spec)
     }
 
-    /// How a running exo is recognised: by name, or the pid in `~/.exo/exo.pid` (one per user).
+    /// How a running exo is recognised: by name, or the pid in exo's own lock file.
     pub fn exo_adopt_rule() -> AdoptRule {
         AdoptRule {
             process_name: Some(ServiceKind::Exo.program().to_owned()),
-            pid_file: home().map(|h| h.join(".exo/exo.pid")),
+            pid_file: exo_pid_file(),
         }
     }
 
@@ -225,8 +251,9 @@ mod tests {
             hf_token: Some(Secret::new("hf_supersecret")),
         };
         let spec = SupervisorSpec::exo(&settings, &launch).unwrap();
-        assert_eq!(spec.args, vec!["--api-port", "52416"]);
-        assert_eq!(spec.env["EXO_LIBP2P_NAMESPACE"], EnvValue::Plain("studio".into()));
+        assert_eq!(spec.args, vec!["--api-port", "52416", "--namespace", "studio"]);
+        assert!(!spec.env.contains_key(LEGACY_NAMESPACE_VAR), "exo exits when it is set");
+        assert_eq!(spec.env_remove, [LEGACY_NAMESPACE_VAR]);
         assert_eq!(
             spec.env["EXO_MODELS_DIRS"],
             EnvValue::Plain("/Volumes/Models:/m2".into())
@@ -234,7 +261,7 @@ mod tests {
         assert_eq!(spec.env["HF_TOKEN"].expose(), "hf_supersecret");
         assert!(!format!("{spec:?}").contains("supersecret"));
         assert_eq!(spec.adopt.process_name.as_deref(), Some("exo"));
-        assert!(spec.adopt.pid_file.as_ref().unwrap().ends_with(".exo/exo.pid"));
+        assert!(spec.adopt.pid_file.as_ref().unwrap().ends_with("exo/exo.pid"));
         assert!(spec.log.path.ends_with("exo.log"));
         assert!(spec.pid_file.ends_with("exo.pid.json"));
 
