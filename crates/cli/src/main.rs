@@ -75,6 +75,13 @@ enum Command {
         /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
         #[arg(long, value_name = "URL")]
         exo_url: Option<String>,
+        /// Keep sampling: one Snapshot every --interval seconds (with --json, one JSON object
+        /// per line), with the events between samples (a box joined or left, a model ready).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between samples with --watch.
+        #[arg(long, value_name = "S", default_value_t = 2.0, requires = "watch")]
+        interval: f64,
     },
     /// Save a diagnostics bundle: the raw outputs the probes read, the Snapshot and exo's /state.
     Report {
@@ -141,14 +148,45 @@ fn run(cli: Cli) -> Result<(), String> {
             let client = cluster::client(exo_url.as_deref(), &settings)?;
             render::print_text(&models::run(action, &client)?)
         }
-        Command::Status { json, exo_url } => {
+        Command::Status {
+            json,
+            exo_url,
+            watch,
+            interval,
+        } => {
+            if !(interval.is_finite() && (0.2..=3600.0).contains(&interval)) {
+                return Err(format!("--interval {interval}: give seconds between 0.2 and 3600"));
+            }
             let loaded = clusterbar_core::settings::SettingsStore::platform().load();
             let standing = loaded.standing_warnings();
             let mut collector = match exo_url.as_deref() {
                 Some(url) => clusterbar_core::snapshot::Collector::with_exo_url(url).map_err(|e| e.to_string())?,
                 None => clusterbar_core::snapshot::Collector::default(),
             };
-            print_snapshot(&collector.collect(&loaded.settings, &standing), json)
+            if !watch {
+                return print_snapshot(&collector.collect(&loaded.settings, &standing), json);
+            }
+            loop {
+                let snapshot = collector.collect(&loaded.settings, &standing);
+                let text = if json {
+                    serde_json::to_string(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
+                } else {
+                    let mut text = format!(
+                        "{}\n{}\n",
+                        render::status(&snapshot),
+                        cluster::render(snapshot.cluster.as_ref())
+                    );
+                    for event in &snapshot.events {
+                        let (title, body) = event.describe();
+                        text.push_str(&format!("event: {title} — {body}\n"));
+                    }
+                    text
+                };
+                if !render::write_line(&text)? {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_secs_f64(interval));
+            }
         }
     }
 }

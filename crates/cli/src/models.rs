@@ -6,6 +6,7 @@ use clusterbar_core::exo::{self, ExoClient, FitVerdict, Pool, PoolConfig};
 use clusterbar_core::format::bytes;
 use clusterbar_core::snapshot::now_unix_ms;
 use serde_json::json;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cluster::model_state_text;
@@ -17,14 +18,21 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Load a model (the id from `models list`) on at least MIN_NODES boxes.
+    /// Load a model on at least MIN_NODES boxes: an id from `models list`, or a local model
+    /// folder (`…/org--name`, in one of exo's model folders), which exo is told about first.
     Load {
+        /// A model id, or the path of a local model folder.
         id: String,
         #[arg(long, default_value_t = 1)]
         min_nodes: u32,
         /// Wait until it is ready (or failed), at most this many seconds.
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
+    },
+    /// Make a model known to exo without loading it: an id, or a local model folder.
+    Add {
+        /// A model id (`org/name`), or the path of a local model folder (`…/org--name`).
+        id: String,
     },
     /// Unload a model: an instance id, or a model id (every instance of it).
     Unload { id: String },
@@ -50,6 +58,10 @@ pub fn run(command: ModelsCommand, client: &ExoClient) -> Result<String, String>
     match command {
         ModelsCommand::List { json } => list(client, json),
         ModelsCommand::Load { id, min_nodes, wait } => load(client, &id, min_nodes, wait),
+        ModelsCommand::Add { id } => {
+            let (id, how) = known_to_exo(client, &id)?;
+            Ok(format!("{id}: {how}"))
+        }
         ModelsCommand::Unload { id } => unload(client, &id),
         ModelsCommand::Fit {
             id,
@@ -93,11 +105,69 @@ fn list(client: &ExoClient, as_json: bool) -> Result<String, String> {
     Ok(lines.join("\n"))
 }
 
-fn load(client: &ExoClient, id: &str, min_nodes: u32, wait: Option<u64>) -> Result<String, String> {
+/// The model id for what the user typed: an id, or a local model folder named the way exo
+/// names them on disk (`org--name` for `org/name`).
+fn model_id_for(input: &str) -> Result<String, String> {
+    let path = Path::new(input);
+    if !path.is_dir() {
+        if input.contains('/') && !input.starts_with(['/', '.', '~']) {
+            return Ok(input.to_owned());
+        }
+        return Err(format!("{input} is neither a model id (org/name) nor a model folder"));
+    }
+    let folder = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some((org, name)) = folder.split_once("--").filter(|(o, n)| !o.is_empty() && !n.is_empty()) else {
+        return Err(format!(
+            "exo finds a local model by its folder's name, org--name (for org/name): rename {} (e.g. to local--{folder})",
+            path.display()
+        ));
+    };
+    if !path.join("config.json").is_file() {
+        return Err(format!("{} has no config.json: not a model folder", path.display()));
+    }
+    let has_index = std::fs::read_dir(path)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().ends_with(".safetensors.index.json"));
+    if !has_index {
+        return Err(format!(
+            "{} has no *.safetensors.index.json, which exo needs to load a local model",
+            path.display()
+        ));
+    }
+    Ok(format!("{org}/{name}"))
+}
+
+/// Makes sure exo knows the model (adding it when it does not); says how.
+fn known_to_exo(client: &ExoClient, input: &str) -> Result<(String, &'static str), String> {
+    let id = model_id_for(input)?;
+    let cards = client.models().map_err(|e| e.to_string())?;
+    if cards.iter().any(|c| c.id == id) {
+        return Ok((id, "exo knows it already"));
+    }
+    match client.add_model(&id) {
+        Ok(added) => Ok((added, "added to exo's models (every box of the cluster learns it)")),
+        Err(exo::ExoError::Status {
+            status: 400, message, ..
+        }) => Err(format!(
+            "exo could not read {id}: {message}. exo loads a local model only from its model folders \
+             (EXO_MODELS_DIRS / EXO_MODELS_READ_ONLY_DIRS when exo starts), as a folder named {}",
+            id.replacen('/', "--", 1)
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn load(client: &ExoClient, input: &str, min_nodes: u32, wait: Option<u64>) -> Result<String, String> {
     let before: Vec<String> = client
         .cluster_view(now_unix_ms())
         .map(|v| v.models.into_iter().map(|m| m.instance_id).collect())
         .map_err(|e| e.to_string())?;
+    let (id, _) = known_to_exo(client, input)?;
+    let id = id.as_str();
     client.place_instance(id, min_nodes).map_err(|e| e.to_string())?;
     let Some(seconds) = wait else {
         return Ok(format!(
@@ -105,6 +175,18 @@ fn load(client: &ExoClient, id: &str, min_nodes: u32, wait: Option<u64>) -> Resu
         ));
     };
     let deadline = Instant::now() + Duration::from_secs(seconds);
+    // First: did exo place it at all? (It accepts any request, then may find no room.)
+    match client.await_instance(id, Duration::from_secs(seconds)) {
+        Ok(exo::AwaitOutcome::TimedOut { message }) => {
+            return Err(format!(
+                "exo placed no instance of {id} within {seconds} s ({message}): not enough free memory on {min_nodes} box(es)? See `clusterbar models fit {id}`"
+            ))
+        }
+        Ok(exo::AwaitOutcome::Placed { .. }) => {}
+        // An older exo without /instance/await: the state below tells.
+        Err(exo::ExoError::Status { status: 404 | 405, .. }) => {}
+        Err(e) => return Err(e.to_string()),
+    }
     loop {
         let view = client.cluster_view(now_unix_ms()).map_err(|e| e.to_string())?;
         let placed = view

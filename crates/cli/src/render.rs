@@ -145,11 +145,17 @@ fn service(s: &ServiceStatus) -> String {
 
 /// Prints to stdout; a closed pipe (`clusterbar status | head -1`) is not a failure.
 pub fn print_text(text: &str) -> Result<(), String> {
+    write_line(text).map(|_| ())
+}
+
+/// Prints and flushes one line; `Ok(false)` when the reader has gone (a closed pipe), which
+/// ends a `--watch` loop quietly.
+pub fn write_line(text: &str) -> Result<bool, String> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}") {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(format!("writing to stdout: {e}")),
     }
 }

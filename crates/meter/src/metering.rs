@@ -114,6 +114,9 @@ pub enum Outcome {
     ClientClosed,
     /// The upstream could not be reached or broke off mid-response.
     UpstreamFailed,
+    /// A success status with no body at all: exo answers so while its runner crashes. An
+    /// error, never a success with 0 tokens.
+    EmptyBody,
 }
 
 /// One finished request, as shown in `recent[]`.
@@ -162,6 +165,7 @@ pub struct ResponseMeter {
     prompt_tokens: Option<u64>,
     response_model: Option<String>,
     server_reported: ServerReported,
+    body_bytes: u64,
 }
 
 impl ResponseMeter {
@@ -189,6 +193,7 @@ impl ResponseMeter {
             prompt_tokens: None,
             response_model: None,
             server_reported: ServerReported::default(),
+            body_bytes: 0,
         }
     }
 
@@ -196,6 +201,7 @@ impl ResponseMeter {
     /// (the live tokens/s series counts these as they arrive).
     pub fn observe(&mut self, chunk: &[u8], at: Instant) -> u64 {
         let before = self.content_events;
+        self.body_bytes += chunk.len() as u64;
         match &mut self.mode {
             Mode::Sse(parser) => {
                 let mut items = std::mem::take(&mut self.items);
@@ -303,6 +309,11 @@ impl ResponseMeter {
 
     /// Ends the request: `at` is when the body ended (or was abandoned).
     pub fn finish(mut self, model: String, outcome: Outcome, at: Instant, finished_unix_ms: u64) -> RequestRecord {
+        let outcome = if outcome == Outcome::Completed && self.status < 400 && self.body_bytes == 0 {
+            Outcome::EmptyBody
+        } else {
+            outcome
+        };
         if let Mode::Json(buffer) = &mut self.mode {
             let buffer = std::mem::take(buffer);
             match std::str::from_utf8(&buffer).ok().and_then(BodyFields::parse) {
@@ -718,6 +729,26 @@ mod tests {
         assert!(!truncated_json.metered);
         let html = run(Endpoint::ChatCompletions, Some("text/html"), &[(10, "<html>")]);
         assert!(!html.metered);
+    }
+
+    #[test]
+    fn a_success_with_no_body_is_an_error() {
+        // exo answered a chat with 200 and nothing while its runner crashed (real capture:
+        // 1node_chat_nonstream_EMPTY_while_runner_crashed_prepatch.headers).
+        for content_type in [Some("application/json"), SSE, None] {
+            let t0 = Instant::now();
+            let meter = ResponseMeter::new(Endpoint::ChatCompletions, 200, content_type, t0);
+            let record = meter.finish("m".into(), Outcome::Completed, t0, 0);
+            assert_eq!(record.outcome, Outcome::EmptyBody, "{content_type:?}");
+            assert_eq!(record.completion_tokens.unwrap_or(0), 0);
+        }
+        let t0 = Instant::now();
+        let mut meter = ResponseMeter::new(Endpoint::ChatCompletions, 200, Some("application/json"), t0);
+        meter.observe(b"{}", t0);
+        assert_eq!(
+            meter.finish("m".into(), Outcome::Completed, t0, 0).outcome,
+            Outcome::Completed
+        );
     }
 
     #[test]

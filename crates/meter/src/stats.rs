@@ -257,7 +257,7 @@ impl StatsHub {
         }
         let tokens = record.completion_tokens.unwrap_or(0);
         let late_tokens = tokens.saturating_sub(live_tokens);
-        let is_error = record.status >= 400 || record.outcome == Outcome::UpstreamFailed;
+        let is_error = record.status >= 400 || matches!(record.outcome, Outcome::UpstreamFailed | Outcome::EmptyBody);
         let Inner { cluster, models, .. } = &mut *inner;
         let model_state = models.entry(record.model.clone()).or_default();
         for state in [cluster, model_state] {

@@ -209,11 +209,52 @@ impl ExoClient {
         Ok(command_accepted(&value))
     }
 
+    /// Makes a model exo does not list yet known to the whole cluster (`POST /models/add`): exo
+    /// reads its config and weights from its model folders (offline) or Hugging Face, and
+    /// answers with the card's id.
+    pub fn add_model(&self, model_id: &str) -> Result<String, ExoError> {
+        let body = serde_json::json!({ "model_id": model_id });
+        let value = self.send("POST", "/models/add", Some(body.to_string()))?;
+        Ok(value.get("id").and_then(Value::as_str).unwrap_or(model_id).to_owned())
+    }
+
+    /// Waits (at most `wait`, exo's cap is 300 s) until exo has placed an instance of
+    /// `model_id` (`GET /instance/await`, a one-message SSE stream). Placed is not ready: the
+    /// runners load after this; [`Self::cluster_view`] shows their progress.
+    pub fn await_instance(&self, model_id: &str, wait: Duration) -> Result<AwaitOutcome, ExoError> {
+        let seconds = wait.as_secs().clamp(1, 300);
+        let path = format!(
+            "/instance/await?model_id={}&timeout_seconds={seconds}",
+            percent_encode_segment(model_id)
+        );
+        // This call waits on purpose: a client of its own whose timeout outlasts exo's.
+        let waiting = Self::build(
+            self.base_url.clone(),
+            self.address.clone(),
+            Duration::from_secs(seconds + 5),
+        );
+        let text = waiting.send_text("GET", &path, None)?;
+        parse_await(&text).ok_or_else(|| ExoError::BadBody {
+            address: self.address.clone(),
+            path,
+            detail: "no ready or timeout message in the stream".into(),
+        })
+    }
+
     fn get_json(&self, path: &str) -> Result<Value, ExoError> {
         self.send("GET", path, None)
     }
 
     fn send(&self, method: &'static str, path: &str, body: Option<String>) -> Result<Value, ExoError> {
+        let text = self.send_text(method, path, body)?;
+        serde_json::from_str(&text).map_err(|e| ExoError::BadBody {
+            address: self.address.clone(),
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn send_text(&self, method: &'static str, path: &str, body: Option<String>) -> Result<String, ExoError> {
         let url = format!("{}{path}", self.base_url);
         let result = match (method, body) {
             ("POST", Some(body)) => self
@@ -241,11 +282,7 @@ impl ExoClient {
                 message: error_message(&text),
             });
         }
-        serde_json::from_str(&text).map_err(|e| ExoError::BadBody {
-            address: self.address.clone(),
-            path: path.to_owned(),
-            detail: e.to_string(),
-        })
+        Ok(text)
     }
 
     fn transport_error(&self, path: &str, error: ureq::Error) -> ExoError {
@@ -284,6 +321,40 @@ impl ExoClient {
             },
         }
     }
+}
+
+/// How `GET /instance/await` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwaitOutcome {
+    Placed { instance_id: Option<String> },
+    TimedOut { message: String },
+}
+
+/// The first `data:` message of an `/instance/await` stream: `{"type":"ready","instance":{…}}`
+/// or `{"type":"timeout","message":…}` (snake_case here, unlike `/state`).
+pub fn parse_await(stream: &str) -> Option<AwaitOutcome> {
+    stream.lines().find_map(|line| {
+        let data: Value = serde_json::from_str(line.strip_prefix("data:")?.trim()).ok()?;
+        match data.get("type")?.as_str()? {
+            "ready" => {
+                let instance = data.get("instance")?;
+                let inner = instance.as_object()?.values().next().unwrap_or(instance);
+                let instance_id = ["instance_id", "instanceId"]
+                    .iter()
+                    .find_map(|k| inner.get(*k).and_then(Value::as_str))
+                    .map(str::to_owned);
+                Some(AwaitOutcome::Placed { instance_id })
+            }
+            "timeout" => Some(AwaitOutcome::TimedOut {
+                message: data
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no instance was placed")
+                    .to_owned(),
+            }),
+            _ => None,
+        }
+    })
 }
 
 fn command_accepted(value: &Value) -> CommandAccepted {
@@ -359,6 +430,28 @@ mod tests {
         );
         assert_eq!(error_message(r#"{"detail": "Not Found"}"#), "Not Found");
         assert_eq!(error_message("plain text"), "plain text");
+    }
+
+    #[test]
+    fn await_streams_from_the_real_exo() {
+        let ready = include_str!("../../tests/fixtures/exo/real-linux/1node_GET_instance_await_ready.sse");
+        assert_eq!(
+            parse_await(ready),
+            Some(AwaitOutcome::Placed {
+                instance_id: Some("ae1d2d0f-6616-423d-8f3d-8ae5aea60dc2".into())
+            })
+        );
+        // exo's AwaitInstanceTimeoutMessage.
+        let timeout =
+            ": keep-alive\n\ndata: {\"type\":\"timeout\",\"message\":\"No instance found for model a/b\"}\n\n";
+        assert_eq!(
+            parse_await(timeout),
+            Some(AwaitOutcome::TimedOut {
+                message: "No instance found for model a/b".into()
+            })
+        );
+        assert_eq!(parse_await(": keep-alive\n\n"), None);
+        assert_eq!(parse_await("data: {\"type\":\"ready\"}"), None);
     }
 
     #[test]

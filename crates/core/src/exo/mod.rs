@@ -14,7 +14,7 @@ pub mod pool;
 pub mod state;
 pub mod watcher;
 
-pub use client::{ExoClient, ExoError, PlaceOptions};
+pub use client::{AwaitOutcome, ExoClient, ExoError, PlaceOptions};
 pub use fit::{fit, fit_model, FitVerdict};
 pub use models::ModelCard;
 pub use pool::{Pool, PoolConfig};
