@@ -10,6 +10,7 @@
 #   scripts/real-exo.sh spawn PREFIX I CMD…   same, in the background; prints the PID (as seen from outside)
 #   scripts/real-exo.sh start-exo PREFIX I    start exo itself in box I (background), wait for its API
 #   scripts/real-exo.sh kill-box PREFIX I     SIGKILL every process of box I (the box stays, empty)
+#   scripts/real-exo.sh procs PREFIX I        list the processes of box I ("pid command line")
 #   scripts/real-exo.sh down PREFIX           kill every box of PREFIX and remove its namespaces
 #
 # Why namespaces: exo discovers peers by IPv6 multicast on every interface (UDP 52413) and takes a
@@ -241,15 +242,16 @@ up() {
     echo "10.250.$net.$i" > "$d/ip"
     # The box's init: PID 1 of its PID namespace, reaping orphans as init does, so a process that
     # died is gone from the box's /proc (not a zombie) — exactly what a Mac would show.
-    ip netns exec "$ns" unshare --pid --fork --mount-proc --kill-child \
-      python3 -c '
+    # Its own host name too (a UTS namespace): exo names a box by its host name.
+    ip netns exec "$ns" unshare --pid --fork --mount-proc --uts --kill-child \
+      sh -c "hostname '$prefix-$i' && exec python3 -c '
 import os, time
 while True:
     try:
         os.wait()
     except ChildProcessError:
         time.sleep(0.2)
-' </dev/null >/dev/null 2>&1 &
+'" </dev/null >/dev/null 2>&1 &
     local outer=$!
     # unshare forks: the init is its child. Wait until the child exists.
     local k
@@ -276,7 +278,7 @@ box_exec() { # prefix i cmd…  (extra env: BOX_ENV_EXTRA="K=V …")
   local prefix=$1 i=$2; shift 2
   local pid; pid=$(holder_pid "$prefix" "$i")
   # shellcheck disable=SC2046
-  exec nsenter -t "$pid" --net --pid --mount -- env -i $(box_env "$prefix" "$i") ${BOX_ENV_EXTRA:-} "$@"
+  exec nsenter -t "$pid" --net --pid --mount --uts -- env -i $(box_env "$prefix" "$i") ${BOX_ENV_EXTRA:-} "$@"
 }
 
 spawn() {
@@ -298,6 +300,18 @@ start_exo() {
   done
   tail -20 "$d/logs/exo.log" >&2
   die "box $i: exo's API did not answer within 90 s"
+}
+
+procs() { # prefix i -> "pid command" of every process in box i but its init (outside pids)
+  local pid; pid=$(holder_pid "$1" "$2")
+  local ns; ns=$(readlink "/proc/$pid/ns/pid")
+  local p
+  for p in $(ls /proc | grep -E '^[0-9]+$'); do
+    [ "$p" = "$pid" ] && continue
+    [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$ns" ] || continue
+    # Not the nsenter/env wrappers of a command we are running right now (they sit outside).
+    echo "$p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
+  done
 }
 
 kill_box() {
@@ -333,6 +347,7 @@ case "$cmd" in
   spawn) spawn "$@" ;;
   start-exo) start_exo "$@" ;;
   kill-box) kill_box "$@" ;;
+  procs) procs "$@" ;;
   down) down "$@" ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac

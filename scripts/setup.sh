@@ -18,6 +18,8 @@ if [ "$(uname -s)" = "Linux" ]; then
     # The real llama-server for the token-meter tests (scripts/llama-server.sh), and nginx,
     # the proxy the meter's benchmark compares against.
     PKGS+=(cmake libgomp1 nginx-light)
+    # The real exo's test boxes: network namespaces (iproute2), PID/UTS namespaces (util-linux).
+    PKGS+=(iproute2 util-linux)
     python3 -m pip --version >/dev/null 2>&1 || PKGS+=(python3-pip)
   fi
   command -v node >/dev/null || PKGS+=(nodejs npm)

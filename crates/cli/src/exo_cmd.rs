@@ -6,7 +6,7 @@ use clap::Subcommand;
 use std::path::PathBuf;
 
 use clusterbar_core::settings::{Settings, SettingsStore};
-use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
+use clusterbar_core::supervise::process::{find_existing, inspect, stop_recorded, tail_log};
 use clusterbar_core::supervise::secret::keychain_secret;
 use clusterbar_core::supervise::{ExoLaunch, ForegroundEnd, StopOutcome, SupervisedState, Supervisor, SupervisorSpec};
 
@@ -85,6 +85,10 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
             };
             let mut spec = SupervisorSpec::exo(&settings, &launch)?;
             spec.echo_output = !quiet;
+            // Nothing to adopt: exo is about to start, so its port must be free.
+            if find_existing(&spec, None).is_none() {
+                clusterbar_core::exo::check_api_port(settings.exo_api_port).map_err(|e| e.to_string())?;
+            }
             run_foreground(spec)
         }
         ExoCommand::Stop { force } => {
@@ -141,7 +145,13 @@ fn run_foreground(spec: SupervisorSpec) -> Result<(), String> {
         .wait_in_foreground()
         .map_err(|e| format!("waiting for signals: {e}"))?;
     match end {
-        ForegroundEnd::GaveUp(reason) => Err(format!("gave up: {reason}")),
+        ForegroundEnd::GaveUp(reason) => {
+            let lines = supervisor.status().last_lines;
+            match clusterbar_core::exo::lock_held_reason(&lines) {
+                Some(lock) => Err(format!("exo could not start: {lock}")),
+                None => Err(format!("gave up: {reason}")),
+            }
+        }
         ForegroundEnd::Signal(signal) => {
             eprintln!("clusterbar: {signal} received, stopping exo");
             match supervisor.stop(false).map_err(|e| e.to_string())? {

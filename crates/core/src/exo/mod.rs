@@ -79,6 +79,45 @@ pub fn attach_cluster(snapshot: &mut Snapshot, cluster: Result<ClusterView, ExoE
     snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
 }
 
+/// Why exo cannot take its API port on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortProblem {
+    #[error("an exo already answers on port {port} (node {node_id}) but Clusterbar cannot see its process (another user's exo?): not starting a second")]
+    OtherExo { port: u16, node_id: String },
+    #[error("port {port} is in use by another program, so exo could not serve its API there: free the port, or choose another exo API port in Settings (the same on every Mac)")]
+    Taken { port: u16 },
+}
+
+/// Before starting exo (when no running copy was found to adopt): is its API port free?
+pub fn check_api_port(port: u16) -> Result<(), PortProblem> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_err() {
+        return Ok(());
+    }
+    match ExoClient::with_timeout(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1)).and_then(|c| c.node_id())
+    {
+        Ok(node_id) => Err(PortProblem::OtherExo { port, node_id }),
+        Err(_) => Err(PortProblem::Taken { port }),
+    }
+}
+
+/// exo exits at once when its own pid-file lock is held ("daemon already running with PID N"):
+/// the clear reason for a supervisor that gave up on that, from exo's last lines.
+pub fn lock_held_reason(last_lines: &[String]) -> Option<String> {
+    let line = last_lines.iter().rev().find(|l| l.contains("already running"))?;
+    let pid = line
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .find(|part| !part.is_empty())
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default();
+    let file = crate::supervise::spec::exo_pid_file()
+        .map(|p| format!(" {}", p.display()))
+        .unwrap_or_default();
+    Some(format!(
+        "another exo{pid} holds exo's own lock{file}: exo runs once per user; stop that one, or let Clusterbar adopt it"
+    ))
+}
+
 /// exo's API has no authentication and binds every interface by default. It is exposed when
 /// it answers on one of this machine's non-loopback addresses (or the client already talks to
 /// a non-loopback address). Each probe is a 500 ms `/node_id` on this machine itself.
@@ -139,6 +178,32 @@ pub fn local_addresses() -> Vec<IpAddr> {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn a_busy_port_is_named_and_a_held_lock_explained() {
+        // A listener that is not exo.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                use std::io::Write;
+                let mut stream = stream;
+                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        assert_eq!(check_api_port(port), Err(PortProblem::Taken { port }));
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert_eq!(check_api_port(free), Ok(()));
+
+        let lines = vec!["[exo] daemon already running with PID 4242".to_owned()];
+        let reason = lock_held_reason(&lines).unwrap();
+        assert!(reason.contains("(pid 4242)") && reason.contains("exo.pid"), "{reason}");
+        assert_eq!(lock_held_reason(&["exit code 1".to_owned()]), None);
+    }
 
     #[test]
     fn exposure_probes_only_real_outside_addresses() {
