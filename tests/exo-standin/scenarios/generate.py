@@ -86,8 +86,13 @@ def completed():
     return {"DownloadCompleted": inner}
 
 
+# What real exo's POST /models/add answered for a local model (real-linux/1node_POST_models_add.body).
+REAL = FIXTURES / "real-linux"
+LOCAL_MODELS = [json.loads((REAL / "1node_POST_models_add.body").read_text())]
+
+
 def scenario(steps, **extra):
-    return {"node_id": STUDIO, "models": MODELS, **extra, "steps": steps}
+    return {"node_id": STUDIO, "models": MODELS, "local_models": LOCAL_MODELS, **extra, "steps": steps}
 
 
 ready = {"RunnerReady": {"prefillServerPort": None}}
@@ -119,6 +124,12 @@ SCENARIOS = {
                                              {"RunnerLoading": {"layersLoaded": 4, "totalLayers": 16}}, completed())},
         {"at_ms": 800, "state": with_runners(BASE, ready, ready, completed())},
     ]),
+    # The survivor of a killed master: exo keeps answering the last state, which stops moving
+    # (real-linux/2node_B_state_frozen_after_master_kill_long.json); node_id = the survivor.
+    "master-killed.json": {**scenario([
+        {"at_ms": 0, "state": BASE},
+        {"at_ms": 300, "state": BASE, "frozen": True, "frozen_ago_ms": 60000},
+    ]), "node_id": MINI},
     "runner-fails.json": scenario([
         {"at_ms": 0, "state": BASE},
         {"at_ms": 500, "merge": {"runners": {RUNNER_MINI: {

@@ -37,6 +37,44 @@ struct Step {
     at: Duration,
     state: Value,
     node_id: String,
+    /// From this step on, exo's view stops moving (see `Server::state`); `Some(ms)`: it had
+    /// already stood still that long when the step began.
+    frozen: Option<Duration>,
+}
+
+/// What a route answers: JSON, or a raw event stream (`/instance/await`).
+enum Reply {
+    Json(Value),
+    EventStream(String),
+}
+
+/// `%2F` → `/` and the like, for query values (a model id carries a slash).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = || {
+            std::str::from_utf8(bytes.get(i + 1..i + 3)?)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        };
+        match (bytes[i], hex()) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct Placed {
@@ -50,7 +88,11 @@ struct Placed {
 pub struct Scenario {
     steps: Vec<Step>,
     models: Value,
+    /// Cards `POST /models/add` finds (as if in exo's model folders).
+    local_models: Vec<Value>,
     progress: [Duration; 3],
+    /// exo's `lastEventAppliedIdx` at the start; it then moves as a live exo's does.
+    first_event_idx: u64,
 }
 
 struct Server {
@@ -155,10 +197,14 @@ fn serve(server: &tiny_http::Server, scenario: Scenario) {
         let read = request.as_reader().take(MAX_REQUEST_BYTES).read_to_string(&mut body);
         let (status, reply) = match read {
             Ok(_) => state.answer(request.method(), request.url(), &body),
-            Err(e) => (400, error_body(400, &format!("unreadable body: {e}"))),
+            Err(e) => (400, Reply::Json(error_body(400, &format!("unreadable body: {e}")))),
         };
-        let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]);
-        let mut response = tiny_http::Response::from_string(reply.to_string()).with_status_code(status);
+        let (content_type, text) = match reply {
+            Reply::EventStream(stream) => (&b"text/event-stream"[..], stream),
+            Reply::Json(value) => (&b"application/json"[..], value.to_string()),
+        };
+        let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type);
+        let mut response = tiny_http::Response::from_string(text).with_status_code(status);
         if let Ok(header) = header {
             response = response.with_header(header);
         }
@@ -199,6 +245,8 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, String> {
             at: Duration::from_millis(at_ms),
             state,
             node_id: node_id.clone(),
+            frozen: (raw.get("frozen").and_then(Value::as_bool) == Some(true))
+                .then(|| Duration::from_millis(raw.get("frozen_ago_ms").and_then(Value::as_u64).unwrap_or(0))),
         });
     }
     if steps.is_empty() {
@@ -212,12 +260,23 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, String> {
     let [downloading, loading, ready] = progress_ms[..] else {
         return Err("\"place_progress_ms\" must be three numbers".into());
     };
+    let first_event_idx = steps
+        .first()
+        .and_then(|s| s.state.get("lastEventAppliedIdx"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     Ok(Scenario {
         steps,
         models: root
             .get("models")
             .cloned()
             .unwrap_or_else(|| json!({"object": "list", "data": []})),
+        local_models: root
+            .get("local_models")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        first_event_idx,
         progress: [
             Duration::from_millis(downloading),
             Duration::from_millis(loading),
@@ -262,20 +321,75 @@ impl Server {
         current
     }
 
-    fn answer(&mut self, method: &tiny_http::Method, url: &str, body: &str) -> (u16, Value) {
+    fn answer(&mut self, method: &tiny_http::Method, url: &str, body: &str) -> (u16, Reply) {
         let path = url.split('?').next().unwrap_or(url);
-        match (method, path) {
+        if (method, path) == (&tiny_http::Method::Get, "/instance/await") {
+            return (200, Reply::EventStream(self.await_instance(url)));
+        }
+        let (status, json) = match (method, path) {
             (tiny_http::Method::Get, "/node_id") => (200, Value::String(self.current_step().node_id.clone())),
             (tiny_http::Method::Get, "/state") => (200, self.state()),
             (tiny_http::Method::Get, "/v1/models") | (tiny_http::Method::Get, "/models") => {
                 (200, self.scenario.models.clone())
             }
             (tiny_http::Method::Post, "/place_instance") => self.place(body),
+            (tiny_http::Method::Post, "/models/add") => self.add_model(body),
             (tiny_http::Method::Delete, _) if path.starts_with("/instance/") => {
                 self.delete(&path["/instance/".len()..])
             }
             _ => (404, json!({"detail": "Not Found"})),
+        };
+        (status, Reply::Json(json))
+    }
+
+    /// `POST /models/add`: exo reads the model from its model folders (or Hugging Face) and
+    /// answers with a `/v1/models` entry; here, a model listed under the scenario's
+    /// `local_models` is found, anything else is what real exo says offline (a 400).
+    fn add_model(&mut self, body: &str) -> (u16, Value) {
+        let Some(model_id) = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("model_id").and_then(Value::as_str).map(str::to_owned))
+        else {
+            return (422, json!({"detail": "model_id is required"}));
+        };
+        let Some(card) = self
+            .scenario
+            .local_models
+            .iter()
+            .find(|c| c.get("id").and_then(Value::as_str) == Some(model_id.as_str()))
+            .cloned()
+        else {
+            return (
+                400,
+                json!({"detail": format!("Failed to fetch model: {model_id} is not in any model directory")}),
+            );
+        };
+        if let Some(Value::Array(data)) = self.scenario.models.get_mut("data") {
+            if !data.iter().any(|c| c.get("id") == card.get("id")) {
+                data.push(card.clone());
+            }
         }
+        (200, card)
+    }
+
+    /// `GET /instance/await?model_id=…`: exo streams one SSE message once an instance of the model
+    /// exists. The stand-in answers at once (its placed instances exist from the request on)
+    /// rather than holding its one serving thread.
+    fn await_instance(&self, url: &str) -> String {
+        let model_id = url
+            .split_once('?')
+            .map(|(_, query)| query)
+            .unwrap_or("")
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("model_id="))
+            .map(percent_decode)
+            .unwrap_or_default();
+        let placed = self.placed.iter().find(|p| p.model_id == model_id);
+        let message = match placed {
+            Some(p) => json!({"type": "ready", "instance": {"MlxRingInstance": {"instance_id": p.instance_id}}}),
+            None => json!({"type": "timeout", "message": format!("No instance found for model {model_id}")}),
+        };
+        format!(": keep-alive\n\ndata: {message}\n\n")
     }
 
     fn place(&mut self, body: &str) -> (u16, Value) {
@@ -380,8 +494,24 @@ impl Server {
         for (index, placed) in self.placed.iter().enumerate() {
             self.add_placed(root, index, placed);
         }
+        // A live exo applies events several times a second, idle or not (real captures: ~5/s),
+        // and each box reports itself every couple of seconds; a step marked `"frozen": true`
+        // stops both, as on the survivor of a killed master.
+        let step = self.current_step();
+        let (live_for, frozen_before) = match step.frozen {
+            Some(ago) => (step.at, ago),
+            None => (self.started.elapsed(), Duration::ZERO),
+        };
+        root.insert(
+            "lastEventAppliedIdx".into(),
+            json!(self.scenario.first_event_idx + live_for.as_millis() as u64 / 200),
+        );
         if let Some(Value::Object(last_seen)) = root.get_mut("lastSeen") {
-            freshen_last_seen(last_seen, std::time::SystemTime::now());
+            let stood_still = self.started.elapsed().saturating_sub(live_for) + frozen_before;
+            let now = std::time::SystemTime::now()
+                .checked_sub(stood_still)
+                .unwrap_or_else(std::time::SystemTime::now);
+            freshen_last_seen(last_seen, now);
         }
         state
     }
@@ -414,7 +544,8 @@ impl Server {
             } else if age < loading {
                 json!({"RunnerLoading": {"layersLoaded": 0, "totalLayers": end - start}})
             } else if age < ready {
-                json!({"RunnerLoading": {"layersLoaded": (end - start) / 2, "totalLayers": end - start}})
+                // The real runner's sequence: Idle → Loading → Loaded → WarmingUp → Ready.
+                json!({"RunnerWarmingUp": {}})
             } else {
                 json!({"RunnerReady": {"prefillServerPort": null}})
             };

@@ -247,3 +247,108 @@ fn a_stopped_exo_is_not_answering() {
     assert!(matches!(error, ExoError::NotAnswering { .. }), "{error}");
     assert!(error.to_string().starts_with("exo is not answering on 127.0.0.1:"));
 }
+
+/// The stand-in's `/state` has the real exo's shape: the same tables, the same fields per node
+/// (compared with a two-node capture of exo 0.3.70, `real-linux/2node_A_state.json`).
+#[test]
+fn the_standin_state_has_the_real_exos_shape() {
+    let real: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../crates/core/tests/fixtures/exo/real-linux/2node_A_state.json"
+    ))
+    .unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        k.sort();
+        k
+    };
+    let first_entry =
+        |v: &serde_json::Value, table: &str| v[table].as_object().and_then(|m| m.values().next().cloned());
+    let running = start("two-nodes.json", "127.0.0.1");
+    let state = running.client.state().unwrap();
+    assert_eq!(keys(&state), keys(&real), "top-level tables");
+    for table in ["nodeIdentities", "nodeMemory", "nodeDisk", "nodeNetwork"] {
+        let ours = first_entry(&state, table).unwrap_or_else(|| panic!("{table} empty"));
+        let theirs = first_entry(&real, table).unwrap();
+        assert_eq!(keys(&ours), keys(&theirs), "{table} entry fields");
+    }
+    let ours = first_entry(&state, "nodeNetwork").unwrap();
+    let theirs = first_entry(&real, "nodeNetwork").unwrap();
+    assert_eq!(
+        keys(&ours["interfaces"][0]),
+        keys(&theirs["interfaces"][0]),
+        "interface fields"
+    );
+    let edge = |v: &serde_json::Value| {
+        let by_source = v["topology"]["connections"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .cloned()
+            .unwrap();
+        let edges = by_source.as_object().unwrap().values().next().cloned().unwrap();
+        edges
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e.get("sinkMultiaddr").is_some())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        keys(&edge(&state)["sinkMultiaddr"]),
+        keys(&edge(&real)["sinkMultiaddr"]),
+        "TCP edge fields"
+    );
+}
+
+/// Like a live exo, the event index moves and every box stays fresh; a frozen step stops both.
+#[test]
+fn the_event_index_moves_until_the_view_freezes() {
+    let running = start("two-nodes.json", "127.0.0.1");
+    let idx = || running.client.state().unwrap()["lastEventAppliedIdx"].as_u64().unwrap();
+    let first = idx();
+    std::thread::sleep(Duration::from_millis(450));
+    assert!(idx() > first, "a live exo applies events all the time");
+
+    let frozen = start("master-killed.json", "127.0.0.1");
+    std::thread::sleep(Duration::from_millis(400));
+    let view = frozen.client.cluster_view(now_unix_ms()).unwrap();
+    assert!(view.frozen_for_s.is_some_and(|s| s > 59.0), "{:?}", view.frozen_for_s);
+    assert!(
+        view.warnings.iter().any(|w| w.code == "exo_view_frozen"),
+        "{:?}",
+        view.warnings
+    );
+    let before = frozen.client.state().unwrap()["lastEventAppliedIdx"].clone();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(frozen.client.state().unwrap()["lastEventAppliedIdx"], before);
+}
+
+/// `POST /models/add` finds a local model as real exo does; `/instance/await` streams the answer.
+#[test]
+fn a_local_model_is_added_then_placed_and_awaited() {
+    let running = start("two-nodes.json", "127.0.0.1");
+    let client = &running.client;
+    match client.add_model("nobody/nothing") {
+        Err(ExoError::Status { status: 400, .. }) => {}
+        other => panic!("an unknown model is a 400, as on real exo offline: {other:?}"),
+    }
+    assert_eq!(client.add_model("local/tiny-llama").unwrap(), "local/tiny-llama");
+    assert!(client.models().unwrap().iter().any(|c| c.id == "local/tiny-llama"));
+    assert_eq!(
+        client
+            .await_instance("local/tiny-llama", Duration::from_secs(1))
+            .unwrap(),
+        exo::AwaitOutcome::TimedOut {
+            message: "No instance found for model local/tiny-llama".into()
+        }
+    );
+    client.place_instance("local/tiny-llama", 1).unwrap();
+    assert!(matches!(
+        client
+            .await_instance("local/tiny-llama", Duration::from_secs(1))
+            .unwrap(),
+        exo::AwaitOutcome::Placed { instance_id: Some(_) }
+    ));
+}

@@ -39,6 +39,7 @@ fn spec(dir: &Path, args: &[&str]) -> SupervisorSpec {
         program: PathBuf::from(STANDIN),
         args: args.iter().map(|a| a.to_string()).collect(),
         env: Env::new(),
+        env_remove: Vec::new(),
         log: LogConfig::new(dir.join("logs/standin.log")),
         pid_file: dir.join("run/standin.pid.json"),
         adopt: AdoptRule::default(),
