@@ -341,6 +341,7 @@ function showError(text: string): void {
 const EDITABLE: [string, string, "text" | "number" | "bool", string][] = [
   ["exo_path", "exo path", "text", "empty = automatic (PATH, EXO.app)"],
   ["exo_api_port", "exo API port", "number", "the same on every Mac of the cluster"],
+  ["exo_namespace", "exo namespace", "text", "empty = exo's default (its version); the same on every Mac"],
   ["meter_port", "Token meter port", "number", "applies at the next launch"],
   ["show_tokens_in_menu_bar", "Show tok/s in the menu bar", "bool", ""],
   ["porten_path", "Porten agent path", "text", "empty = automatic (PATH)"],
@@ -388,7 +389,8 @@ async function saveSettings(): Promise<void> {
     const key = input.dataset.key ?? "";
     if (input.dataset.kind === "bool") patch[key] = input.checked;
     else if (input.dataset.kind === "number") patch[key] = Number(input.value);
-    else patch[key] = input.value.trim() === "" && key.endsWith("_path") ? null : input.value.trim();
+    // Empty optional text (a path, the namespace) means "automatic": null, not "".
+    else patch[key] = input.value.trim() === "" && (key.endsWith("_path") || key === "exo_namespace") ? null : input.value.trim();
   }
   const status = $("settings-status");
   try {

@@ -24,6 +24,9 @@ pub struct Settings {
     pub porten_path: Option<PathBuf>,
     /// exo's API port; every node of a cluster must use the same one.
     pub exo_api_port: u16,
+    /// exo's discovery namespace (`exo --namespace`) for an exo Clusterbar starts; `None` =
+    /// exo's default, its own version. Only boxes with the same one form a cluster.
+    pub exo_namespace: Option<String>,
     /// The token meter's loopback port (the Porten agent and local clients talk to it).
     pub meter_port: u16,
     /// Show the live tokens/s beside the menu-bar icon.
@@ -52,6 +55,7 @@ impl Default for Settings {
             exo_path: None,
             porten_path: None,
             exo_api_port: DEFAULT_EXO_API_PORT,
+            exo_namespace: None,
             meter_port: DEFAULT_METER_PORT,
             show_tokens_in_menu_bar: false,
             porten_hub_url: DEFAULT_PORTEN_HUB_URL.to_owned(),
@@ -79,6 +83,16 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.exo_api_port == 0 {
             return Err(SettingsError::Invalid("exo_api_port must be 1–65535".into()));
+        }
+        if let Some(namespace) = &self.exo_namespace {
+            if namespace.is_empty()
+                || namespace.len() > 64
+                || namespace.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(SettingsError::Invalid(
+                    "exo_namespace must be 1–64 characters without spaces (or empty for exo's default)".into(),
+                ));
+            }
         }
         if self.meter_port == 0 || self.meter_port == self.exo_api_port {
             return Err(SettingsError::Invalid(

@@ -184,7 +184,7 @@ impl SupervisorSpec {
         if settings.exo_api_port != DEFAULT_EXO_API_PORT {
             spec.args = vec!["--api-port".to_owned(), settings.exo_api_port.to_string()];
         }
-        if let Some(namespace) = &launch.namespace {
+        if let Some(namespace) = launch.namespace.as_ref().or(settings.exo_namespace.as_ref()) {
             spec.args.extend(["--namespace".to_owned(), namespace.clone()]);
         }
         // exo moved from libp2p to zenoh (June 2026) and now exits with an error when this is
