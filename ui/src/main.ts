@@ -325,6 +325,7 @@ function renderService(id: "exo" | "porten", status: ServiceStatus): void {
   }
   if (status.pids.length > 1) parts.push(`${status.pids.length} copies running (pids ${status.pids.join(", ")})`);
   if (status.child_processes > 0) parts.push(`${status.child_processes} worker process${status.child_processes === 1 ? "" : "es"}`);
+  if (status.version) parts.push(`version ${status.version}`);
   if (status.executable) parts.push(status.executable);
   if (status.detail) parts.push(status.detail);
   setText(`${id}-detail`, parts.join(" · "));

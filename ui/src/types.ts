@@ -66,6 +66,7 @@ export interface ServiceStatus {
   executable: string | null;
   pids: number[];
   child_processes: number;
+  version: string | null;
   detail: string | null;
   supervised?: SupervisedStatus | null;
 }

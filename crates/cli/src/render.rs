@@ -116,11 +116,16 @@ fn row(label: &str, value: &str) -> String {
 }
 
 fn service(s: &ServiceStatus) -> String {
+    let version = s
+        .version
+        .as_deref()
+        .map(|v| format!(" · version {v}"))
+        .unwrap_or_default();
     let path = s
         .executable
         .as_ref()
-        .map(|p| format!(" · {}", p.display()))
-        .unwrap_or_default();
+        .map(|p| format!("{version} · {}", p.display()))
+        .unwrap_or(version);
     match s.state {
         ServiceState::Running => {
             let pids: Vec<String> = s.pids.iter().map(u32::to_string).collect();

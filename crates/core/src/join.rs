@@ -61,7 +61,14 @@ pub fn preflight(snapshot: &Snapshot, exo_located: &Result<PathBuf, String>) -> 
         Ok(path) => PreflightItem::new(
             "exo_found",
             CheckStatus::Pass,
-            format!("exo at {}", path.display()),
+            match &snapshot.services.exo.version {
+                // exo's default namespace is its version: say it, so the other Macs can be compared.
+                Some(version) => format!(
+                    "exo {version} at {} (every Mac must run exo {version}: other versions never see this one)",
+                    path.display()
+                ),
+                None => format!("exo at {}", path.display()),
+            },
             None,
         ),
         Err(_) if exo_running => PreflightItem::new(
@@ -410,6 +417,7 @@ mod tests {
             executable: None,
             pids: Vec::new(),
             child_processes: 0,
+            version: None,
             detail: None,
             supervised: None,
         };

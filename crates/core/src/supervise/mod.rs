@@ -72,6 +72,11 @@ pub struct ServiceStatus {
     /// Processes the running copies started themselves (exo's model runners), counted.
     #[serde(default)]
     pub child_processes: u32,
+    /// The installed version, when it can be read (exo: EXO.app's Info.plist, or the Python
+    /// package beside the `exo` script). exo's default namespace is its version: boxes on
+    /// different versions never see each other.
+    #[serde(default)]
+    pub version: Option<String>,
     /// Why the state is what it is, when that is not obvious (e.g. a configured path is missing).
     pub detail: Option<String>,
     /// Set when Clusterbar supervises (or has adopted) this program: restarts, uptime, why it
@@ -259,6 +264,55 @@ pub struct RunningCopy {
     pub children: u32,
 }
 
+/// The version of the exo at `executable`, remembered per path (it is asked every sample).
+pub fn exo_version(executable: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashMap<PathBuf, Option<String>>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(known) = seen.lock().ok().and_then(|m| m.get(executable).cloned()) {
+        return known;
+    }
+    let version = read_exo_version(executable);
+    if let Ok(mut map) = seen.lock() {
+        map.insert(executable.to_owned(), version.clone());
+    }
+    version
+}
+
+fn read_exo_version(executable: &Path) -> Option<String> {
+    // EXO.app: …/EXO.app/Contents/Resources/exo/exo → …/EXO.app/Contents/Info.plist.
+    if let Some(contents) = executable.ancestors().find(|a| a.ends_with("Contents")) {
+        if let Ok(plist) = std::fs::read_to_string(contents.join("Info.plist")) {
+            return version_from_plist(&plist);
+        }
+    }
+    // A Python install: <prefix>/bin/exo beside <prefix>/lib/python3.X/site-packages/exo-V.dist-info.
+    let prefix = executable.parent()?.parent()?;
+    let lib = std::fs::read_dir(prefix.join("lib")).ok()?;
+    lib.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("python"))
+        .filter_map(|e| std::fs::read_dir(e.path().join("site-packages")).ok())
+        .flat_map(|entries| entries.filter_map(Result::ok))
+        .find_map(|e| version_from_dist_info(&e.file_name().to_string_lossy()))
+}
+
+/// `CFBundleShortVersionString` from an Info.plist (XML form).
+pub fn version_from_plist(plist: &str) -> Option<String> {
+    let after = plist.split("<key>CFBundleShortVersionString</key>").nth(1)?;
+    let value = after.trim_start().strip_prefix("<string>")?;
+    let value = value.split("</string>").next()?.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// `exo-0.3.70.dist-info` → `0.3.70` (not `exo_rs-…`, not `exodus-…`).
+pub fn version_from_dist_info(name: &str) -> Option<String> {
+    let version = name.strip_prefix("exo-")?.strip_suffix(".dist-info")?;
+    version
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| version.to_owned())
+}
+
 /// The path of `program` on a command line that [`process_matches`] accepted.
 fn program_path(program: &str, argv: &[String]) -> Option<PathBuf> {
     argv.iter()
@@ -293,11 +347,16 @@ pub fn service_status(kind: ServiceKind, settings: &Settings, table: &ProcessTab
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),
     };
+    let version = match kind {
+        ServiceKind::Exo => executable.as_deref().and_then(exo_version),
+        ServiceKind::Porten => None,
+    };
     ServiceStatus {
         state,
         executable,
         pids,
         child_processes,
+        version,
         detail,
         supervised: None,
     }
@@ -342,6 +401,26 @@ mod tests {
             "Python",
             &args(&["/opt/homebrew/bin/exo", "--api-port", "1"])
         ));
+    }
+
+    #[test]
+    fn exo_versions_from_the_app_and_from_a_python_install() {
+        let plist = "<dict>\n\t<key>CFBundleName</key>\n\t<string>EXO</string>\n\t<key>CFBundleShortVersionString</key>\n\t<string>1.0.70</string>\n</dict>";
+        assert_eq!(version_from_plist(plist).as_deref(), Some("1.0.70"));
+        assert_eq!(version_from_plist("<dict></dict>"), None);
+        assert_eq!(
+            version_from_dist_info("exo-0.3.70.dist-info").as_deref(),
+            Some("0.3.70")
+        );
+        assert_eq!(version_from_dist_info("exo_rs-0.1.0.dist-info"), None);
+        assert_eq!(version_from_dist_info("exodus-1.0.dist-info"), None);
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::create_dir_all(dir.path().join("lib/python3.13/site-packages/exo-0.3.70.dist-info")).unwrap();
+        std::fs::create_dir_all(dir.path().join("lib/python3.13/site-packages/exo_rs-0.0.1.dist-info")).unwrap();
+        assert_eq!(exo_version(&dir.path().join("bin/exo")).as_deref(), Some("0.3.70"));
+        assert_eq!(exo_version(Path::new("/nonexistent/bin/exo")), None);
     }
 
     #[test]
