@@ -408,7 +408,7 @@ fn a_real_two_box_cluster_through_clusterbar() {
             .as_array()
             .is_some_and(|e| e.iter().any(|e| e["event"] == "node_left" && e["name"] == b.as_str()))
     });
-    assert_eq!(node_names(&left), [a.clone()]);
+    assert_eq!(node_names(&left), vec![a.clone()]);
     println!("figure: box 2 killed → box 1's Clusterbar says it left: {:.1} s (exo drops a dead box from its topology after ~39 s)", noticed.as_secs_f64());
 
     // --- box 2 comes back with a new node id: one box, not a box beside its ghost.
@@ -424,25 +424,33 @@ fn a_real_two_box_cluster_through_clusterbar() {
 
     // --- the master (box 1, the first exo) dies: box 2's view is frozen, not healthy.
     boxes.kill_box(1);
-    let (frozen, after) = wait_for("box 2's view marked frozen", Duration::from_secs(150), || {
-        let status = boxes.status(2);
-        let frozen = status["cluster"]["frozen_for_s"].as_f64().is_some()
-            || status["warnings"]
-                .as_array()
-                .is_some_and(|w| w.iter().any(|w| w["code"] == "exo_view_frozen"))
-            || status["cluster"].is_null();
-        frozen.then_some(status)
-    });
+    // exo 0.3.70 with stock zenoh elects no one: the survivor answers a frozen /state. Should a
+    // newer exo elect itself, a view without the dead box is as good: never the dead box as live.
+    let (after_kill, after) = wait_for(
+        "box 2's view frozen, or without box 1",
+        Duration::from_secs(150),
+        || {
+            let status = boxes.status(2);
+            let frozen = status["cluster"]["frozen_for_s"].as_f64().is_some()
+                && status["warnings"]
+                    .as_array()
+                    .is_some_and(|w| w.iter().any(|w| w["code"] == "exo_view_frozen"));
+            let moved_on = status["cluster"].is_object() && node_names(&status) == vec![b.clone()];
+            (frozen || moved_on).then_some((status, frozen))
+        },
+    );
+    let (status, frozen) = after_kill;
     println!(
-        "figure: master killed → survivor's Clusterbar shows the view frozen (or exo gone): {:.1} s",
+        "figure: master killed → the survivor's Clusterbar shows {}: {:.1} s",
+        if frozen {
+            "its view frozen"
+        } else {
+            "a view without the master"
+        },
         after.as_secs_f64()
     );
-    if !frozen["cluster"].is_null() {
-        assert_ne!(
-            frozen["state"], "running",
-            "a frozen view is not healthy: {}",
-            frozen["state"]
-        );
+    if frozen {
+        assert_ne!(status["state"], "running", "a frozen view is not healthy");
     }
 }
 
@@ -474,17 +482,18 @@ fn clusterbar_supervises_the_real_exo() {
     let _ = squatter.wait();
     boxes.kill_box(1);
 
-    // Start.
+    // Start; `exo status` (another process) reads the supervisor's record.
+    let exo_status = || -> Value {
+        let out = boxes.clusterbar(1, &["exo", "status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    };
     let (_run, _out) = boxes.clusterbar_lines(1, &["exo", "run", "--quiet"]);
-    let (status, _) = wait_for("exo running and answering", Duration::from_secs(120), || {
-        let s = boxes.status(1);
-        (s["cluster"].is_object() && s["services"]["exo"]["supervised"]["state"] == "running").then_some(s)
+    let (first, _) = wait_for("exo running and answering", Duration::from_secs(120), || {
+        let supervised = exo_status();
+        (supervised["state"] == "running" && boxes.status(1)["cluster"].is_object()).then_some(supervised)
     });
-    let first_pid = status["services"]["exo"]["supervised"]["pid"].as_u64().expect("a pid");
-    // `exo status` from another process agrees; a second `exo run` would adopt (exo's lock too).
-    let out = boxes.clusterbar(1, &["exo", "status", "--json"]);
-    let exo_status: Value = serde_json::from_slice(&out.stdout).expect("exo status JSON");
-    assert_eq!(exo_status["started_by_us"], true, "{exo_status}");
+    assert_eq!(first["started_by_us"], true, "{first}");
+    let first_pid = first["pid"].as_u64().expect("a pid");
 
     // Load so that exo has runner processes, then kill -9 exo's main process: restarted.
     let out = boxes.clusterbar(1, &["models", "load", MODEL, "--wait", "120"]);
@@ -496,12 +505,10 @@ fn clusterbar_supervises_the_real_exo() {
         .output()
         .expect("kill");
     assert!(killed.status.success(), "{}", text(&killed));
-    let (restarted, took) = wait_for("exo restarted by the supervisor", Duration::from_secs(120), || {
-        let s = boxes.status(1);
-        let pid = s["services"]["exo"]["supervised"]["pid"].as_u64()?;
-        (pid != first_pid && s["cluster"].is_object()).then_some(s)
+    let (_, took) = wait_for("exo restarted by the supervisor", Duration::from_secs(120), || {
+        let pid = exo_status()["pid"].as_u64()?;
+        (pid != first_pid && boxes.status(1)["cluster"].is_object()).then_some(())
     });
-    assert!(restarted["services"]["exo"]["supervised"]["restarts"].as_u64() >= Some(1));
     println!(
         "figure: exo kill -9 → restarted and answering: {:.1} s",
         took.as_secs_f64()
