@@ -17,6 +17,12 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// Sums byte figures without wrapping: figures come from other machines and may be absurd, and
+/// a wrapped total would show a pool smaller than one of its boxes.
+pub fn saturating_sum(figures: impl IntoIterator<Item = u64>) -> u64 {
+    figures.into_iter().fold(0, u64::saturating_add)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
