@@ -3,6 +3,7 @@
 
 use crate::render::print_text;
 use clap::Subcommand;
+use clusterbar_core::format::printable;
 use std::path::PathBuf;
 
 use clusterbar_core::settings::{Settings, SettingsStore};
@@ -125,6 +126,8 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
                 eprintln!("clusterbar: no exo log yet at {}", spec.log.path.display());
                 return Ok(());
             }
+            // exo's output, which quotes names and model ids from other machines.
+            let tail: Vec<_> = tail.iter().map(|l| printable(l)).collect();
             print_text(&tail.join("\n"))
         }
     }

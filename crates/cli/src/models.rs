@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use clusterbar_core::exo::fit::{fit_with, Architecture, DEFAULT_CONTEXT_TOKENS};
 use clusterbar_core::exo::{self, ExoClient, FitVerdict, Pool, PoolConfig};
-use clusterbar_core::format::bytes;
+use clusterbar_core::format::{bytes, printable};
 use clusterbar_core::snapshot::now_unix_ms;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -74,21 +74,23 @@ fn list(client: &ExoClient, as_json: bool) -> Result<String, String> {
     } else {
         lines.push("Loaded:".to_owned());
         for model in &view.models {
+            // Everything here but the state word comes from exo: made printable.
             let boxes: Vec<&str> = model.shards.iter().map(|s| s.node.as_str()).collect();
             let error = model.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default();
             lines.push(format!(
-                "  {}  {}  on {}  (instance {}){error}",
-                model.id,
+                "  {}  {}  on {}  (instance {}){}",
+                printable(&model.id),
                 model_state_text(model.state, model.progress),
-                boxes.join(", "),
-                model.instance_id
+                printable(&boxes.join(", ")),
+                printable(&model.instance_id),
+                printable(&error)
             ));
         }
     }
     lines.push(format!("Available ({}):", cards.len()));
     for card in &cards {
         let size = card.storage_size_bytes.map(bytes).unwrap_or_else(|| "—".into());
-        lines.push(format!("  {}  {size}", card.id));
+        lines.push(format!("  {}  {size}", printable(&card.id)));
     }
     Ok(lines.join("\n"))
 }
@@ -114,7 +116,7 @@ fn load(client: &ExoClient, id: &str, min_nodes: u32, wait: Option<u64>) -> Resu
         if let Some(model) = placed {
             match model.state {
                 exo::ModelState::Ready | exo::ModelState::Running => {
-                    return Ok(format!("{id} is ready (instance {}).", model.instance_id))
+                    return Ok(format!("{id} is ready (instance {}).", printable(&model.instance_id)))
                 }
                 exo::ModelState::Failed => {
                     return Err(format!(
@@ -182,7 +184,7 @@ fn fit(
     for b in &pool.per_box {
         lines.push(format!(
             "  {}: {} usable of {}",
-            b.name,
+            printable(&b.name),
             bytes(b.usable_bytes),
             bytes(b.total_bytes)
         ));
