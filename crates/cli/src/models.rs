@@ -33,10 +33,10 @@ pub enum ModelsCommand {
         /// A model id from `models list`.
         id: Option<String>,
         /// Parameters, in billions.
-        #[arg(long, requires = "bits", conflicts_with = "id")]
+        #[arg(long, requires = "bits", conflicts_with = "id", value_parser = positive_number)]
         params_b: Option<f64>,
         /// Bits per weight (4 for INT4, 16 for bf16).
-        #[arg(long, requires = "params_b")]
+        #[arg(long, requires = "params_b", value_parser = positive_number)]
         bits: Option<f64>,
         /// Context length to reserve KV cache for, in tokens.
         #[arg(long, default_value_t = DEFAULT_CONTEXT_TOKENS)]
@@ -44,6 +44,16 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A finite number above zero: NaN, infinities, 0 and negatives are usage errors (exit 2), not a
+/// model that "fits".
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        Ok(_) => Err(format!("{text} is not a finite number above 0")),
+        Err(e) => Err(format!("{text} is not a number: {e}")),
+    }
 }
 
 pub fn run(command: ModelsCommand, client: &ExoClient) -> Result<String, String> {

@@ -239,3 +239,48 @@ fn status_text_escapes_names_from_exo_and_json_keeps_them_exact() {
     assert!(names.contains(&evil_name), "{names:?}");
     assert_eq!(snapshot["cluster"]["models"][0]["id"], evil_model);
 }
+
+/// Issue #11: `models fit --params-b NaN` "fitted". Non-finite, zero and negative sizes are usage
+/// errors (exit 2), refused before exo is asked.
+#[test]
+fn models_fit_refuses_nan_infinite_and_non_positive_sizes() {
+    let home = tempfile::tempdir().unwrap();
+    let exo = StandIn::start(&scenario("three-nodes-rdma.json"), "127.0.0.1", 0).unwrap();
+    let url = exo.url();
+    for (params, bits) in [
+        ("NaN", "4"),
+        ("inf", "4"),
+        ("-inf", "4"),
+        ("0", "4"),
+        ("-5", "4"),
+        ("70", "NaN"),
+        ("70", "0"),
+        ("70", "-4"),
+    ] {
+        let output = clusterbar(home.path())
+            .args([
+                "models",
+                "fit",
+                &format!("--params-b={params}"),
+                &format!("--bits={bits}"),
+            ])
+            .args(["--exo-url", &url])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "--params-b {params} --bits {bits}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("not a finite number above 0"), "{stderr}");
+    }
+    let fit = run_json(clusterbar(home.path()).args([
+        "models",
+        "fit",
+        "--params-b",
+        "1",
+        "--bits",
+        "4",
+        "--json",
+        "--exo-url",
+        &url,
+    ]));
+    assert_eq!(fit["verdict"]["fits"], true);
+}
