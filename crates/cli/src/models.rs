@@ -116,7 +116,7 @@ fn load(client: &ExoClient, id: &str, min_nodes: u32, wait: Option<u64>) -> Resu
             "exo is placing {id}; `clusterbar models list` shows its progress."
         ));
     };
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let deadline = clusterbar_core::clock::deadline_after(Duration::from_secs(seconds));
     loop {
         let view = client.cluster_view(now_unix_ms()).map_err(|e| e.to_string())?;
         let placed = view

@@ -30,8 +30,12 @@ pub enum PortenCommand {
         /// Print {"url", "code", "opened", "result"} at the end.
         #[arg(long)]
         json: bool,
-        /// Give up after this many seconds (default: the porten_login_timeout_s setting, 900).
-        #[arg(long, value_name = "S")]
+        /// Give up after this many seconds, 1–86400 (default: the porten_login_timeout_s setting, 900).
+        #[arg(
+            long,
+            value_name = "S",
+            value_parser = clap::value_parser!(u64).range(1..=clusterbar_core::settings::MAX_PORTEN_LOGIN_TIMEOUT_S)
+        )]
         timeout: Option<u64>,
     },
     /// Run the agent with what the cluster offers (restarted when that changes) until Ctrl-C/SIGTERM.

@@ -4,6 +4,7 @@
 //! Porten agent) feed one [`Snapshot`]; the CLI prints it, the app renders it, alerts are
 //! derived from its changes.
 
+pub mod clock;
 pub mod exo;
 pub mod format;
 pub mod join;

@@ -12,6 +12,11 @@ pub const DEFAULT_EXO_API_PORT: u16 = 52415;
 /// Near exo's port, clear of the ports exo itself uses.
 pub const DEFAULT_METER_PORT: u16 = 52480;
 pub const DEFAULT_PORTEN_HUB_URL: &str = "wss://porten.ai";
+/// The longest `porten login` may wait for approval: a day. Longer is a typo, and a huge figure
+/// would overflow the deadline.
+pub const MAX_PORTEN_LOGIN_TIMEOUT_S: u64 = 24 * 60 * 60;
+/// The longest a new agent environment may have to hold before the agent restarts: an hour.
+pub const MAX_PORTEN_RESTART_DEBOUNCE_S: u64 = 60 * 60;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -84,6 +89,18 @@ impl Settings {
             return Err(SettingsError::Invalid(
                 "meter_port must be 1–65535 and differ from exo_api_port".into(),
             ));
+        }
+        if !(1..=MAX_PORTEN_LOGIN_TIMEOUT_S).contains(&self.porten_login_timeout_s) {
+            return Err(SettingsError::Invalid(format!(
+                "porten_login_timeout_s must be 1–{MAX_PORTEN_LOGIN_TIMEOUT_S} seconds (at most a day), not {}",
+                self.porten_login_timeout_s
+            )));
+        }
+        if self.porten_restart_debounce_s > MAX_PORTEN_RESTART_DEBOUNCE_S {
+            return Err(SettingsError::Invalid(format!(
+                "porten_restart_debounce_s must be 0–{MAX_PORTEN_RESTART_DEBOUNCE_S} seconds (at most an hour), not {}",
+                self.porten_restart_debounce_s
+            )));
         }
         Ok(())
     }
@@ -237,6 +254,30 @@ mod tests {
             b"{\"start_at_login\": tru\xff"
         );
         assert!(!store.path().exists());
+    }
+
+    /// Issue #11: a huge `porten_login_timeout_s` loaded silently and then overflowed a deadline.
+    #[test]
+    fn absurd_timeouts_are_refused_with_the_setting_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        for text in [
+            r#"{"porten_login_timeout_s": 18446744073709551615}"#,
+            r#"{"porten_login_timeout_s": 0}"#,
+        ] {
+            std::fs::write(store.path(), text).unwrap();
+            let loaded = store.load();
+            assert_eq!(loaded.settings, Settings::default());
+            let problem = loaded.problem.unwrap();
+            assert!(
+                problem.contains("porten_login_timeout_s must be 1–86400 seconds"),
+                "{problem}"
+            );
+        }
+        std::fs::write(store.path(), r#"{"porten_restart_debounce_s": 99999999999}"#).unwrap();
+        assert!(store.load().problem.unwrap().contains("porten_restart_debounce_s"));
+        std::fs::write(store.path(), r#"{"porten_login_timeout_s": 86400}"#).unwrap();
+        assert!(store.load().problem.is_none());
     }
 
     #[test]
