@@ -35,6 +35,11 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
 /// A `porten` that fails at once, so a login ends quickly with exit 1.
 fn home_with_porten(settings: serde_json::Value) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
@@ -95,4 +100,94 @@ fn models_load_with_a_huge_wait_does_not_overflow() {
     let output = output_within(command, Duration::from_secs(30));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("is ready"));
+}
+
+/// `clusterbar report` of this machine (exo at `exo_url`) into `home/bundle`.
+fn save_bundle(home: &Path, exo_url: &str) -> std::path::PathBuf {
+    let bundle = home.join("bundle");
+    let mut command = clusterbar(home);
+    command.args(["report", "--out", bundle.to_str().unwrap(), "--exo-url", exo_url]);
+    let output = output_within(command, Duration::from_secs(60));
+    assert!(output.status.success(), "{}", stderr(&output));
+    bundle
+}
+
+fn doctor(home: &Path, bundle: &Path) -> Output {
+    let mut command = clusterbar(home);
+    command.args(["doctor", "--from", bundle.to_str().unwrap(), "--json"]);
+    output_within(command, Duration::from_secs(60))
+}
+
+/// Issue #11: a FIFO in a bundle (or at settings.json) blocked forever; a file pointing at an
+/// endless device was read until memory ran out. Each now fails at once, saying which file.
+#[test]
+fn doctor_refuses_fifos_and_endless_files_in_a_bundle() {
+    let home = tempfile::tempdir().unwrap();
+    let bundle = save_bundle(home.path(), "http://127.0.0.1:9");
+    for (name, make) in [
+        ("snapshot.json", "fifo"),
+        ("snapshot.json", "zero"),
+        ("exo_state.json", "fifo"),
+        ("exo_state.json", "zero"),
+    ] {
+        let copy = home.path().join(format!("{name}-{make}"));
+        let status = Command::new("cp").arg("-a").arg(&bundle).arg(&copy).status().unwrap();
+        assert!(status.success());
+        let target = copy.join(name);
+        let _ = std::fs::remove_file(&target);
+        match make {
+            "fifo" => mkfifo(&target),
+            _ => std::os::unix::fs::symlink("/dev/zero", &target).unwrap(),
+        }
+        let output = doctor(home.path(), &copy);
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{name} as {make}: {text}");
+        assert!(text.contains(name) && text.contains("not a regular file"), "{text}");
+    }
+    // A FIFO at settings.json: the command goes on with defaults and says why.
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    mkfifo(&home.path().join("config/settings.json"));
+    let mut command = clusterbar(home.path());
+    command.args(["exo", "status"]);
+    let output = output_within(command, Duration::from_secs(30));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not a regular file but a FIFO"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Issue #11: `report` saved a `/state` of up to 32 MiB that `doctor` then refused (16 MiB).
+/// Now both use one cap: what `report` saves, `doctor` reads.
+#[test]
+fn doctor_reads_back_a_large_state_that_report_saved() {
+    let home = tempfile::tempdir().unwrap();
+    let scenario_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/exo-standin/scenarios/two-nodes.json");
+    let mut scenario: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario_path).unwrap()).unwrap();
+    // 20 MiB of a key this version does not know: over the old 16 MiB, under the 32 MiB cap.
+    scenario["steps"][0]["state"]["padding"] = serde_json::json!("x".repeat(20 << 20));
+    let path = home.path().join("big.json");
+    std::fs::write(&path, scenario.to_string()).unwrap();
+    let exo = exo_standin::StandIn::start(&path, "127.0.0.1", 0).unwrap();
+    let bundle = save_bundle(home.path(), &exo.url());
+    assert!(std::fs::metadata(bundle.join("exo_state.json")).unwrap().len() > 20 << 20);
+    let output = doctor(home.path(), &bundle);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(snapshot["cluster"]["nodes"].as_array().unwrap().len(), 2);
+    // Over the cap, the bundle is refused with the file named, not read.
+    let big = std::fs::File::options()
+        .append(true)
+        .open(bundle.join("exo_state.json"))
+        .unwrap();
+    big.set_len(33 << 20).unwrap();
+    let output = doctor(home.path(), &bundle);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("exo_state.json") && text.contains("larger than"),
+        "{text}"
+    );
 }

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod exo;
+pub mod files;
 pub mod format;
 pub mod join;
 pub mod logging;

@@ -146,9 +146,10 @@ impl SettingsStore {
     }
 
     pub fn load(&self) -> Loaded {
-        let bytes = match std::fs::read(&self.path) {
+        // Only a regular file of sane size: a FIFO here would block, /dev/zero would never end.
+        let bytes = match crate::files::read_regular(&self.path, crate::files::SETTINGS_MAX_BYTES) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Loaded {
                     settings: Settings::default(),
                     problem: None,
@@ -157,7 +158,7 @@ impl SettingsStore {
             Err(e) => {
                 return Loaded {
                     settings: Settings::default(),
-                    problem: Some(format!("could not read {}: {e}; using defaults", self.path.display())),
+                    problem: Some(format!("could not read the settings: {e}; using defaults")),
                 }
             }
         };
@@ -278,6 +279,27 @@ mod tests {
         assert!(store.load().problem.unwrap().contains("porten_restart_debounce_s"));
         std::fs::write(store.path(), r#"{"porten_login_timeout_s": 86400}"#).unwrap();
         assert!(store.load().problem.is_none());
+    }
+
+    /// Issue #11: a FIFO at settings.json blocked forever; /dev/zero was read until memory ran out.
+    #[test]
+    fn a_fifo_or_an_endless_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        let c_path = std::ffi::CString::new(store.path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let loaded = store.load();
+        assert_eq!(loaded.settings, Settings::default());
+        assert!(loaded.problem.unwrap().contains("not a regular file but a FIFO"));
+        std::fs::remove_file(store.path()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", store.path()).unwrap();
+        assert!(store.load().problem.unwrap().contains("a character device"));
+        // Larger than any settings file: refused without reading it all.
+        std::fs::remove_file(store.path()).unwrap();
+        let big = std::fs::File::create(store.path()).unwrap();
+        big.set_len(crate::files::SETTINGS_MAX_BYTES + 1).unwrap();
+        assert!(store.load().problem.unwrap().contains("larger than"));
     }
 
     #[test]

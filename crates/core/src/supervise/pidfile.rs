@@ -80,14 +80,14 @@ pub fn write(path: &Path, record: &PidRecord) -> Result<(), PidFileError> {
 
 /// Our record; `Ok(None)` when there is no file.
 pub fn read(path: &Path) -> Result<Option<PidRecord>, PidFileError> {
-    match std::fs::read(path) {
+    match crate::files::read_regular(path, crate::files::PID_FILE_MAX_BYTES) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| PidFileError::Unreadable {
                 path: path.to_owned(),
                 reason: e.to_string(),
             }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(PidFileError::Unreadable {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -119,7 +119,8 @@ pub fn parse_pid_text(text: &str) -> Option<u32> {
 }
 
 pub fn read_foreign_pid(path: &Path) -> Option<u32> {
-    let bytes = std::fs::read(path).ok()?;
+    // Someone else's file: a FIFO or a device there must not hang or flood us.
+    let bytes = crate::files::read_regular(path, 4096).ok()?;
     parse_pid_text(&String::from_utf8_lossy(&bytes))
 }
 
