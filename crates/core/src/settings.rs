@@ -1,7 +1,8 @@
 //! User settings, persisted atomically as JSON in the platform config dir.
 //!
 //! A file that cannot be read as settings is never overwritten in place: it is moved aside
-//! as `settings.json.bad`, defaults are used, and the reason is reported so the UI can say so.
+//! as `settings.json.bad` (earlier ones become `.bad.1` … `.bad.4`), defaults are used, and the
+//! reason is reported so the UI can say so.
 //! Keys this version does not know (written by a newer one) are kept on save.
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,8 @@ pub const DEFAULT_PORTEN_HUB_URL: &str = "wss://porten.ai";
 pub const MAX_PORTEN_LOGIN_TIMEOUT_S: u64 = 24 * 60 * 60;
 /// The longest a new agent environment may have to hold before the agent restarts: an hour.
 pub const MAX_PORTEN_RESTART_DEBOUNCE_S: u64 = 60 * 60;
+/// How many unreadable settings files are kept: `settings.json.bad` and `.bad.1` … `.bad.4`.
+pub const KEPT_BAD_FILES: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -171,7 +174,7 @@ impl SettingsStore {
                 problem: None,
             },
             Err(reason) => {
-                let bad = self.path.with_extension("json.bad");
+                let bad = self.make_room_for_bad_file();
                 let kept = match std::fs::rename(&self.path, &bad) {
                     Ok(()) => format!("kept it as {}", bad.display()),
                     Err(e) => format!("could not move it aside ({e})"),
@@ -185,6 +188,27 @@ impl SettingsStore {
                 }
             }
         }
+    }
+
+    /// `settings.json.bad` for the newest unreadable file: earlier ones move up to `.bad.1` …
+    /// `.bad.4` and the oldest beyond that is dropped, so repeated corruption keeps a few
+    /// recent copies without filling the disk.
+    fn make_room_for_bad_file(&self) -> PathBuf {
+        let bad = self.path.with_extension("json.bad");
+        let numbered = |n: u32| {
+            let mut name = bad.as_os_str().to_owned();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        for n in (1..KEPT_BAD_FILES).rev() {
+            let from = if n == 1 { bad.clone() } else { numbered(n - 1) };
+            if let Err(e) = std::fs::rename(&from, numbered(n)) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %from.display(), error = %e, "cannot keep an older unreadable settings file");
+                }
+            }
+        }
+        bad
     }
 
     /// Writes to a temporary file in the same directory, flushes it to disk, then renames it
@@ -255,6 +279,24 @@ mod tests {
             b"{\"start_at_login\": tru\xff"
         );
         assert!(!store.path().exists());
+    }
+
+    /// Issue #11: a second corrupt file overwrote the first `.bad`; now a few are kept.
+    #[test]
+    fn repeated_corruption_keeps_earlier_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        for n in 0..7 {
+            std::fs::write(store.path(), format!("corrupt {n}")).unwrap();
+            let problem = store.load().problem.unwrap();
+            assert!(problem.contains("settings.json.bad"), "{problem}");
+        }
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("settings.json.bad"), "corrupt 6");
+        assert_eq!(read("settings.json.bad.1"), "corrupt 5");
+        assert_eq!(read("settings.json.bad.4"), "corrupt 2");
+        assert!(!dir.path().join("settings.json.bad.5").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), KEPT_BAD_FILES as usize);
     }
 
     /// Issue #11: a huge `porten_login_timeout_s` loaded silently and then overflowed a deadline.
