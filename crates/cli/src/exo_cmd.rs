@@ -134,12 +134,13 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
 }
 
 fn run_foreground(spec: SupervisorSpec) -> Result<(), String> {
+    let (program, log) = (spec.program.clone(), spec.log.path.clone());
+    let supervisor = Supervisor::start(spec).map_err(|e| e.to_string())?;
     eprintln!(
         "clusterbar: supervising {} (log: {}); Ctrl-C stops it",
-        spec.program.display(),
-        spec.log.path.display()
+        program.display(),
+        log.display()
     );
-    let supervisor = Supervisor::start(spec).map_err(|e| e.to_string())?;
     let end = supervisor
         .wait_in_foreground()
         .map_err(|e| format!("waiting for signals: {e}"))?;

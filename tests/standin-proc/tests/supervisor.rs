@@ -9,8 +9,8 @@ use clusterbar_core::supervise::logfile::LogConfig;
 use clusterbar_core::supervise::pidfile::{self, PidRecord};
 use clusterbar_core::supervise::process::{inspect, stop_recorded};
 use clusterbar_core::supervise::{
-    AdoptRule, Env, EnvValue, Secret, StopOutcome, SupervisedState, SupervisedStatus, Supervisor, SupervisorSpec,
-    Timings,
+    AdoptRule, Env, EnvValue, Secret, StopOutcome, SuperviseError, SupervisedState, SupervisedStatus, Supervisor,
+    SupervisorSpec, Timings,
 };
 
 const STANDIN: &str = env!("CARGO_BIN_EXE_standin-proc");
@@ -524,4 +524,91 @@ fn status_and_stop_from_another_process_use_the_pid_file() {
     );
     assert!(orphan.wait().is_ok());
     assert!(!spec.pid_file.exists());
+}
+
+/// Issue #11: two supervisors started at once both started the program, and the loser deleted
+/// the winner's pid file. Now the second is refused at once and touches nothing.
+#[test]
+fn a_second_supervisor_is_refused_and_leaves_the_pid_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), &["--run"]);
+    let first = Supervisor::start(spec.clone()).unwrap();
+    let running = wait_for(&first, "running", PATIENCE, |s| s.state == SupervisedState::Running);
+    let record = pidfile::read(&spec.pid_file).unwrap().unwrap();
+    match Supervisor::start(spec.clone()) {
+        Err(error @ SuperviseError::AlreadySupervised { .. }) => {
+            let SuperviseError::AlreadySupervised { supervisor, pid, .. } = &error else {
+                unreachable!()
+            };
+            assert_eq!((*supervisor, *pid), (Some(std::process::id()), running.pid));
+            let text = error.to_string();
+            assert!(
+                text.contains(&format!(
+                    "another Clusterbar (pid {}) already supervises standin",
+                    std::process::id()
+                )),
+                "{text}"
+            );
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a second supervisor started"),
+    }
+    assert_eq!(pidfile::read(&spec.pid_file).unwrap().unwrap(), record);
+    assert!(process_alive(running.pid.unwrap()));
+    assert_eq!(first.status().pid, running.pid);
+    // Once the first is gone, the next one may start.
+    drop(first);
+    let second = Supervisor::start(spec).unwrap();
+    wait_for(&second, "running", PATIENCE, |s| s.state == SupervisedState::Running);
+}
+
+/// Whether `pid` has exited (a zombie waiting for a reaper that may never come counts).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with(['Z', 'X']),
+        Err(_) => true,
+    }
+}
+
+/// Issue #11: after `kill -9` of the supervisor, exo died (PDEATHSIG) but its own children ran on,
+/// reparented to init, and the next start only deleted the stale pid file. Now the recorded
+/// process group is stopped.
+#[test]
+fn processes_left_in_a_dead_childs_group_are_stopped_at_the_next_start() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), &["--run"]);
+    // A child of a "previous run" that started a grandchild and then died.
+    let grandchild_file = dir.path().join("grandchild.pid");
+    let script = format!("sleep 300 & echo $! > '{}'; exit 0", grandchild_file.display());
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let child_pid = child.id();
+    let mut record = PidRecord::of_running(child_pid).unwrap();
+    assert_eq!(record.pgid, Some(child_pid));
+    record.supervisor_pid = dead_pid();
+    child.wait().unwrap();
+    let grandchild = read_pid(&grandchild_file);
+    assert!(!gone(grandchild));
+    pidfile::write(&spec.pid_file, &record).unwrap();
+
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
+    let status = wait_for(&supervisor, "a fresh child", PATIENCE, |s| {
+        s.state == SupervisedState::Running
+    });
+    wait_until("the grandchild stopped", PATIENCE, || gone(grandchild));
+    assert!(
+        log_text(&spec).contains("left behind in its process group"),
+        "{}",
+        log_text(&spec)
+    );
+    assert_eq!(pidfile::read(&spec.pid_file).unwrap().unwrap().pid, status.pid.unwrap());
 }

@@ -1,8 +1,13 @@
 //! Pid files. Ours records enough to recognise the very process we started (pid, start time,
-//! executable) so a recycled pid is never mistaken for it; other programs' pid files (exo's
-//! `~/.exo/exo.pid`) are read leniently: a number, or our JSON.
+//! executable, process group) so a recycled pid is never mistaken for it; other programs' pid
+//! files (exo's `~/.exo/exo.pid`) are read leniently: a number, or our JSON.
+//!
+//! Beside it, `<pid file>.lock` is held with an exclusive `flock` for a supervisor's whole life, so
+//! exactly one supervisor owns the pid file. The lock is on a file of its own because the record
+//! is replaced by rename (readers never see half of one), which would leave a lock on the old file.
 
 use serde::{Deserialize, Serialize};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +19,10 @@ pub struct PidRecord {
     pub exe: Option<PathBuf>,
     /// The Clusterbar process (app or `clusterbar exo run`) that supervises it.
     pub supervisor_pid: u32,
+    /// Its process group, when it leads one (as the children we start do): what to stop when it
+    /// died but left processes behind (its children, reparented to init).
+    #[serde(default)]
+    pub pgid: Option<u32>,
 }
 
 /// What the OS says about a live process: start time and executable (unknown when unreadable).
@@ -40,6 +49,8 @@ impl PidRecord {
             start_time_unix_s,
             exe,
             supervisor_pid: std::process::id(),
+            // Only a group of its own: never one that holds us or someone else.
+            pgid: super::group::leads_own_group(pid).then_some(pid),
         })
     }
 
@@ -61,6 +72,85 @@ pub enum PidFileError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("the pid file {path} is not readable: {reason}")]
     Unreadable { path: PathBuf, reason: String },
+}
+
+/// `<pid file>.lock`.
+pub fn lock_path(pid_file: &Path) -> PathBuf {
+    let mut name = pid_file.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// An exclusive `flock` on `<pid file>.lock`, released when dropped (or when the process dies,
+/// however it dies). The file is opened close-on-exec, so children never inherit the lock.
+#[derive(Debug)]
+pub struct SupervisorLock {
+    _file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another supervisor holds it; `holder` is its pid when it could be read.
+    #[error("another supervisor holds {path}")]
+    Busy { path: PathBuf, holder: Option<u32> },
+    #[error("locking {path}: {reason}")]
+    Unavailable { path: PathBuf, reason: String },
+}
+
+/// Takes the supervisor lock for `pid_file` without waiting, and writes our pid into the lock
+/// file so a loser can say who holds it.
+pub fn try_lock(pid_file: &Path) -> Result<SupervisorLock, LockError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let path = lock_path(pid_file);
+    let unavailable = |reason: String| LockError::Unavailable {
+        path: path.clone(),
+        reason,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| unavailable(e.to_string()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        // Something other than a regular file put there must not block the open.
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .mode(0o644)
+        .open(&path)
+        .map_err(|e| unavailable(e.to_string()))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(unavailable("not a regular file".into()));
+    }
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => {
+                return Err(LockError::Busy {
+                    holder: lock_holder(pid_file),
+                    path,
+                })
+            }
+            _ => return Err(unavailable(error.to_string())),
+        }
+    }
+    // Ours now; a failure to note our pid only makes a loser's message vaguer.
+    let _ = file
+        .set_len(0)
+        .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()));
+    Ok(SupervisorLock { _file: file })
+}
+
+/// The pid written into the lock file by the supervisor that took it last.
+pub fn lock_holder(pid_file: &Path) -> Option<u32> {
+    let bytes = crate::files::read_regular(&lock_path(pid_file), 64).ok()?;
+    parse_pid_text(&String::from_utf8_lossy(&bytes))
 }
 
 /// Writes atomically (temp file + rename) so a reader never sees half a record.
@@ -162,10 +252,30 @@ mod tests {
             ..record
         };
         assert!(execed.still_running());
+        // Records written before pgid existed still read.
+        let old = r#"{"pid": 42, "start_time_unix_s": 7, "exe": null, "supervisor_pid": 9}"#;
+        std::fs::write(&path, old).unwrap();
+        assert_eq!(read(&path).unwrap().unwrap().pgid, None);
         std::fs::write(&path, b"{truncated").unwrap();
         assert!(read(&path).is_err());
         remove(&path);
         remove(&path);
         assert!(!path.exists());
+    }
+
+    /// Issue #11: two supervisors at once both started exo. The lock lets exactly one in.
+    #[test]
+    fn one_supervisor_lock_at_a_time_and_the_loser_learns_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("run/exo.pid.json");
+        let lock = try_lock(&pid_file).unwrap();
+        match try_lock(&pid_file) {
+            Err(LockError::Busy { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("a second lock: {other:?}"),
+        }
+        drop(lock);
+        let again = try_lock(&pid_file).unwrap();
+        drop(again);
+        assert!(lock_path(&pid_file).ends_with("exo.pid.json.lock"));
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::group::{self, StopGraces, Target};
 use super::logfile::{self, RotatingLog};
-use super::pidfile::{self, PidFileError, PidRecord};
+use super::pidfile::{self, LockError, PidFileError, PidRecord, SupervisorLock};
 use super::spec::{Env, SupervisorSpec, Timings};
 use super::ProcessTable;
 
@@ -84,8 +84,22 @@ pub enum SuperviseError {
     Adopted { name: String, pid: u32 },
     #[error("{name} could not be stopped: {reason}")]
     Stop { name: String, reason: String },
+    #[error("{}", already_supervised(.name, *.supervisor, *.pid))]
+    AlreadySupervised {
+        name: String,
+        /// The Clusterbar process that supervises it, when known.
+        supervisor: Option<u32>,
+        /// The program's pid, when it runs.
+        pid: Option<u32>,
+    },
     #[error(transparent)]
     PidFile(#[from] PidFileError),
+}
+
+fn already_supervised(name: &str, supervisor: Option<u32>, pid: Option<u32>) -> String {
+    let by = supervisor.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let running = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    format!("another Clusterbar{by} already supervises {name}{running}; use that one, or stop it first")
 }
 
 /// What the status is computed from; instants so uptime and countdowns are fresh when read.
@@ -150,8 +164,30 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl Supervisor {
-    /// Cleans up a stale child of an earlier run, then adopts a running copy or starts one.
+    /// Takes the supervisor lock (see [`pidfile`]), cleans up a stale child of an earlier run,
+    /// then adopts a running copy or starts one. Fails at once, touching nothing, when another
+    /// supervisor (this process's or another's) already supervises the same program.
     pub fn start(spec: SupervisorSpec) -> Result<Self, SuperviseError> {
+        let held = match pidfile::try_lock(&spec.pid_file) {
+            Ok(lock) => Some(lock),
+            Err(LockError::Busy { holder, .. }) => {
+                let pid = pidfile::read(&spec.pid_file)
+                    .ok()
+                    .flatten()
+                    .filter(PidRecord::still_running)
+                    .map(|r| r.pid);
+                return Err(SuperviseError::AlreadySupervised {
+                    name: spec.name.clone(),
+                    supervisor: holder,
+                    pid,
+                });
+            }
+            Err(e @ LockError::Unavailable { .. }) => {
+                // A file system without flock (some network homes): supervise without the guard.
+                tracing::warn!(error = %e, "supervising without the lock");
+                None
+            }
+        };
         let shared = Arc::new(Mutex::new(Shared {
             state: SupervisedState::Starting,
             pid: None,
@@ -176,6 +212,7 @@ impl Supervisor {
             phase: Phase::Idle,
             crashes: VecDeque::new(),
             crashes_in_a_row: 0,
+            _lock: held,
         };
         let thread = std::thread::Builder::new()
             .name(format!("supervise-{name}"))
@@ -285,6 +322,8 @@ struct Monitor {
     phase: Phase,
     crashes: VecDeque<Instant>,
     crashes_in_a_row: u32,
+    /// Held until the monitor ends, i.e. after what it started has been stopped.
+    _lock: Option<SupervisorLock>,
 }
 
 /// "exit code 1", "killed by SIGSEGV".
@@ -461,9 +500,11 @@ impl Monitor {
         });
     }
 
-    /// A child recorded by an earlier run whose supervisor is gone (the app crashed or was
-    /// killed) is stopped; a live supervisor's child is left to be adopted. A recycled pid (a
-    /// different start time or executable) is never signalled.
+    /// Whatever an earlier run left behind is stopped: we hold the lock, so whoever wrote the
+    /// record is gone (crashed or killed), whatever its pid means now. A recorded child that
+    /// still runs is stopped with its group; one that died (Linux's PDEATHSIG) but left its own
+    /// children in its process group (reparented to init) has that group stopped. A recycled pid
+    /// (another start time) is never signalled.
     fn clean_up_stale_child(&mut self) {
         let record = match pidfile::read(&self.spec.pid_file) {
             Ok(Some(record)) => record,
@@ -474,24 +515,33 @@ impl Monitor {
                 return;
             }
         };
-        if !record.still_running() {
+        let mut graces = graces(&self.spec.timings);
+        let (target, what) = if record.still_running() {
+            (
+                target_for(record.pid),
+                format!("{} (pid {}) left behind by an earlier run", self.spec.name, record.pid),
+            )
+        } else if let Some(pgid) = record
+            .pgid
+            // The leader's pid is the group's id; while it is free, no one else can lead that group.
+            .filter(|&g| g == record.pid && !group::process_alive(g) && group::group_alive(g))
+        {
+            // Orphans have no parent to shut down gracefully for: SIGTERM, then SIGKILL.
+            graces.after_interrupt = Duration::ZERO;
+            (
+                Target::Group(pgid),
+                format!(
+                    "the processes {} (pid {}) left behind in its process group",
+                    self.spec.name, record.pid
+                ),
+            )
+        } else {
             tracing::debug!(pid = record.pid, "the recorded child is gone");
             pidfile::remove(&self.spec.pid_file);
             return;
-        }
-        if record.supervisor_pid != std::process::id() && group::process_alive(record.supervisor_pid) {
-            tracing::info!(
-                pid = record.pid,
-                supervisor = record.supervisor_pid,
-                "another supervisor runs it"
-            );
-            return;
-        }
-        self.note(&format!(
-            "stopping {} (pid {}) left behind by an earlier run",
-            self.spec.name, record.pid
-        ));
-        match group::terminate(target_for(record.pid), None, graces(&self.spec.timings)) {
+        };
+        self.note(&format!("stopping {what}"));
+        match group::terminate(target, None, graces) {
             Ok(signal) => {
                 tracing::info!(pid = record.pid, ?signal, "stale child stopped");
                 pidfile::remove(&self.spec.pid_file);
