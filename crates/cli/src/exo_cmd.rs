@@ -111,6 +111,10 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
             let state = match (status.state, status.pid) {
                 (SupervisedState::Running, Some(pid)) => format!("running (pid {pid}, started by Clusterbar)"),
                 (SupervisedState::Adopted, Some(pid)) => format!("running (pid {pid}, not started by Clusterbar)"),
+                (SupervisedState::GaveUp, _) => format!(
+                    "gave up: {}",
+                    printable(status.gave_up_reason.as_deref().unwrap_or("it kept crashing"))
+                ),
                 _ => "stopped".to_owned(),
             };
             let uptime = status

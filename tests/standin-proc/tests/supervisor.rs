@@ -154,7 +154,8 @@ fn five_crashes_in_the_window_give_up_with_the_last_lines() {
         status.last_lines
     );
     assert_eq!(status.pid, None);
-    assert!(!spec.pid_file.exists());
+    // The pid file now says why, for other processes (see giving_up_is_shown_to_other_processes).
+    assert_eq!(pidfile::read(&spec.pid_file).unwrap().unwrap().pid, 0);
     // And it stays given up.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(supervisor.status().restarts, 4);
@@ -524,6 +525,42 @@ fn status_and_stop_from_another_process_use_the_pid_file() {
     );
     assert!(orphan.wait().is_ok());
     assert!(!spec.pid_file.exists());
+}
+
+/// Issue #11: `clusterbar exo status` in another process showed `gave_up_reason: null`.
+#[test]
+fn giving_up_is_shown_to_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), &["--lines", "1", "--exit", "1"]);
+    spec.timings.max_crashes = 3;
+    spec.timings.backoff_initial = Duration::from_millis(10);
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
+    let status = wait_for(&supervisor, "gave_up", PATIENCE, |s| s.state == SupervisedState::GaveUp);
+    let seen = |status: &SupervisedStatus| {
+        assert_eq!(status.state, SupervisedState::GaveUp);
+        assert!(
+            status.gave_up_reason.as_deref().unwrap().contains("exited 3 times"),
+            "{status:?}"
+        );
+        assert_eq!(status.last_exit.as_deref(), Some("exit code 1"));
+        assert!(status.last_lines.iter().any(|l| l == "line 1"), "{status:?}");
+        assert_eq!(status.pid, None);
+    };
+    let elsewhere = inspect(&spec);
+    seen(&elsewhere);
+    assert_eq!(elsewhere.gave_up_reason, status.gave_up_reason);
+    // Still after the supervisor is gone (`clusterbar exo run` exits when it gives up).
+    drop(supervisor);
+    seen(&inspect(&spec));
+    assert_eq!(stop_recorded(&spec, false).unwrap(), StopOutcome::NotRunning);
+    // A new start replaces it.
+    spec.args = vec!["--run".into()];
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
+    wait_for(&supervisor, "running", PATIENCE, |s| {
+        s.state == SupervisedState::Running
+    });
+    let status = inspect(&spec);
+    assert_eq!((status.state, status.gave_up_reason), (SupervisedState::Running, None));
 }
 
 /// Issue #11: two supervisors started at once both started the program, and the loser deleted

@@ -1,6 +1,7 @@
 //! Pid files. Ours records enough to recognise the very process we started (pid, start time,
-//! executable, process group) so a recycled pid is never mistaken for it; other programs' pid
-//! files (exo's `~/.exo/exo.pid`) are read leniently: a number, or our JSON.
+//! executable, process group) so a recycled pid is never mistaken for it, and why the supervisor
+//! gave up, for `clusterbar exo status` in another process; other programs' pid files (exo's
+//! `~/.exo/exo.pid`) are read leniently: a number, or our JSON.
 //!
 //! Beside it, `<pid file>.lock` is held with an exclusive `flock` for a supervisor's whole life, so
 //! exactly one supervisor owns the pid file. The lock is on a file of its own because the record
@@ -23,6 +24,18 @@ pub struct PidRecord {
     /// died but left processes behind (its children, reparented to init).
     #[serde(default)]
     pub pgid: Option<u32>,
+    /// Set when the supervisor gave up on a crash loop (then `pid` is 0: nothing runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gave_up: Option<GaveUpRecord>,
+}
+
+/// Why a supervisor gave up, kept for other processes to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GaveUpRecord {
+    pub reason: String,
+    pub last_exit: Option<String>,
+    #[serde(default)]
+    pub last_lines: Vec<String>,
 }
 
 /// What the OS says about a live process: start time and executable (unknown when unreadable).
@@ -51,14 +64,27 @@ impl PidRecord {
             supervisor_pid: std::process::id(),
             // Only a group of its own: never one that holds us or someone else.
             pgid: super::group::leads_own_group(pid).then_some(pid),
+            gave_up: None,
         })
+    }
+
+    /// The record left when a supervisor gave up: no process, the reason.
+    pub fn gave_up(gave_up: GaveUpRecord) -> Self {
+        Self {
+            pid: 0,
+            start_time_unix_s: 0,
+            exe: None,
+            supervisor_pid: std::process::id(),
+            pgid: None,
+            gave_up: Some(gave_up),
+        }
     }
 
     /// Whether the process this record describes is still running: same pid and same start
     /// time (a second of slack for rounding). The executable is not compared: a launcher script
     /// that `exec`s the real program changes it, while the start time survives `exec`.
     pub fn still_running(&self) -> bool {
-        identity(self.pid).is_some_and(|(start, _)| self.same_process(start))
+        self.pid > 1 && identity(self.pid).is_some_and(|(start, _)| self.same_process(start))
     }
 
     pub fn same_process(&self, start_time_unix_s: u64) -> bool {
@@ -252,10 +278,21 @@ mod tests {
             ..record
         };
         assert!(execed.still_running());
-        // Records written before pgid existed still read.
+        // Records written before pgid and gave_up existed still read.
         let old = r#"{"pid": 42, "start_time_unix_s": 7, "exe": null, "supervisor_pid": 9}"#;
         std::fs::write(&path, old).unwrap();
-        assert_eq!(read(&path).unwrap().unwrap().pgid, None);
+        let back = read(&path).unwrap().unwrap();
+        assert_eq!((back.pgid, back.gave_up), (None, None));
+        // A gave-up record describes no process.
+        let gave_up = PidRecord::gave_up(GaveUpRecord {
+            reason: "exo exited 5 times".into(),
+            last_exit: Some("exit code 1".into()),
+            last_lines: vec!["boom".into()],
+        });
+        write(&path, &gave_up).unwrap();
+        let back = read(&path).unwrap().unwrap();
+        assert_eq!(back, gave_up);
+        assert!(!back.still_running());
         std::fs::write(&path, b"{truncated").unwrap();
         assert!(read(&path).is_err());
         remove(&path);

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::group::{self, StopGraces, Target};
 use super::logfile::{self, RotatingLog};
-use super::pidfile::{self, LockError, PidFileError, PidRecord, SupervisorLock};
+use super::pidfile::{self, GaveUpRecord, LockError, PidFileError, PidRecord, SupervisorLock};
 use super::spec::{Env, SupervisorSpec, Timings};
 use super::ProcessTable;
 
@@ -760,6 +760,15 @@ impl Monitor {
                 timings.crash_window.as_secs()
             );
             self.note(&format!("giving up: {reason}"));
+            // For `clusterbar exo status` in another process, also after this one has exited.
+            let record = PidRecord::gave_up(GaveUpRecord {
+                reason: reason.clone(),
+                last_exit: Some(what.clone()),
+                last_lines: last_lines.clone(),
+            });
+            if let Err(e) = pidfile::write(&self.spec.pid_file, &record) {
+                tracing::warn!(error = %e, "cannot record why the supervisor gave up");
+            }
             self.phase = Phase::Idle;
             self.update(|s| {
                 s.state = SupervisedState::GaveUp;
@@ -917,10 +926,9 @@ pub fn inspect(spec: &SupervisorSpec) -> SupervisedStatus {
             .ok()
             .map(|now| now.as_secs().saturating_sub(start))
     };
-    let ours = pidfile::read(&spec.pid_file)
-        .ok()
-        .flatten()
-        .filter(PidRecord::still_running);
+    let record = pidfile::read(&spec.pid_file).ok().flatten();
+    let gave_up = record.as_ref().and_then(|r| r.gave_up.clone());
+    let ours = record.filter(PidRecord::still_running);
     if let Some(record) = ours {
         status.state = SupervisedState::Running;
         status.pid = Some(record.pid);
@@ -930,6 +938,12 @@ pub fn inspect(spec: &SupervisorSpec) -> SupervisedStatus {
         status.state = SupervisedState::Adopted;
         status.pid = Some(pid);
         status.uptime_s = pidfile::identity(pid).and_then(|(start, _)| uptime(start));
+    } else if let Some(gave_up) = gave_up {
+        status.state = SupervisedState::GaveUp;
+        status.started_by_us = true;
+        status.gave_up_reason = Some(gave_up.reason);
+        status.last_exit = gave_up.last_exit;
+        status.last_lines = gave_up.last_lines;
     }
     status
 }
