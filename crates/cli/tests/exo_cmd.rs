@@ -263,3 +263,26 @@ fn after_kill_9_the_next_run_stops_what_exo_left_behind() {
     assert_ne!(new_exo, exo_pid);
     wait_until("the orphan stopped", Duration::from_secs(10), || !alive(grandchild));
 }
+
+/// Issue #11: `exo run` copies exo's output to the terminal, and exo's output quotes names from
+/// other machines: control characters are shown escaped there (the log keeps them as sent).
+#[test]
+fn run_echoes_exos_output_with_control_characters_escaped() {
+    let home = Home::with_exo("#!/bin/sh\nprintf 'evil\\033[2J\\rforged\\n'\nexec sleep 30\n");
+    let stderr_path = home.path().join("echo.stderr");
+    let mut run = Running(
+        home.command(&["exo", "run"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the echoed line", Duration::from_secs(10), || {
+        std::fs::read_to_string(&stderr_path).is_ok_and(|t| t.contains("forged"))
+    });
+    let text = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(text.contains(r"evil\u{1b}[2J\u{d}forged"), "{text:?}");
+    assert!(!text.contains(['\u{1b}', '\r']), "{text:?}");
+    let _ = Command::new("kill").args(["-TERM", &run.0.id().to_string()]).status();
+    assert!(wait_exit(&mut run.0, Duration::from_secs(10)).success());
+}

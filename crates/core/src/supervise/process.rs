@@ -425,7 +425,8 @@ fn spawn_reader(
                         let text = line.strip_suffix(b"\n").unwrap_or(&line);
                         let text = text.strip_suffix(b"\r").unwrap_or(text);
                         if echo {
-                            eprintln!("{}", String::from_utf8_lossy(text));
+                            // To a terminal: exo's output quotes names and ids from other machines.
+                            eprintln!("{}", crate::format::printable(&String::from_utf8_lossy(text)));
                         }
                         log.lock().unwrap_or_else(|p| p.into_inner()).write_line(text);
                     }
@@ -445,7 +446,7 @@ impl Monitor {
             .unwrap_or_else(|p| p.into_inner())
             .write_line(line.as_bytes());
         if self.spec.echo_output {
-            eprintln!("{line}");
+            eprintln!("{}", crate::format::printable(&line));
         }
     }
 
