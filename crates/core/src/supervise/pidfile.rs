@@ -158,10 +158,16 @@ pub fn try_lock(pid_file: &Path) -> Result<SupervisorLock, LockError> {
         match error.raw_os_error() {
             Some(libc::EINTR) => continue,
             Some(libc::EWOULDBLOCK) => {
-                return Err(LockError::Busy {
-                    holder: lock_holder(pid_file),
-                    path,
-                })
+                // The holder writes its pid just after taking the lock (an older, dead holder's
+                // may still be there): give it a moment.
+                let holder = (0..25).find_map(|_| {
+                    let holder = lock_holder(pid_file).filter(|&p| super::group::process_alive(p));
+                    if holder.is_none() {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    holder
+                });
+                return Err(LockError::Busy { holder, path });
             }
             _ => return Err(unavailable(error.to_string())),
         }
