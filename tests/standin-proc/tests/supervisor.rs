@@ -242,10 +242,13 @@ fn a_child_ignoring_sigint_and_sigterm_is_killed_with_its_grandchild() {
 #[test]
 fn a_child_ignoring_only_sigint_ends_with_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let supervisor = Supervisor::start(spec(dir.path(), &["--ignore-int"])).unwrap();
+    let spec = spec(dir.path(), &["--ignore-int", "--lines", "1", "--run"]);
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
     let pid = wait_for(&supervisor, "running", PATIENCE, |s| s.pid.is_some())
         .pid
         .unwrap();
+    // It prints after it has started ignoring SIGINT; stopped before that, SIGINT ends it.
+    wait_until("its first line", PATIENCE, || log_text(&spec).contains("line 1"));
     assert_eq!(
         supervisor.stop(false).unwrap(),
         StopOutcome::Stopped {
