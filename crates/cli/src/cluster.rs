@@ -1,7 +1,7 @@
 //! The cluster part of `clusterbar status`: read exo, attach the view, print it.
 
 use clusterbar_core::exo::{ClusterView, ExoClient, LinkKind, ModelState};
-use clusterbar_core::format::bytes;
+use clusterbar_core::format::{bytes, printable};
 use clusterbar_core::settings::Settings;
 
 /// The exo client for `--exo-url`, else the local exo on the configured port.
@@ -62,7 +62,12 @@ pub fn render(view: Option<&ClusterView>) -> String {
             None => "RDMA —".into(),
         });
         let me = if node.is_this_node { " (this Mac)" } else { "" };
-        lines.push(format!("  {}{me}: {}", node.name, parts.join(" · ")));
+        // Names, chips and model ids come from exo's /state, i.e. from other machines.
+        lines.push(format!(
+            "  {}{me}: {}",
+            printable(&node.name),
+            printable(&parts.join(" · "))
+        ));
     }
     for link in &view.links {
         let kind = match link.kind {
@@ -73,12 +78,16 @@ pub fn render(view: Option<&ClusterView>) -> String {
             LinkKind::Unknown => "unknown link",
         };
         let speed = link.speed_gbps.map(|s| format!(" {s} Gb/s")).unwrap_or_default();
-        lines.push(format!("  {} ↔ {}: {kind}{speed}", link.from, link.to));
+        lines.push(format!(
+            "  {} ↔ {}: {kind}{speed}",
+            printable(&link.from),
+            printable(&link.to)
+        ));
     }
     for model in &view.models {
         lines.push(format!(
             "  model {}: {}",
-            model.id,
+            printable(&model.id),
             model_state_text(model.state, model.progress)
         ));
     }

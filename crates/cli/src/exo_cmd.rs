@@ -3,6 +3,7 @@
 
 use crate::render::print_text;
 use clap::Subcommand;
+use clusterbar_core::format::printable;
 use std::path::PathBuf;
 
 use clusterbar_core::settings::{Settings, SettingsStore};
@@ -114,6 +115,10 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
             let state = match (status.state, status.pid) {
                 (SupervisedState::Running, Some(pid)) => format!("running (pid {pid}, started by Clusterbar)"),
                 (SupervisedState::Adopted, Some(pid)) => format!("running (pid {pid}, not started by Clusterbar)"),
+                (SupervisedState::GaveUp, _) => format!(
+                    "gave up: {}",
+                    printable(status.gave_up_reason.as_deref().unwrap_or("it kept crashing"))
+                ),
                 _ => "stopped".to_owned(),
             };
             let uptime = status
@@ -129,18 +134,21 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
                 eprintln!("clusterbar: no exo log yet at {}", spec.log.path.display());
                 return Ok(());
             }
+            // exo's output, which quotes names and model ids from other machines.
+            let tail: Vec<_> = tail.iter().map(|l| printable(l)).collect();
             print_text(&tail.join("\n"))
         }
     }
 }
 
 fn run_foreground(spec: SupervisorSpec) -> Result<(), String> {
+    let (program, log) = (spec.program.clone(), spec.log.path.clone());
+    let supervisor = Supervisor::start(spec).map_err(|e| e.to_string())?;
     eprintln!(
         "clusterbar: supervising {} (log: {}); Ctrl-C stops it",
-        spec.program.display(),
-        spec.log.path.display()
+        program.display(),
+        log.display()
     );
-    let supervisor = Supervisor::start(spec).map_err(|e| e.to_string())?;
     let end = supervisor
         .wait_in_foreground()
         .map_err(|e| format!("waiting for signals: {e}"))?;

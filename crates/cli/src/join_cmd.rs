@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clusterbar_core::exo::ExoClient;
+use clusterbar_core::format::printable;
 use clusterbar_core::join::{join, preflight, preflight_passes, CheckStatus, JoinError, JoinOptions, JoinProgress};
 use clusterbar_core::settings::SettingsStore;
 use clusterbar_core::snapshot::Collector;
@@ -45,7 +46,7 @@ pub fn run_join(json: bool, timeout: u64, exo_url: Option<String>, namespace: Op
         line(
             json,
             serde_json::json!({"preflight": item}),
-            &format!("[{mark}] {}: {}{fix}", item.id, item.message),
+            &format!("[{mark}] {}: {}{}", item.id, printable(&item.message), printable(&fix)),
         );
     }
     if !preflight_passes(&items) {
@@ -74,11 +75,11 @@ pub fn run_join(json: bool, timeout: u64, exo_url: Option<String>, namespace: Op
                 pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
                 if *adopted { "adopted" } else { "started by Clusterbar" }
             ),
-            JoinProgress::ApiAnswering { node_id } => format!("exo answers; node id {node_id}"),
+            JoinProgress::ApiAnswering { node_id } => format!("exo answers; node id {}", printable(node_id)),
             JoinProgress::WaitingForPeers { members } => {
                 format!("in exo's topology ({members} member(s)); waiting for a peer…")
             }
-            JoinProgress::Joined { peers } => format!("joined; peers: {}", peers.join(", ")),
+            JoinProgress::Joined { peers } => format!("joined; peers: {}", printable(&peers.join(", "))),
         };
         line(json, serde_json::json!({"progress": step}), &text);
     });

@@ -117,7 +117,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
-            eprintln!("clusterbar: {reason}");
+            // Reasons quote exo, Porten and the Hub: one printable line, whatever they sent.
+            eprintln!("clusterbar: {}", clusterbar_core::format::printable(&reason));
             ExitCode::from(1)
         }
     }

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use clusterbar_core::exo::{models_to_bench, ExoClient};
+use clusterbar_core::format::printable;
 use clusterbar_meter::bench::{render_report, run_bench, BenchOptions};
 use clusterbar_meter::{Meter, MeterOptions};
 use std::net::SocketAddr;
@@ -114,7 +115,15 @@ pub fn run_bench_cmd(args: BenchArgs) -> Result<(), String> {
     let text = if args.json {
         serde_json::to_string_pretty(&report).map_err(|e| format!("encoding the report: {e}"))?
     } else {
-        render_report(&report)
+        // Model ids come from exo's /v1/models and failures quote the server: made printable.
+        let mut shown = report.clone();
+        for model in &mut shown.models {
+            model.model = printable(&model.model).into_owned();
+            for failure in &mut model.failures {
+                *failure = printable(failure).into_owned();
+            }
+        }
+        render_report(&shown)
     };
     crate::render::print_text(&text)?;
     let failed: usize = report.models.iter().map(|m| m.failures.len()).sum();

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use clusterbar_core::exo::fit::{fit_with, Architecture, DEFAULT_CONTEXT_TOKENS};
 use clusterbar_core::exo::{self, ExoClient, FitVerdict, Pool, PoolConfig};
-use clusterbar_core::format::bytes;
+use clusterbar_core::format::{bytes, printable};
 use clusterbar_core::snapshot::now_unix_ms;
 use serde_json::json;
 use std::path::Path;
@@ -41,10 +41,10 @@ pub enum ModelsCommand {
         /// A model id from `models list`.
         id: Option<String>,
         /// Parameters, in billions.
-        #[arg(long, requires = "bits", conflicts_with = "id")]
+        #[arg(long, requires = "bits", conflicts_with = "id", value_parser = positive_number)]
         params_b: Option<f64>,
         /// Bits per weight (4 for INT4, 16 for bf16).
-        #[arg(long, requires = "params_b")]
+        #[arg(long, requires = "params_b", value_parser = positive_number)]
         bits: Option<f64>,
         /// Context length to reserve KV cache for, in tokens.
         #[arg(long, default_value_t = DEFAULT_CONTEXT_TOKENS)]
@@ -52,6 +52,16 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A finite number above zero: NaN, infinities, 0 and negatives are usage errors (exit 2), not a
+/// model that "fits".
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        Ok(_) => Err(format!("{text} is not a finite number above 0")),
+        Err(e) => Err(format!("{text} is not a number: {e}")),
+    }
 }
 
 pub fn run(command: ModelsCommand, client: &ExoClient) -> Result<String, String> {
@@ -86,21 +96,23 @@ fn list(client: &ExoClient, as_json: bool) -> Result<String, String> {
     } else {
         lines.push("Loaded:".to_owned());
         for model in &view.models {
+            // Everything here but the state word comes from exo: made printable.
             let boxes: Vec<&str> = model.shards.iter().map(|s| s.node.as_str()).collect();
             let error = model.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default();
             lines.push(format!(
-                "  {}  {}  on {}  (instance {}){error}",
-                model.id,
+                "  {}  {}  on {}  (instance {}){}",
+                printable(&model.id),
                 model_state_text(model.state, model.progress),
-                boxes.join(", "),
-                model.instance_id
+                printable(&boxes.join(", ")),
+                printable(&model.instance_id),
+                printable(&error)
             ));
         }
     }
     lines.push(format!("Available ({}):", cards.len()));
     for card in &cards {
         let size = card.storage_size_bytes.map(bytes).unwrap_or_else(|| "—".into());
-        lines.push(format!("  {}  {size}", card.id));
+        lines.push(format!("  {}  {size}", printable(&card.id)));
     }
     Ok(lines.join("\n"))
 }
@@ -174,12 +186,14 @@ fn load(client: &ExoClient, input: &str, min_nodes: u32, wait: Option<u64>) -> R
             "exo is placing {id}; `clusterbar models list` shows its progress."
         ));
     };
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let deadline = clusterbar_core::clock::deadline_after(Duration::from_secs(seconds));
     // First: did exo place it at all? (It accepts any request, then may find no room.)
     match client.await_instance(id, Duration::from_secs(seconds)) {
         Ok(exo::AwaitOutcome::TimedOut { message }) => {
             return Err(format!(
-                "exo placed no instance of {id} within {seconds} s ({message}): not enough free memory on {min_nodes} box(es)? See `clusterbar models fit {id}`"
+                "exo placed no instance of {id} within {} s ({}): not enough free memory on {min_nodes} box(es)? See `clusterbar models fit {id}`",
+                seconds.min(300),
+                printable(&message)
             ))
         }
         Ok(exo::AwaitOutcome::Placed { .. }) => {}
@@ -196,7 +210,7 @@ fn load(client: &ExoClient, input: &str, min_nodes: u32, wait: Option<u64>) -> R
         if let Some(model) = placed {
             match model.state {
                 exo::ModelState::Ready | exo::ModelState::Running => {
-                    return Ok(format!("{id} is ready (instance {}).", model.instance_id))
+                    return Ok(format!("{id} is ready (instance {}).", printable(&model.instance_id)))
                 }
                 exo::ModelState::Failed => {
                     return Err(format!(
@@ -264,7 +278,7 @@ fn fit(
     for b in &pool.per_box {
         lines.push(format!(
             "  {}: {} usable of {}",
-            b.name,
+            printable(&b.name),
             bytes(b.usable_bytes),
             bytes(b.total_bytes)
         ));

@@ -3,6 +3,7 @@
 
 use crate::render::print_text;
 use clap::Subcommand;
+use clusterbar_core::format::printable;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,8 +30,12 @@ pub enum PortenCommand {
         /// Print {"url", "code", "opened", "result"} at the end.
         #[arg(long)]
         json: bool,
-        /// Give up after this many seconds (default: the porten_login_timeout_s setting, 900).
-        #[arg(long, value_name = "S")]
+        /// Give up after this many seconds, 1–86400 (default: the porten_login_timeout_s setting, 900).
+        #[arg(
+            long,
+            value_name = "S",
+            value_parser = clap::value_parser!(u64).range(1..=clusterbar_core::settings::MAX_PORTEN_LOGIN_TIMEOUT_S)
+        )]
         timeout: Option<u64>,
     },
     /// Run the agent with what the cluster offers (restarted when that changes) until Ctrl-C/SIGTERM.
@@ -175,18 +180,26 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
         }
         match event {
             LoginEvent::Prompt { url, code } => {
+                // Both come from `porten login`'s output: made printable.
                 if let (Some(url), Some(code)) = (url, code) {
-                    eprintln!("Sign in at {url}\nCode: {code}");
+                    eprintln!("Sign in at {}\nCode: {}", printable(url), printable(code));
                 }
             }
             LoginEvent::SuspiciousUrl { url, reason } => {
-                eprintln!("clusterbar: NOT opening the suspicious sign-in URL {url:?}: {reason}")
+                eprintln!(
+                    "clusterbar: NOT opening the suspicious sign-in URL \"{}\": {}",
+                    printable(url),
+                    printable(reason)
+                )
             }
             LoginEvent::BrowserOpened { .. } => {
                 eprintln!("Opened in your browser; approve it there (or on any device).")
             }
             LoginEvent::BrowserFailed { reason, .. } => {
-                eprintln!("clusterbar: could not open the browser ({reason}); open the URL yourself")
+                eprintln!(
+                    "clusterbar: could not open the browser ({}); open the URL yourself",
+                    printable(reason)
+                )
             }
             LoginEvent::Finished { .. } => {}
         }
@@ -279,14 +292,19 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
             _ => "stopped".into(),
         }
     ));
+    // Reasons, model ids, the Hub's warnings and the agent's log come from elsewhere: printable.
     match hold {
-        Some(reason) => lines.push(format!("would run:  no — {reason}")),
-        None => lines.extend(env.iter().map(|(k, v)| format!("  {k}={v}"))),
+        Some(reason) => lines.push(format!("would run:  no — {}", printable(&reason))),
+        None => lines.extend(env.iter().map(|(k, v)| format!("  {k}={}", printable(v)))),
     }
-    lines.extend(warnings.iter().map(|w| format!("warning: {} — {}", w.message, w.fix)));
+    lines.extend(
+        warnings
+            .iter()
+            .map(|w| format!("warning: {} — {}", printable(&w.message), printable(&w.fix))),
+    );
     if !last_lines.is_empty() {
         lines.push(format!("log ({}):", supervised.log_path.display()));
-        lines.extend(last_lines.iter().map(|l| format!("  {l}")));
+        lines.extend(last_lines.iter().map(|l| format!("  {}", printable(l))));
     }
     print_text(&lines.join("\n"))
 }
@@ -311,18 +329,22 @@ fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &m
         );
         if last_report.as_ref() != Some(&report) {
             match (&status.hold_reason, &status.last_error) {
-                (_, Some(error)) => eprintln!("clusterbar: agent: {error}"),
-                (Some(reason), None) => eprintln!("clusterbar: agent not running: {reason}"),
+                (_, Some(error)) => eprintln!("clusterbar: agent: {}", printable(error)),
+                (Some(reason), None) => eprintln!("clusterbar: agent not running: {}", printable(reason)),
                 (None, None) => eprintln!(
                     "clusterbar: agent {:?} ({action:?}) offering {} with {} MB",
                     status.state,
-                    status.models.join(", "),
+                    printable(&status.models.join(", ")),
                     status.budget.as_ref().map(|b| b.vram_budget_mb).unwrap_or(0)
                 ),
             }
             if !models.is_empty() {
                 for warning in catalog.check(&models, now) {
-                    eprintln!("clusterbar: warning: {} — {}", warning.message, warning.fix);
+                    eprintln!(
+                        "clusterbar: warning: {} — {}",
+                        printable(&warning.message),
+                        printable(&warning.fix)
+                    );
                 }
             }
             last_report = Some(report);

@@ -1,6 +1,6 @@
 //! The human table `clusterbar status` prints, and how every command writes to stdout.
 
-use clusterbar_core::format::bytes;
+use clusterbar_core::format::{bytes, printable};
 use clusterbar_core::probes::hardware::HardwareReport;
 use clusterbar_core::probes::memory::MemoryPressure;
 use clusterbar_core::probes::rdma::RdmaStatus;
@@ -111,8 +111,10 @@ fn hardware(hw: &HardwareReport) -> Vec<String> {
     lines
 }
 
+/// One line of the table. Values carry names and words from other machines and tools (host and
+/// peer names, exo's warnings, tool output), so they are made printable here, where every row passes.
 fn row(label: &str, value: &str) -> String {
-    format!("{label:<14}{value}")
+    format!("{label:<14}{}", printable(value))
 }
 
 fn service(s: &ServiceStatus) -> String {

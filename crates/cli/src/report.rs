@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clusterbar_core::exo::{parse_state, ExoClient};
+use clusterbar_core::files::{read_regular, BUNDLE_FILE_MAX_BYTES};
 use clusterbar_core::probes::hardware::{self, HardwareReader, RawSources};
 use clusterbar_core::settings::Settings;
 use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot, TrayState};
@@ -16,6 +17,19 @@ use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot, TrayState};
 const SNAPSHOT_FILE: &str = "snapshot.json";
 const EXO_STATE_FILE: &str = "exo_state.json";
 const EXO_NODE_ID_FILE: &str = "exo_node_id.txt";
+/// A node id is a few dozen characters.
+const NODE_ID_MAX_BYTES: u64 = 4096;
+
+/// Bundle files are written only when `doctor` will read them back (see `files`'s caps).
+fn write_bundle_file(out: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() as u64 > BUNDLE_FILE_MAX_BYTES {
+        return Err(format!(
+            "{name} would be {} bytes, over the {BUNDLE_FILE_MAX_BYTES}-byte limit of a bundle file",
+            bytes.len()
+        ));
+    }
+    std::fs::write(out.join(name), bytes).map_err(|e| format!("writing {name}: {e}"))
+}
 
 /// Writes the bundle and returns a one-line summary.
 pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<String, String> {
@@ -40,20 +54,25 @@ pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<St
     };
     let snapshot = collector.collect(settings, &[]);
     let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?;
-    std::fs::write(out.join(SNAPSHOT_FILE), json).map_err(|e| format!("writing {SNAPSHOT_FILE}: {e}"))?;
+    write_bundle_file(out, SNAPSHOT_FILE, &json)?;
     let client = match exo_url {
         Some(url) => ExoClient::new(url).map_err(|e| e.to_string())?,
         None => ExoClient::local(settings.exo_api_port),
     };
     let exo_part = match (client.state(), client.node_id()) {
         (Ok(state), node_id) => {
-            let body = serde_json::to_vec_pretty(&state).map_err(|e| format!("encoding exo's state: {e}"))?;
-            std::fs::write(out.join(EXO_STATE_FILE), body).map_err(|e| format!("writing {EXO_STATE_FILE}: {e}"))?;
-            if let Ok(id) = node_id {
-                std::fs::write(out.join(EXO_NODE_ID_FILE), id)
-                    .map_err(|e| format!("writing {EXO_NODE_ID_FILE}: {e}"))?;
+            // Compact, so the /state the client accepted (up to the same cap) fits a bundle file;
+            // one that still does not fit is left out and the summary says so.
+            let body = serde_json::to_vec(&state).map_err(|e| format!("encoding exo's state: {e}"))?;
+            match write_bundle_file(out, EXO_STATE_FILE, &body) {
+                Ok(()) => {
+                    if let Ok(id) = node_id {
+                        write_bundle_file(out, EXO_NODE_ID_FILE, id.as_bytes())?;
+                    }
+                    "exo's /state included".to_owned()
+                }
+                Err(reason) => format!("no exo state ({reason})"),
             }
-            "exo's /state included".to_owned()
         }
         (Err(e), _) => format!("no exo state ({e})"),
     };
@@ -69,11 +88,12 @@ pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<St
 /// from the saved `/state`, and the warnings are derived anew.
 pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
     let raw = RawSources::load(from).map_err(|e| format!("reading the bundle: {e}"))?;
-    let saved = std::fs::read(from.join(SNAPSHOT_FILE)).map_err(|e| {
-        format!(
-            "{} has no {SNAPSHOT_FILE} ({e}); is it a Clusterbar report?",
-            from.display()
-        )
+    let saved = read_regular(&from.join(SNAPSHOT_FILE), BUNDLE_FILE_MAX_BYTES).map_err(|e| {
+        if e.is_not_found() {
+            format!("{} has no {SNAPSHOT_FILE}; is it a Clusterbar report?", from.display())
+        } else {
+            format!("reading the bundle: {e}")
+        }
     })?;
     let mut snapshot: Snapshot =
         serde_json::from_slice(&saved).map_err(|e| format!("{SNAPSHOT_FILE} is not a Clusterbar snapshot: {e}"))?;
@@ -107,10 +127,16 @@ pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
     snapshot.this_node.hardware = report;
     snapshot.warnings = warnings;
     snapshot.cluster = None;
-    if let Ok(state) = std::fs::read(from.join(EXO_STATE_FILE)) {
+    // Optional files: absent is fine, anything else wrong with them is said.
+    let optional = |name: &str, max_bytes: u64| match read_regular(&from.join(name), max_bytes) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(format!("reading the bundle: {e}")),
+    };
+    if let Some(state) = optional(EXO_STATE_FILE, BUNDLE_FILE_MAX_BYTES)? {
         let value: serde_json::Value =
             serde_json::from_slice(&state).map_err(|e| format!("{EXO_STATE_FILE} is not JSON: {e}"))?;
-        let node_id = std::fs::read_to_string(from.join(EXO_NODE_ID_FILE)).ok();
+        let node_id = optional(EXO_NODE_ID_FILE, NODE_ID_MAX_BYTES)?.map(|b| String::from_utf8_lossy(&b).into_owned());
         let taken = if snapshot.taken_at_unix_ms > 0 {
             snapshot.taken_at_unix_ms
         } else {

@@ -180,3 +180,107 @@ fn models_list_load_fit_unload() {
         .assert()
         .code(2);
 }
+
+/// Replaces every string equal to `from` anywhere in `value`.
+fn replace_strings(value: &mut Value, from: &str, to: &str) {
+    match value {
+        Value::String(s) if s == from => *s = to.to_owned(),
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_strings(v, from, to)),
+        Value::Object(map) => map.values_mut().for_each(|v| replace_strings(v, from, to)),
+        _ => {}
+    }
+}
+
+/// Issue #11: node names and model ids from exo's /state reached the terminal raw (escape
+/// sequences, CR/LF forging lines, bidi overrides). The text form escapes them; JSON stays exact.
+#[test]
+fn status_text_escapes_names_from_exo_and_json_keeps_them_exact() {
+    let home = tempfile::tempdir().unwrap();
+    let evil_name = "mini-2\r\nForged line\u{1b}[2J\u{9b}31m\u{202e}";
+    let evil_model = "evil\u{1b}]0;pwned\u{7}\nmodel";
+    let mut scenario_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario("two-nodes.json")).unwrap()).unwrap();
+    replace_strings(&mut scenario_json, "mini-2", evil_name);
+    replace_strings(
+        &mut scenario_json,
+        "mlx-community/Llama-3.2-1B-Instruct-4bit",
+        evil_model,
+    );
+    let path = home.path().join("evil.json");
+    std::fs::write(&path, scenario_json.to_string()).unwrap();
+    let exo = StandIn::start(&path, "127.0.0.1", 0).unwrap();
+
+    let output = clusterbar(home.path())
+        .args(["status", "--exo-url", &exo.url()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for bad in ['\u{1b}', '\r', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!text.contains(bad), "{bad:?} reached the terminal: {text:?}");
+    }
+    assert!(
+        !text.lines().any(|l| l.starts_with("Forged line")),
+        "a forged line: {text}"
+    );
+    assert!(
+        text.contains(r"mini-2\u{d}\u{a}Forged line\u{1b}[2J\u{9b}31m\u{202e}"),
+        "{text}"
+    );
+    assert!(text.contains(r"evil\u{1b}]0;pwned\u{7}\u{a}model"), "{text}");
+
+    let snapshot = run_json(clusterbar(home.path()).args(["status", "--json", "--exo-url", &exo.url()]));
+    let names: Vec<&str> = snapshot["cluster"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&evil_name), "{names:?}");
+    assert_eq!(snapshot["cluster"]["models"][0]["id"], evil_model);
+}
+
+/// Issue #11: `models fit --params-b NaN` "fitted". Non-finite, zero and negative sizes are usage
+/// errors (exit 2), refused before exo is asked.
+#[test]
+fn models_fit_refuses_nan_infinite_and_non_positive_sizes() {
+    let home = tempfile::tempdir().unwrap();
+    let exo = StandIn::start(&scenario("three-nodes-rdma.json"), "127.0.0.1", 0).unwrap();
+    let url = exo.url();
+    for (params, bits) in [
+        ("NaN", "4"),
+        ("inf", "4"),
+        ("-inf", "4"),
+        ("0", "4"),
+        ("-5", "4"),
+        ("70", "NaN"),
+        ("70", "0"),
+        ("70", "-4"),
+    ] {
+        let output = clusterbar(home.path())
+            .args([
+                "models",
+                "fit",
+                &format!("--params-b={params}"),
+                &format!("--bits={bits}"),
+            ])
+            .args(["--exo-url", &url])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "--params-b {params} --bits {bits}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("not a finite number above 0"), "{stderr}");
+    }
+    let fit = run_json(clusterbar(home.path()).args([
+        "models",
+        "fit",
+        "--params-b",
+        "1",
+        "--bits",
+        "4",
+        "--json",
+        "--exo-url",
+        &url,
+    ]));
+    assert_eq!(fit["verdict"]["fits"], true);
+}

@@ -323,7 +323,7 @@ pub fn join(
 ) -> Result<(Joined, Supervisor), JoinError> {
     progress(&JoinProgress::StartingExo);
     let supervisor = start_exo().map_err(JoinError::Start)?;
-    let deadline = Instant::now() + options.timeout;
+    let deadline = crate::clock::deadline_after(options.timeout);
     let mut announced_running = false;
     let mut node_id: Option<String> = None;
     let mut last_members: Option<usize> = None;

@@ -4,7 +4,9 @@
 //! Porten agent) feed one [`Snapshot`]; the CLI prints it, the app renders it, alerts are
 //! derived from its changes.
 
+pub mod clock;
 pub mod exo;
+pub mod files;
 pub mod format;
 pub mod join;
 pub mod logging;

@@ -1,7 +1,8 @@
 //! User settings, persisted atomically as JSON in the platform config dir.
 //!
 //! A file that cannot be read as settings is never overwritten in place: it is moved aside
-//! as `settings.json.bad`, defaults are used, and the reason is reported so the UI can say so.
+//! as `settings.json.bad` (earlier ones become `.bad.1` … `.bad.4`), defaults are used, and the
+//! reason is reported so the UI can say so.
 //! Keys this version does not know (written by a newer one) are kept on save.
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,13 @@ pub const DEFAULT_EXO_API_PORT: u16 = 52415;
 /// Near exo's port, clear of the ports exo itself uses.
 pub const DEFAULT_METER_PORT: u16 = 52480;
 pub const DEFAULT_PORTEN_HUB_URL: &str = "wss://porten.ai";
+/// The longest `porten login` may wait for approval: a day. Longer is a typo, and a huge figure
+/// would overflow the deadline.
+pub const MAX_PORTEN_LOGIN_TIMEOUT_S: u64 = 24 * 60 * 60;
+/// The longest a new agent environment may have to hold before the agent restarts: an hour.
+pub const MAX_PORTEN_RESTART_DEBOUNCE_S: u64 = 60 * 60;
+/// How many unreadable settings files are kept: `settings.json.bad` and `.bad.1` … `.bad.4`.
+pub const KEPT_BAD_FILES: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -99,6 +107,18 @@ impl Settings {
                 "meter_port must be 1–65535 and differ from exo_api_port".into(),
             ));
         }
+        if !(1..=MAX_PORTEN_LOGIN_TIMEOUT_S).contains(&self.porten_login_timeout_s) {
+            return Err(SettingsError::Invalid(format!(
+                "porten_login_timeout_s must be 1–{MAX_PORTEN_LOGIN_TIMEOUT_S} seconds (at most a day), not {}",
+                self.porten_login_timeout_s
+            )));
+        }
+        if self.porten_restart_debounce_s > MAX_PORTEN_RESTART_DEBOUNCE_S {
+            return Err(SettingsError::Invalid(format!(
+                "porten_restart_debounce_s must be 0–{MAX_PORTEN_RESTART_DEBOUNCE_S} seconds (at most an hour), not {}",
+                self.porten_restart_debounce_s
+            )));
+        }
         Ok(())
     }
 }
@@ -143,9 +163,10 @@ impl SettingsStore {
     }
 
     pub fn load(&self) -> Loaded {
-        let bytes = match std::fs::read(&self.path) {
+        // Only a regular file of sane size: a FIFO here would block, /dev/zero would never end.
+        let bytes = match crate::files::read_regular(&self.path, crate::files::SETTINGS_MAX_BYTES) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Loaded {
                     settings: Settings::default(),
                     problem: None,
@@ -154,7 +175,7 @@ impl SettingsStore {
             Err(e) => {
                 return Loaded {
                     settings: Settings::default(),
-                    problem: Some(format!("could not read {}: {e}; using defaults", self.path.display())),
+                    problem: Some(format!("could not read the settings: {e}; using defaults")),
                 }
             }
         };
@@ -167,7 +188,7 @@ impl SettingsStore {
                 problem: None,
             },
             Err(reason) => {
-                let bad = self.path.with_extension("json.bad");
+                let bad = self.make_room_for_bad_file();
                 let kept = match std::fs::rename(&self.path, &bad) {
                     Ok(()) => format!("kept it as {}", bad.display()),
                     Err(e) => format!("could not move it aside ({e})"),
@@ -181,6 +202,27 @@ impl SettingsStore {
                 }
             }
         }
+    }
+
+    /// `settings.json.bad` for the newest unreadable file: earlier ones move up to `.bad.1` …
+    /// `.bad.4` and the oldest beyond that is dropped, so repeated corruption keeps a few
+    /// recent copies without filling the disk.
+    fn make_room_for_bad_file(&self) -> PathBuf {
+        let bad = self.path.with_extension("json.bad");
+        let numbered = |n: u32| {
+            let mut name = bad.as_os_str().to_owned();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        for n in (1..KEPT_BAD_FILES).rev() {
+            let from = if n == 1 { bad.clone() } else { numbered(n - 1) };
+            if let Err(e) = std::fs::rename(&from, numbered(n)) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %from.display(), error = %e, "cannot keep an older unreadable settings file");
+                }
+            }
+        }
+        bad
     }
 
     /// Writes to a temporary file in the same directory, flushes it to disk, then renames it
@@ -251,6 +293,69 @@ mod tests {
             b"{\"start_at_login\": tru\xff"
         );
         assert!(!store.path().exists());
+    }
+
+    /// Issue #11: a second corrupt file overwrote the first `.bad`; now a few are kept.
+    #[test]
+    fn repeated_corruption_keeps_earlier_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        for n in 0..7 {
+            std::fs::write(store.path(), format!("corrupt {n}")).unwrap();
+            let problem = store.load().problem.unwrap();
+            assert!(problem.contains("settings.json.bad"), "{problem}");
+        }
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("settings.json.bad"), "corrupt 6");
+        assert_eq!(read("settings.json.bad.1"), "corrupt 5");
+        assert_eq!(read("settings.json.bad.4"), "corrupt 2");
+        assert!(!dir.path().join("settings.json.bad.5").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), KEPT_BAD_FILES as usize);
+    }
+
+    /// Issue #11: a huge `porten_login_timeout_s` loaded silently and then overflowed a deadline.
+    #[test]
+    fn absurd_timeouts_are_refused_with_the_setting_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        for text in [
+            r#"{"porten_login_timeout_s": 18446744073709551615}"#,
+            r#"{"porten_login_timeout_s": 0}"#,
+        ] {
+            std::fs::write(store.path(), text).unwrap();
+            let loaded = store.load();
+            assert_eq!(loaded.settings, Settings::default());
+            let problem = loaded.problem.unwrap();
+            assert!(
+                problem.contains("porten_login_timeout_s must be 1–86400 seconds"),
+                "{problem}"
+            );
+        }
+        std::fs::write(store.path(), r#"{"porten_restart_debounce_s": 99999999999}"#).unwrap();
+        assert!(store.load().problem.unwrap().contains("porten_restart_debounce_s"));
+        std::fs::write(store.path(), r#"{"porten_login_timeout_s": 86400}"#).unwrap();
+        assert!(store.load().problem.is_none());
+    }
+
+    /// Issue #11: a FIFO at settings.json blocked forever; /dev/zero was read until memory ran out.
+    #[test]
+    fn a_fifo_or_an_endless_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        let c_path = std::ffi::CString::new(store.path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let loaded = store.load();
+        assert_eq!(loaded.settings, Settings::default());
+        assert!(loaded.problem.unwrap().contains("not a regular file but a FIFO"));
+        std::fs::remove_file(store.path()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", store.path()).unwrap();
+        assert!(store.load().problem.unwrap().contains("a character device"));
+        // Larger than any settings file: refused without reading it all.
+        std::fs::remove_file(store.path()).unwrap();
+        let big = std::fs::File::create(store.path()).unwrap();
+        big.set_len(crate::files::SETTINGS_MAX_BYTES + 1).unwrap();
+        assert!(store.load().problem.unwrap().contains("larger than"));
     }
 
     #[test]

@@ -28,13 +28,13 @@ pub use stats::{Aggregate, History, MeterStats, ModelStats, StatsHub};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +51,23 @@ pub enum MeterError {
     },
 }
 
+/// How long a client may take to send a request's headers, and how long a kept-alive connection may sit idle
+/// before its next request: a connection that sends nothing is closed after this.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct MeterOptions {
     /// Allow a non-loopback listen address (anyone who can reach it can use the upstream through it).
     pub allow_remote: bool,
     /// How often the stats are published to [`MeterHandle::subscribe`] (clamped to at least 500 ms).
     pub publish_interval: Duration,
+    /// See [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// The most client connections served at once. Beyond it a new connection is answered `503` at once (a
+    /// write that never waits) and closed, rather than queued: queued sockets would hold file descriptors too,
+    /// and closing at once keeps the process's descriptors for the connections it serves, the upstream and
+    /// `/_clusterbar/stats`. The default is [`default_max_connections`].
+    pub max_connections: usize,
 }
 
 impl Default for MeterOptions {
@@ -64,8 +75,27 @@ impl Default for MeterOptions {
         Self {
             allow_remote: false,
             publish_interval: Duration::from_secs(1),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: default_max_connections(),
         }
     }
+}
+
+/// Half the process's file-descriptor limit (each proxied connection also opens one upstream) less a reserve for
+/// the rest of the process, between 16 and 4096; 512 when the limit cannot be read.
+pub fn default_max_connections() -> usize {
+    const RESERVE: u64 = 64;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 512;
+    }
+    let soft: u64 = limit.rlim_cur;
+    let bound = soft.saturating_sub(RESERVE) / 2;
+    usize::try_from(bound.clamp(16, 4096)).unwrap_or(4096)
 }
 
 pub struct Meter;
@@ -95,7 +125,11 @@ impl Meter {
             idle: proxy::IdlePool::default(),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
-        let server = tokio::spawn(serve(listener, state, shutdown_rx));
+        let limits = ConnectionLimits {
+            header_read_timeout: options.header_read_timeout,
+            permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
+        };
+        let server = tokio::spawn(serve(listener, state, limits, shutdown_rx));
         let (publish_tx, publish_rx) = watch::channel(Arc::new(stats.snapshot()));
         let interval = options.publish_interval.max(Duration::from_millis(500));
         let watched = Arc::new(AtomicBool::new(false));
@@ -168,7 +202,22 @@ impl Drop for MeterHandle {
     }
 }
 
-async fn serve(listener: TcpListener, state: Arc<proxy::ProxyState>, mut shutdown: oneshot::Receiver<()>) {
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    /// One per connection being served; see [`MeterOptions::max_connections`].
+    permits: Arc<Semaphore>,
+}
+
+/// What a connection beyond [`MeterOptions::max_connections`] is told before it is closed.
+const BUSY_RESPONSE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n";
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<proxy::ProxyState>,
+    limits: ConnectionLimits,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -183,11 +232,20 @@ async fn serve(listener: TcpListener, state: Arc<proxy::ProxyState>, mut shutdow
                         continue;
                     }
                 };
+                let Ok(permit) = limits.permits.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many connections; answering 503");
+                    let _ = stream.try_write(BUSY_RESPONSE);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let mut http = http1::Builder::new();
+                // A connection that sends no request (at first, or after a response) is closed after this.
+                http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
                 connections.spawn(async move {
+                    let _permit = permit;
                     let service = service_fn(move |request| proxy::handle(state.clone(), request));
-                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                    if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
                         tracing::debug!(%peer, error = %e, "client connection ended with an error");
                     }
                 });

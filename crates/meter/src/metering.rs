@@ -596,6 +596,16 @@ mod tests {
         assert_eq!(record.prompt_tokens, None);
     }
 
+    /// Issue #11: a stream opening with a UTF-8 BOM was metered as 0 tokens.
+    #[test]
+    fn a_stream_opening_with_a_bom_is_metered() {
+        let first = format!("\u{feff}{}", chat_chunk("Hel"));
+        let record = run(Endpoint::ChatCompletions, SSE, &[(10, &first), (20, &chat_chunk("lo"))]);
+        assert!(record.metered);
+        assert_eq!(record.content_events, 2);
+        assert_eq!(record.ttft_ms, Some(10.0));
+    }
+
     #[test]
     fn reasoning_content_counts_as_first_token() {
         let thinking = "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}\n\n";

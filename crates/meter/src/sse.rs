@@ -1,7 +1,8 @@
 //! Incremental Server-Sent Events parser (WHATWG HTML §9.2.6), fed the bytes of a response as they arrive.
 //!
 //! Unlike an ordinary SSE client it keeps `:` comment lines, because exo reports its own figures in them
-//! (`: generation_stats {...}`). Lines may end in CRLF, LF or CR, and any line may be split across chunks.
+//! (`: generation_stats {...}`). Lines may end in CRLF, LF or CR, and any line may be split across chunks. A UTF-8
+//! byte order mark opening the stream is dropped, as the spec's decoder does.
 
 /// One thing the stream said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub enum SseItem {
     /// A comment line, without the leading `:` (and without one following space).
     Comment(String),
 }
+
+const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
 /// A line longer than this is not SSE we can meter (1 MiB; a token delta is a few hundred bytes).
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -30,6 +33,10 @@ pub struct SseParser {
     data: String,
     has_data: bool,
     failed: bool,
+    /// The stream's first bytes have been checked for a BOM.
+    started: bool,
+    /// How many bytes of a BOM the stream has opened with so far (it may be split across chunks).
+    bom_matched: usize,
 }
 
 impl SseParser {
@@ -44,6 +51,24 @@ impl SseParser {
             return Err(SseError::LineTooLong);
         }
         let mut rest = bytes;
+        if !self.started {
+            // Without this, a BOM glued to the first `data:` made it an unknown field: 0 tokens.
+            while self.bom_matched < BOM.len() {
+                match rest.first() {
+                    None => return Ok(()),
+                    Some(&b) if b == BOM[self.bom_matched] => {
+                        self.bom_matched += 1;
+                        rest = &rest[1..];
+                    }
+                    Some(_) => {
+                        // Not a BOM after all: the bytes held back are the line's start.
+                        self.line.extend_from_slice(&BOM[..self.bom_matched]);
+                        break;
+                    }
+                }
+            }
+            self.started = true;
+        }
         if self.pending_cr {
             self.pending_cr = false;
             if let Some(b'\n') = rest.first() {
@@ -171,6 +196,29 @@ mod tests {
         // One byte at a time.
         let bytes: Vec<&[u8]> = whole.chunks(1).collect();
         assert_eq!(parse_in_pieces(&bytes), expected);
+    }
+
+    /// Issue #11: a stream opening with a UTF-8 BOM was metered as 0 tokens.
+    #[test]
+    fn a_leading_bom_is_dropped_even_when_split() {
+        let whole = b"\xEF\xBB\xBFdata: x\n\ndata: y\n\n";
+        for split in 0..=whole.len() {
+            let (a, b) = whole.split_at(split);
+            assert_eq!(parse_in_pieces(&[a, b]), vec![data("x"), data("y")], "split at {split}");
+        }
+        let bytes: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(parse_in_pieces(&bytes), vec![data("x"), data("y")]);
+        // Only a leading BOM: one later on, or the start of one that is not, is content.
+        assert_eq!(
+            parse_in_pieces(&[b"data: a\n\n\xEF\xBB\xBFdata: b\n\n"]),
+            vec![data("a")]
+        );
+        assert_eq!(
+            parse_in_pieces(&[b"\xEF", b"\xBBdata: a\n\n"]).len(),
+            0,
+            "EF BB without BF is not a BOM"
+        );
+        assert_eq!(parse_in_pieces(&[b"\xEF\xBB\xBF", b"\xEF\xBB\xBFdata: a\n\n"]), vec![]);
     }
 
     #[test]

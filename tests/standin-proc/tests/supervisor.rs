@@ -9,8 +9,8 @@ use clusterbar_core::supervise::logfile::LogConfig;
 use clusterbar_core::supervise::pidfile::{self, PidRecord};
 use clusterbar_core::supervise::process::{inspect, stop_recorded};
 use clusterbar_core::supervise::{
-    AdoptRule, Env, EnvValue, Secret, StopOutcome, SupervisedState, SupervisedStatus, Supervisor, SupervisorSpec,
-    Timings,
+    AdoptRule, Env, EnvValue, Secret, StopOutcome, SuperviseError, SupervisedState, SupervisedStatus, Supervisor,
+    SupervisorSpec, Timings,
 };
 
 const STANDIN: &str = env!("CARGO_BIN_EXE_standin-proc");
@@ -155,7 +155,8 @@ fn five_crashes_in_the_window_give_up_with_the_last_lines() {
         status.last_lines
     );
     assert_eq!(status.pid, None);
-    assert!(!spec.pid_file.exists());
+    // The pid file now says why, for other processes (see giving_up_is_shown_to_other_processes).
+    assert_eq!(pidfile::read(&spec.pid_file).unwrap().unwrap().pid, 0);
     // And it stays given up.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(supervisor.status().restarts, 4);
@@ -242,10 +243,13 @@ fn a_child_ignoring_sigint_and_sigterm_is_killed_with_its_grandchild() {
 #[test]
 fn a_child_ignoring_only_sigint_ends_with_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let supervisor = Supervisor::start(spec(dir.path(), &["--ignore-int"])).unwrap();
+    let spec = spec(dir.path(), &["--ignore-int", "--lines", "1", "--run"]);
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
     let pid = wait_for(&supervisor, "running", PATIENCE, |s| s.pid.is_some())
         .pid
         .unwrap();
+    // It prints after it has started ignoring SIGINT; stopped before that, SIGINT ends it.
+    wait_until("its first line", PATIENCE, || log_text(&spec).contains("line 1"));
     assert_eq!(
         supervisor.stop(false).unwrap(),
         StopOutcome::Stopped {
@@ -525,4 +529,127 @@ fn status_and_stop_from_another_process_use_the_pid_file() {
     );
     assert!(orphan.wait().is_ok());
     assert!(!spec.pid_file.exists());
+}
+
+/// Issue #11: `clusterbar exo status` in another process showed `gave_up_reason: null`.
+#[test]
+fn giving_up_is_shown_to_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), &["--lines", "1", "--exit", "1"]);
+    spec.timings.max_crashes = 3;
+    spec.timings.backoff_initial = Duration::from_millis(10);
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
+    let status = wait_for(&supervisor, "gave_up", PATIENCE, |s| s.state == SupervisedState::GaveUp);
+    let seen = |status: &SupervisedStatus| {
+        assert_eq!(status.state, SupervisedState::GaveUp);
+        assert!(
+            status.gave_up_reason.as_deref().unwrap().contains("exited 3 times"),
+            "{status:?}"
+        );
+        assert_eq!(status.last_exit.as_deref(), Some("exit code 1"));
+        assert!(status.last_lines.iter().any(|l| l == "line 1"), "{status:?}");
+        assert_eq!(status.pid, None);
+    };
+    let elsewhere = inspect(&spec);
+    seen(&elsewhere);
+    assert_eq!(elsewhere.gave_up_reason, status.gave_up_reason);
+    // Still after the supervisor is gone (`clusterbar exo run` exits when it gives up).
+    drop(supervisor);
+    seen(&inspect(&spec));
+    assert_eq!(stop_recorded(&spec, false).unwrap(), StopOutcome::NotRunning);
+    // A new start replaces it.
+    spec.args = vec!["--run".into()];
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
+    wait_for(&supervisor, "running", PATIENCE, |s| {
+        s.state == SupervisedState::Running
+    });
+    let status = inspect(&spec);
+    assert_eq!((status.state, status.gave_up_reason), (SupervisedState::Running, None));
+}
+
+/// Issue #11: two supervisors started at once both started the program, and the loser deleted
+/// the winner's pid file. Now the second is refused at once and touches nothing.
+#[test]
+fn a_second_supervisor_is_refused_and_leaves_the_pid_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), &["--run"]);
+    let first = Supervisor::start(spec.clone()).unwrap();
+    let running = wait_for(&first, "running", PATIENCE, |s| s.state == SupervisedState::Running);
+    let record = pidfile::read(&spec.pid_file).unwrap().unwrap();
+    match Supervisor::start(spec.clone()) {
+        Err(error @ SuperviseError::AlreadySupervised { .. }) => {
+            let SuperviseError::AlreadySupervised { supervisor, pid, .. } = &error else {
+                unreachable!()
+            };
+            assert_eq!((*supervisor, *pid), (Some(std::process::id()), running.pid));
+            let text = error.to_string();
+            assert!(
+                text.contains(&format!(
+                    "another Clusterbar (pid {}) already supervises standin",
+                    std::process::id()
+                )),
+                "{text}"
+            );
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a second supervisor started"),
+    }
+    assert_eq!(pidfile::read(&spec.pid_file).unwrap().unwrap(), record);
+    assert!(process_alive(running.pid.unwrap()));
+    assert_eq!(first.status().pid, running.pid);
+    // Once the first is gone, the next one may start.
+    drop(first);
+    let second = Supervisor::start(spec).unwrap();
+    wait_for(&second, "running", PATIENCE, |s| s.state == SupervisedState::Running);
+}
+
+/// Whether `pid` has exited (a zombie waiting for a reaper that may never come counts).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with(['Z', 'X']),
+        Err(_) => true,
+    }
+}
+
+/// Issue #11: after `kill -9` of the supervisor, exo died (PDEATHSIG) but its own children ran on,
+/// reparented to init, and the next start only deleted the stale pid file. Now the recorded
+/// process group is stopped.
+#[test]
+fn processes_left_in_a_dead_childs_group_are_stopped_at_the_next_start() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), &["--run"]);
+    // A child of a "previous run" that started a grandchild and then died.
+    let grandchild_file = dir.path().join("grandchild.pid");
+    let script = format!("sleep 300 & echo $! > '{}'; exit 0", grandchild_file.display());
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let child_pid = child.id();
+    let mut record = PidRecord::of_running(child_pid).unwrap();
+    assert_eq!(record.pgid, Some(child_pid));
+    record.supervisor_pid = dead_pid();
+    child.wait().unwrap();
+    let grandchild = read_pid(&grandchild_file);
+    assert!(!gone(grandchild));
+    pidfile::write(&spec.pid_file, &record).unwrap();
+
+    let supervisor = Supervisor::start(spec.clone()).unwrap();
+    let status = wait_for(&supervisor, "a fresh child", PATIENCE, |s| {
+        s.state == SupervisedState::Running
+    });
+    wait_until("the grandchild stopped", PATIENCE, || gone(grandchild));
+    assert!(
+        log_text(&spec).contains("left behind in its process group"),
+        "{}",
+        log_text(&spec)
+    );
+    assert_eq!(pidfile::read(&spec.pid_file).unwrap().unwrap().pid, status.pid.unwrap());
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 use super::models::{parse_models, ModelCard};
 use super::state::{parse_state, ClusterView};
 
-/// exo's `/state` for a large cluster is a few MiB; anything over this is refused.
-pub const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+/// exo's `/state` for a large cluster is a few MiB; anything over this is refused. The same cap
+/// as a report bundle's files, so a `/state` that `report` saves is one `doctor` reads.
+pub const MAX_BODY_BYTES: u64 = crate::files::BUNDLE_FILE_MAX_BYTES;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]

@@ -90,15 +90,18 @@ pub fn fit_with(
     let mut min_boxes = None;
     let mut cumulative = 0u64;
     for (index, b) in pool.per_box.iter().enumerate() {
-        cumulative += b.usable_bytes;
-        let need = weights + kv + base_overhead + OVERHEAD_BYTES_PER_BOX * (index as u64 + 1);
+        cumulative = cumulative.saturating_add(b.usable_bytes);
+        let need = weights
+            .saturating_add(kv)
+            .saturating_add(base_overhead)
+            .saturating_add(OVERHEAD_BYTES_PER_BOX.saturating_mul(index as u64 + 1));
         if need <= cumulative {
             min_boxes = Some(index + 1);
             break;
         }
     }
     let boxes_used = min_boxes.unwrap_or(pool.per_box.len()).max(1) as u64;
-    let overhead = base_overhead + OVERHEAD_BYTES_PER_BOX * boxes_used;
+    let overhead = base_overhead.saturating_add(OVERHEAD_BYTES_PER_BOX.saturating_mul(boxes_used));
     let need = weights.saturating_add(kv).saturating_add(overhead);
     let usable = pool.memory_usable_bytes;
     let fits = min_boxes.is_some() && need <= usable;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::state::ClusterView;
+use crate::format::saturating_sum;
 
 pub const DEFAULT_USABLE_FRACTION: f64 = 0.75;
 
@@ -97,9 +98,9 @@ impl Pool {
             })
             .collect();
         per_box.sort_by(|a, b| b.usable_bytes.cmp(&a.usable_bytes).then_with(|| a.name.cmp(&b.name)));
-        let memory_usable_bytes = per_box.iter().map(|b| b.usable_bytes).sum();
+        let memory_usable_bytes = saturating_sum(per_box.iter().map(|b| b.usable_bytes));
         Self {
-            memory_total_bytes: per_box.iter().map(|b| b.total_bytes).sum(),
+            memory_total_bytes: saturating_sum(per_box.iter().map(|b| b.total_bytes)),
             memory_usable_bytes,
             vram_budget_mb: memory_usable_bytes / (1024 * 1024),
             per_box,
@@ -175,6 +176,46 @@ mod tests {
         assert_eq!(
             pool.per_box.iter().find(|b| b.name == "nan").unwrap().usable_bytes,
             6 * GIB
+        );
+    }
+
+    /// Issue #11: figures near u64::MAX wrapped the cluster totals (a pool smaller than one box).
+    #[test]
+    fn huge_figures_saturate_instead_of_wrapping() {
+        let huge = u64::MAX - 10;
+        let pool = Pool::from_boxes(
+            [
+                ("a".to_owned(), huge, Some(huge)),
+                ("b".to_owned(), 64 * GIB, Some(48 * GIB)),
+            ],
+            &PoolConfig::default(),
+        );
+        assert_eq!(pool.memory_total_bytes, u64::MAX);
+        assert_eq!(pool.memory_usable_bytes, u64::MAX);
+        assert!(pool.memory_usable_bytes >= pool.per_box[0].usable_bytes);
+
+        let fit = crate::exo::fit::fit_with(
+            1.0,
+            4.0,
+            8192,
+            crate::exo::fit::Architecture::default(),
+            Some(u64::MAX),
+            &pool,
+        );
+        assert_eq!(fit.need_bytes, u64::MAX);
+
+        let mut state: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/exo/state-2node.derived.json")).unwrap();
+        for node in state["nodeMemory"].as_object_mut().unwrap().values_mut() {
+            node["ramTotal"]["inBytes"] = serde_json::json!(huge);
+            node["ramAvailable"]["inBytes"] = serde_json::json!(huge);
+        }
+        let view = super::super::state::parse_state(&state, None, 0);
+        assert_eq!(view.memory_total_bytes, u64::MAX);
+        assert_eq!(view.memory_available_bytes, u64::MAX);
+        assert_eq!(
+            Pool::from_view(&view, &PoolConfig::default()).memory_total_bytes,
+            u64::MAX
         );
     }
 }

@@ -211,8 +211,15 @@ pub fn parse_state(state: &Value, this_node_id: Option<&str>, now_unix_ms: u64) 
 
     let mut view = ClusterView {
         this_node_id: this_node_id.map(str::to_owned),
-        memory_total_bytes: nodes.iter().filter_map(|n| n.memory_total_bytes).sum(),
-        memory_available_bytes: nodes.iter().filter_map(|n| n.memory_available_bytes).sum(),
+        // Saturating: a node claiming near-u64::MAX bytes must not wrap the total below one box.
+        memory_total_bytes: nodes
+            .iter()
+            .filter_map(|n| n.memory_total_bytes)
+            .fold(0, u64::saturating_add),
+        memory_available_bytes: nodes
+            .iter()
+            .filter_map(|n| n.memory_available_bytes)
+            .fold(0, u64::saturating_add),
         power_watts: nodes
             .iter()
             .filter_map(|n| n.power_watts)
@@ -862,8 +869,8 @@ fn aggregate_model(id: String, instance_id: String, shards: Vec<(ShardView, Opti
             let (done, total) = downloads
                 .iter()
                 .fold((0u64, 0u64), |(d, t), dl| match (dl.done, dl.total) {
-                    (Some(done), Some(total)) => (d + done, t + total),
-                    (None, Some(total)) if dl.completed => (d + total, t + total),
+                    (Some(done), Some(total)) => (d.saturating_add(done), t.saturating_add(total)),
+                    (None, Some(total)) if dl.completed => (d.saturating_add(total), t.saturating_add(total)),
                     _ => (d, t),
                 });
             (total > 0).then(|| (done as f64 / total as f64).clamp(0.0, 1.0))

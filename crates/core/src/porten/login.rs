@@ -371,7 +371,8 @@ pub fn login(options: &LoginOptions, cancel: &CancelHandle, mut progress: impl F
     }
     drop(lines_tx);
 
-    let deadline = Instant::now() + options.timeout;
+    // Clamped: the timeout comes from the command line or the settings file.
+    let deadline = crate::clock::deadline_after(options.timeout);
     let mut prompt = LoginPrompt::default();
     let mut output = String::new();
     let mut browser_tried = false;
@@ -596,5 +597,14 @@ mod tests {
             classify_end(None, "", "killed by SIGKILL"),
             LoginResult::Failed("porten login ended with killed by SIGKILL".into())
         );
+    }
+
+    /// Issue #11: a huge timeout (flag or setting) overflowed `Instant + Duration` and panicked.
+    #[test]
+    fn a_huge_timeout_does_not_panic() {
+        let mut options = LoginOptions::new("false".into(), "https://porten.ai", Duration::MAX);
+        options.open_browser = false;
+        let outcome = login(&options, &CancelHandle::new(), |_| {});
+        assert!(matches!(outcome.result, LoginResult::Failed(_)), "{:?}", outcome.result);
     }
 }

@@ -56,7 +56,6 @@ pub mod source {
 pub const NOT_PRESENT: &str = "not present";
 /// Files named `<source>.error` in a saved bundle hold why that source could not be read.
 const ERROR_SUFFIX: &str = ".error";
-const MAX_BUNDLE_FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_BUNDLE_FILES: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +66,8 @@ pub enum RawSourcesError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Bundle { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Read(#[from] crate::files::ReadFileError),
 }
 
 /// What the readers gathered: source name → raw bytes, and source name → why it failed.
@@ -164,13 +165,15 @@ impl RawSources {
         Ok(())
     }
 
-    /// Reads a directory written by [`save`](Self::save). Symlinks are skipped (a bundle may come
-    /// from another machine); other files (e.g. a snapshot.json beside them) are loaded too and
-    /// simply not used by [`parse`].
+    /// Reads a directory written by [`save`](Self::save). Symlinks, FIFOs and devices are skipped
+    /// (a bundle may come from another machine); other files (e.g. a snapshot.json beside them)
+    /// are loaded too and simply not used by [`parse`]. Each file may hold up to
+    /// [`crate::files::BUNDLE_FILE_MAX_BYTES`], the whole bundle [`crate::files::BUNDLE_MAX_BYTES`].
     pub fn load(dir: &Path) -> Result<Self, RawSourcesError> {
         let mut raw = RawSources::new();
         let mut pending = vec![dir.to_path_buf()];
         let mut files = 0usize;
+        let mut total = 0u64;
         while let Some(current) = pending.pop() {
             let entries = std::fs::read_dir(&current).map_err(|source| RawSourcesError::Io {
                 path: current.clone(),
@@ -194,19 +197,27 @@ impl RawSources {
                     continue;
                 }
                 files += 1;
-                if files > MAX_BUNDLE_FILES || meta.len() > MAX_BUNDLE_FILE_BYTES {
+                if files > MAX_BUNDLE_FILES {
                     return Err(RawSourcesError::Bundle {
                         path,
-                        reason: "too large for a hardware bundle".into(),
+                        reason: format!("more than {MAX_BUNDLE_FILES} files: too many for a report bundle"),
                     });
                 }
                 let Some(name) = relative_name(dir, &path) else {
                     continue;
                 };
-                let bytes = std::fs::read(&path).map_err(|source| RawSourcesError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                // Checked again on the opened file: it may have been swapped since it was listed.
+                let bytes = crate::files::read_regular(&path, crate::files::BUNDLE_FILE_MAX_BYTES)?;
+                total = total.saturating_add(bytes.len() as u64);
+                if total > crate::files::BUNDLE_MAX_BYTES {
+                    return Err(RawSourcesError::Bundle {
+                        path,
+                        reason: format!(
+                            "the bundle holds more than {} bytes: too large for a report bundle",
+                            crate::files::BUNDLE_MAX_BYTES
+                        ),
+                    });
+                }
                 match name.strip_suffix(ERROR_SUFFIX) {
                     Some(base) if Self::is_valid_name(base) => {
                         raw.insert_error(base, &String::from_utf8_lossy(&bytes))?;

@@ -67,7 +67,9 @@ pub fn parse_meminfo(text: &str) -> Result<MemoryInfo, ProbeError> {
     // MemAvailable exists since Linux 3.14; older kernels get the classic estimate.
     let available = match field("MemAvailable") {
         Ok(v) => v,
-        Err(_) => field("MemFree")? + kb.get("Buffers").copied().unwrap_or(0) + kb.get("Cached").copied().unwrap_or(0),
+        Err(_) => field("MemFree")?
+            .saturating_add(kb.get("Buffers").copied().unwrap_or(0))
+            .saturating_add(kb.get("Cached").copied().unwrap_or(0)),
     }
     .min(total);
     let swap_total = kb.get("SwapTotal").copied().unwrap_or(0);
@@ -241,6 +243,9 @@ mod tests {
     fn meminfo_without_memavailable_uses_free_buffers_cached() {
         let m = parse_meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB\n").unwrap();
         assert_eq!(m.available_bytes, 400 * 1024);
+        // Issue #11: absurd figures saturate instead of overflowing.
+        let huge = "MemTotal: 18446744073709551615 kB\nMemFree: 18446744073709551615 kB\nCached: 9 kB\n";
+        assert_eq!(parse_meminfo(huge).unwrap().available_bytes, u64::MAX);
     }
 
     #[test]

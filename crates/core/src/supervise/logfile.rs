@@ -148,7 +148,8 @@ fn last_lines_of_file(path: &Path, n: usize) -> Vec<String> {
     if n == 0 {
         return Vec::new();
     }
-    let Ok(mut file) = File::open(path) else {
+    // Only a regular file: opening a FIFO put in the log's place would block.
+    let Ok(mut file) = crate::files::open_regular(path) else {
         return Vec::new();
     };
     let Ok(len) = file.metadata().map(|m| m.len()) else {

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::group::{self, StopGraces, Target};
 use super::logfile::{self, RotatingLog};
-use super::pidfile::{self, PidFileError, PidRecord};
+use super::pidfile::{self, GaveUpRecord, LockError, PidFileError, PidRecord, SupervisorLock};
 use super::spec::{Env, SupervisorSpec, Timings};
 use super::ProcessTable;
 
@@ -84,8 +84,22 @@ pub enum SuperviseError {
     Adopted { name: String, pid: u32 },
     #[error("{name} could not be stopped: {reason}")]
     Stop { name: String, reason: String },
+    #[error("{}", already_supervised(.name, *.supervisor, *.pid))]
+    AlreadySupervised {
+        name: String,
+        /// The Clusterbar process that supervises it, when known.
+        supervisor: Option<u32>,
+        /// The program's pid, when it runs.
+        pid: Option<u32>,
+    },
     #[error(transparent)]
     PidFile(#[from] PidFileError),
+}
+
+fn already_supervised(name: &str, supervisor: Option<u32>, pid: Option<u32>) -> String {
+    let by = supervisor.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let running = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    format!("another Clusterbar{by} already supervises {name}{running}; use that one, or stop it first")
 }
 
 /// What the status is computed from; instants so uptime and countdowns are fresh when read.
@@ -150,8 +164,30 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 impl Supervisor {
-    /// Cleans up a stale child of an earlier run, then adopts a running copy or starts one.
+    /// Takes the supervisor lock (see [`pidfile`]), cleans up a stale child of an earlier run,
+    /// then adopts a running copy or starts one. Fails at once, touching nothing, when another
+    /// supervisor (this process's or another's) already supervises the same program.
     pub fn start(spec: SupervisorSpec) -> Result<Self, SuperviseError> {
+        let held = match pidfile::try_lock(&spec.pid_file) {
+            Ok(lock) => Some(lock),
+            Err(LockError::Busy { holder, .. }) => {
+                let pid = pidfile::read(&spec.pid_file)
+                    .ok()
+                    .flatten()
+                    .filter(PidRecord::still_running)
+                    .map(|r| r.pid);
+                return Err(SuperviseError::AlreadySupervised {
+                    name: spec.name.clone(),
+                    supervisor: holder,
+                    pid,
+                });
+            }
+            Err(e @ LockError::Unavailable { .. }) => {
+                // A file system without flock (some network homes): supervise without the guard.
+                tracing::warn!(error = %e, "supervising without the lock");
+                None
+            }
+        };
         let shared = Arc::new(Mutex::new(Shared {
             state: SupervisedState::Starting,
             pid: None,
@@ -176,6 +212,7 @@ impl Supervisor {
             phase: Phase::Idle,
             crashes: VecDeque::new(),
             crashes_in_a_row: 0,
+            _lock: held,
         };
         let thread = std::thread::Builder::new()
             .name(format!("supervise-{name}"))
@@ -285,6 +322,8 @@ struct Monitor {
     phase: Phase,
     crashes: VecDeque<Instant>,
     crashes_in_a_row: u32,
+    /// Held until the monitor ends, i.e. after what it started has been stopped.
+    _lock: Option<SupervisorLock>,
 }
 
 /// "exit code 1", "killed by SIGSEGV".
@@ -386,7 +425,8 @@ fn spawn_reader(
                         let text = line.strip_suffix(b"\n").unwrap_or(&line);
                         let text = text.strip_suffix(b"\r").unwrap_or(text);
                         if echo {
-                            eprintln!("{}", String::from_utf8_lossy(text));
+                            // To a terminal: exo's output quotes names and ids from other machines.
+                            eprintln!("{}", crate::format::printable(&String::from_utf8_lossy(text)));
                         }
                         log.lock().unwrap_or_else(|p| p.into_inner()).write_line(text);
                     }
@@ -406,7 +446,7 @@ impl Monitor {
             .unwrap_or_else(|p| p.into_inner())
             .write_line(line.as_bytes());
         if self.spec.echo_output {
-            eprintln!("{line}");
+            eprintln!("{}", crate::format::printable(&line));
         }
     }
 
@@ -461,9 +501,11 @@ impl Monitor {
         });
     }
 
-    /// A child recorded by an earlier run whose supervisor is gone (the app crashed or was
-    /// killed) is stopped; a live supervisor's child is left to be adopted. A recycled pid (a
-    /// different start time or executable) is never signalled.
+    /// Whatever an earlier run left behind is stopped: we hold the lock, so whoever wrote the
+    /// record is gone (crashed or killed), whatever its pid means now. A recorded child that
+    /// still runs is stopped with its group; one that died (Linux's PDEATHSIG) but left its own
+    /// children in its process group (reparented to init) has that group stopped. A recycled pid
+    /// (another start time) is never signalled.
     fn clean_up_stale_child(&mut self) {
         let record = match pidfile::read(&self.spec.pid_file) {
             Ok(Some(record)) => record,
@@ -474,24 +516,33 @@ impl Monitor {
                 return;
             }
         };
-        if !record.still_running() {
+        let mut graces = graces(&self.spec.timings);
+        let (target, what) = if record.still_running() {
+            (
+                target_for(record.pid),
+                format!("{} (pid {}) left behind by an earlier run", self.spec.name, record.pid),
+            )
+        } else if let Some(pgid) = record
+            .pgid
+            // The leader's pid is the group's id; while it is free, no one else can lead that group.
+            .filter(|&g| g == record.pid && !group::process_alive(g) && group::group_alive(g))
+        {
+            // Orphans have no parent to shut down gracefully for: SIGTERM, then SIGKILL.
+            graces.after_interrupt = Duration::ZERO;
+            (
+                Target::Group(pgid),
+                format!(
+                    "the processes {} (pid {}) left behind in its process group",
+                    self.spec.name, record.pid
+                ),
+            )
+        } else {
             tracing::debug!(pid = record.pid, "the recorded child is gone");
             pidfile::remove(&self.spec.pid_file);
             return;
-        }
-        if record.supervisor_pid != std::process::id() && group::process_alive(record.supervisor_pid) {
-            tracing::info!(
-                pid = record.pid,
-                supervisor = record.supervisor_pid,
-                "another supervisor runs it"
-            );
-            return;
-        }
-        self.note(&format!(
-            "stopping {} (pid {}) left behind by an earlier run",
-            self.spec.name, record.pid
-        ));
-        match group::terminate(target_for(record.pid), None, graces(&self.spec.timings)) {
+        };
+        self.note(&format!("stopping {what}"));
+        match group::terminate(target, None, graces) {
             Ok(signal) => {
                 tracing::info!(pid = record.pid, ?signal, "stale child stopped");
                 pidfile::remove(&self.spec.pid_file);
@@ -713,6 +764,15 @@ impl Monitor {
                 timings.crash_window.as_secs()
             );
             self.note(&format!("giving up: {reason}"));
+            // For `clusterbar exo status` in another process, also after this one has exited.
+            let record = PidRecord::gave_up(GaveUpRecord {
+                reason: reason.clone(),
+                last_exit: Some(what.clone()),
+                last_lines: last_lines.clone(),
+            });
+            if let Err(e) = pidfile::write(&self.spec.pid_file, &record) {
+                tracing::warn!(error = %e, "cannot record why the supervisor gave up");
+            }
             self.phase = Phase::Idle;
             self.update(|s| {
                 s.state = SupervisedState::GaveUp;
@@ -870,10 +930,9 @@ pub fn inspect(spec: &SupervisorSpec) -> SupervisedStatus {
             .ok()
             .map(|now| now.as_secs().saturating_sub(start))
     };
-    let ours = pidfile::read(&spec.pid_file)
-        .ok()
-        .flatten()
-        .filter(PidRecord::still_running);
+    let record = pidfile::read(&spec.pid_file).ok().flatten();
+    let gave_up = record.as_ref().and_then(|r| r.gave_up.clone());
+    let ours = record.filter(PidRecord::still_running);
     if let Some(record) = ours {
         status.state = SupervisedState::Running;
         status.pid = Some(record.pid);
@@ -883,6 +942,12 @@ pub fn inspect(spec: &SupervisorSpec) -> SupervisedStatus {
         status.state = SupervisedState::Adopted;
         status.pid = Some(pid);
         status.uptime_s = pidfile::identity(pid).and_then(|(start, _)| uptime(start));
+    } else if let Some(gave_up) = gave_up {
+        status.state = SupervisedState::GaveUp;
+        status.started_by_us = true;
+        status.gave_up_reason = Some(gave_up.reason);
+        status.last_exit = gave_up.last_exit;
+        status.last_lines = gave_up.last_lines;
     }
     status
 }
