@@ -626,9 +626,12 @@ fn processes_left_in_a_dead_childs_group_are_stopped_at_the_next_start() {
     let spec = spec(dir.path(), &["--run"]);
     // A child of a "previous run" that started a grandchild and then died.
     let grandchild_file = dir.path().join("grandchild.pid");
-    let script = format!("sleep 300 & echo $! > '{}'; exit 0", grandchild_file.display());
+    // It waits on stdin until recorded: on a busy machine a child that exits at once could be
+    // gone before it is recorded.
+    let script = format!("sleep 300 & echo $! > '{}'; read _; exit 0", grandchild_file.display());
     let mut child = Command::new("sh")
         .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
         .process_group(0)
         .spawn()
         .unwrap();
@@ -636,6 +639,7 @@ fn processes_left_in_a_dead_childs_group_are_stopped_at_the_next_start() {
     let mut record = PidRecord::of_running(child_pid).unwrap();
     assert_eq!(record.pgid, Some(child_pid));
     record.supervisor_pid = dead_pid();
+    drop(child.stdin.take());
     child.wait().unwrap();
     let grandchild = read_pid(&grandchild_file);
     assert!(!gone(grandchild));
