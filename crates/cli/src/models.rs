@@ -161,7 +161,23 @@ fn known_to_exo(client: &ExoClient, input: &str) -> Result<(String, &'static str
         return Ok((id, "exo knows it already"));
     }
     match client.add_model(&id) {
-        Ok(added) => Ok((added, "added to exo's models (every box of the cluster learns it)")),
+        Ok(added) => {
+            // exo answers before the cluster has applied the new card; a placement sent now can
+            // reach a master that does not know the model yet and is dropped. Wait until the
+            // card is in the cluster's state (`customModelCards`).
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let known = client
+                    .state()
+                    .ok()
+                    .is_some_and(|state| state.pointer("/customModelCards").and_then(|c| c.get(&added)).is_some());
+                if known {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Ok((added, "added to exo's models (every box of the cluster learns it)"))
+        }
         Err(exo::ExoError::Status {
             status: 400, message, ..
         }) => Err(format!(
@@ -172,6 +188,10 @@ fn known_to_exo(client: &ExoClient, input: &str) -> Result<(String, &'static str
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// How long a placement may take before it is taken as dropped and asked for again (exo's
+/// master places within milliseconds when it can).
+const RETRY_PLACEMENT: Duration = Duration::from_secs(10);
 
 fn load(client: &ExoClient, input: &str, min_nodes: u32, wait: Option<u64>) -> Result<String, String> {
     let before: Vec<String> = client
@@ -187,19 +207,40 @@ fn load(client: &ExoClient, input: &str, min_nodes: u32, wait: Option<u64>) -> R
         ));
     };
     let deadline = clusterbar_core::clock::deadline_after(Duration::from_secs(seconds));
-    // First: did exo place it at all? (It accepts any request, then may find no room.)
-    match client.await_instance(id, Duration::from_secs(seconds)) {
-        Ok(exo::AwaitOutcome::TimedOut { message }) => {
-            return Err(format!(
-                "exo placed no instance of {id} within {} s ({}): not enough free memory on {min_nodes} box(es)? See `clusterbar models fit {id}`",
-                seconds.min(300),
-                printable(&message)
-            ))
+    let had_instance = client
+        .cluster_view(now_unix_ms())
+        .is_ok_and(|v| v.models.iter().any(|m| m.id == id));
+    let new_instance = || {
+        client
+            .cluster_view(now_unix_ms())
+            .is_ok_and(|v| v.models.iter().any(|m| m.id == id && !before.contains(&m.instance_id)))
+    };
+    // First: did exo place it at all? exo accepts every request, and its master then places it
+    // or drops it (no room, or a cluster still settling: links not yet known both ways, a box's
+    // memory not yet reported). A dropped placement is asked for again every 10 s.
+    let mut requests = 1;
+    loop {
+        let window = RETRY_PLACEMENT.min(deadline.saturating_duration_since(Instant::now()));
+        if had_instance {
+            std::thread::sleep(window);
+        } else {
+            match client.await_instance(id, window) {
+                Ok(_) => {}
+                // An older exo without /instance/await: the state tells.
+                Err(exo::ExoError::Status { status: 404 | 405, .. }) => std::thread::sleep(window),
+                Err(e) => return Err(e.to_string()),
+            }
         }
-        Ok(exo::AwaitOutcome::Placed { .. }) => {}
-        // An older exo without /instance/await: the state below tells.
-        Err(exo::ExoError::Status { status: 404 | 405, .. }) => {}
-        Err(e) => return Err(e.to_string()),
+        if new_instance() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "exo placed no instance of {id} within {seconds} s ({requests} placement request(s)): not enough free memory on {min_nodes} box(es)? See `clusterbar models fit {id}`, and exo's log on the box that leads the cluster"
+            ));
+        }
+        client.place_instance(id, min_nodes).map_err(|e| e.to_string())?;
+        requests += 1;
     }
     loop {
         let view = client.cluster_view(now_unix_ms()).map_err(|e| e.to_string())?;
