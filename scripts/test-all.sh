@@ -38,16 +38,16 @@ else
   printf '\n\033[1;33m!!! no cmake: the real llama-server is not built and its tests will say they were skipped. !!!\033[0m\n\n'
 fi
 
-step "The real exo for the cluster tests (built from the vendored exo tree, cached outside the clone)"
-# ~19 min cold on 2 cores (exo's Rust bindings), seconds warm; see scripts/real-exo.sh. It needs
+step "The real exo for the cluster tests: build started in the background (cached outside the clone)"
+# ~19 min cold on 2 cores (exo's Rust bindings), seconds warm; see scripts/real-exo.sh. It runs beside
+# the steps below (their serial phases leave cores idle) and is waited for before its tests. It needs
 # Python 3.13 and root (network namespaces); without them the real-exo tests say they skipped.
 real_exo=skip
+real_exo_pid=""
 if [ "$(uname -s)" = "Linux" ] && [ "$(id -u)" = 0 ]; then
-  if scripts/real-exo.sh build >/dev/null; then
-    real_exo=run
-  else
-    printf '\n\033[1;33m!!! the real exo could not be built (see above): its tests will be SKIPPED !!!\033[0m\n\n'
-  fi
+  (scripts/real-exo.sh build > target/ci/real-exo-build.log 2>&1) &
+  real_exo_pid=$!
+  real_exo=building
 else
   printf '\n\033[1;33m!!! not Linux as root: the real exo cannot run here; its tests will be SKIPPED !!!\033[0m\n\n'
 fi
@@ -71,6 +71,15 @@ step "macOS type-check (aarch64-apple-darwin)"
 scripts/check-macos.sh
 
 step "Clusterbar against the real exo (two boxes in network namespaces)"
+if [ "$real_exo" = building ]; then
+  if wait "$real_exo_pid"; then
+    real_exo=run
+    grep -E '^real-exo.sh' target/ci/real-exo-build.log | tail -3
+  else
+    tail -30 target/ci/real-exo-build.log
+    printf '\n\033[1;33m!!! the real exo could not be built (above): its tests are SKIPPED !!!\033[0m\n\n'
+  fi
+fi
 if [ "$real_exo" = run ]; then
   # Required here: a failure to start boxes is a failure, not a skip.
   CLUSTERBAR_REQUIRE_REAL_EXO=1 timeout 1200 \
