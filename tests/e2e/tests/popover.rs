@@ -152,6 +152,18 @@ fn artifact_dir() -> PathBuf {
     dir
 }
 
+/// One attribute of every element matching `css`, read in one script: the page re-renders lists on
+/// every snapshot, so element handles held across awaits can go stale between two reads.
+async fn attrs(client: &Client, css: &str, attr: &str) -> Vec<String> {
+    let script =
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute(arguments[1]) || '')";
+    let value = client
+        .execute(script, vec![serde_json::json!(css), serde_json::json!(attr)])
+        .await
+        .expect("reading attributes");
+    serde_json::from_value(value).expect("a list of strings")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
 async fn popover_shows_this_machine_with_real_memory_figures() {
@@ -283,21 +295,14 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
     let (_driver, client) = open_app(&config, &logs, &[]).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
-    let rows = loop {
-        let rows = client
-            .find_all(Locator::Css("#node-list li.node"))
-            .await
-            .expect("node rows");
-        if rows.len() == 3 {
-            break rows;
+    let mut names = loop {
+        let names = attrs(&client, "#node-list li.node", "data-name").await;
+        if names.len() == 3 {
+            break names;
         }
-        assert!(Instant::now() < deadline, "expected 3 boxes, saw {}", rows.len());
+        assert!(Instant::now() < deadline, "expected 3 boxes, saw {}", names.len());
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let mut names = Vec::new();
-    for row in &rows {
-        names.push(row.attr("data-name").await.unwrap().unwrap_or_default());
-    }
     names.sort();
     assert_eq!(names, ["mini-2", "mini-3", "studio-1"]);
     assert_eq!(text(&client, "box-count").await, "3 boxes");
@@ -339,11 +344,7 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
         detail_text.contains("Mac Studio") && detail_text.contains("RDMA on"),
         "studio-1's detail: {detail_text:?}"
     );
-    let codes = client.find_all(Locator::Css("#warnings li")).await.unwrap();
-    let mut seen = Vec::new();
-    for row in codes {
-        seen.push(row.attr("data-code").await.unwrap().unwrap_or_default());
-    }
+    let seen = attrs(&client, "#warnings li", "data-code").await;
     assert!(
         seen.contains(&"rdma_disabled".to_owned()) && seen.contains(&"tb_link_slow".to_owned()),
         "{seen:?}"
@@ -609,18 +610,14 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
     join.click().await.unwrap();
     // The checklist arrives from the app asynchronously after the click.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let checks = loop {
-        let checks = client.find_all(Locator::Css("#preflight li")).await.unwrap();
-        if !checks.is_empty() {
-            break checks;
+    let ids = loop {
+        let ids = attrs(&client, "#preflight li", "data-id").await;
+        if !ids.is_empty() {
+            break ids;
         }
         assert!(Instant::now() < deadline, "the preflight checklist never appeared");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let mut ids = Vec::new();
-    for check in &checks {
-        ids.push(check.attr("data-id").await.unwrap().unwrap_or_default());
-    }
     assert!(
         ids.contains(&"exo_found".to_owned()) && ids.contains(&"free_memory".to_owned()),
         "{ids:?}"
