@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clusterbar_core::porten::login::{login, CancelHandle, LoginEvent, LoginOptions, LoginResult};
-use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker};
+use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker, CatalogState};
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
@@ -258,7 +258,9 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
             .as_ref()
             .map(|c| loaded_model_ids(&c.models))
             .unwrap_or_default();
-        CatalogChecker::new(&settings.porten_hub_url).check(&loaded, Instant::now())
+        CatalogChecker::from_settings(settings)
+            .check(&loaded, Instant::now())
+            .warnings()
     } else {
         Vec::new()
     };
@@ -311,7 +313,7 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
 
 /// Samples the cluster every second and keeps the agent in step, until `stop` is raised.
 fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &mut AgentController, stop: &AtomicBool) {
-    let mut catalog = CatalogChecker::new(&settings.porten_hub_url);
+    let mut catalog = CatalogChecker::from_settings(settings);
     let mut last_report: Option<(String, Option<String>)> = None;
     while !stop.load(Ordering::SeqCst) {
         let snapshot = collector.collect(settings, &[]);
@@ -339,7 +341,11 @@ fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &m
                 ),
             }
             if !models.is_empty() {
-                for warning in catalog.check(&models, now) {
+                let hub = catalog.check(&models, now);
+                if let Some(note) = hub.note.as_ref().filter(|_| hub.catalog == CatalogState::NeedsKey) {
+                    eprintln!("clusterbar: {note}");
+                }
+                for warning in hub.warnings() {
                     eprintln!(
                         "clusterbar: warning: {} — {}",
                         printable(&warning.message),

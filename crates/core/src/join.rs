@@ -454,6 +454,7 @@ mod tests {
             cluster: None,
             events: Vec::new(),
             porten_agent: None,
+            porten_hub: None,
         }
     }
 

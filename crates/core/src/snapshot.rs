@@ -47,6 +47,10 @@ pub struct Snapshot {
     /// not, state, the environment it advertises and the budget breakdown. `None` = not enrolled.
     #[serde(default)]
     pub porten_agent: Option<crate::porten::AgentStatus>,
+    /// The loaded models against the Porten Hub (catalog with the API key, warming) while
+    /// enrolled: where the key came from (never the key), what is offered, each model's warming.
+    #[serde(default)]
+    pub porten_hub: Option<crate::porten::HubCheck>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
@@ -106,8 +110,11 @@ pub struct Collector {
     pub exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
     /// The Porten agent, kept in step with the cluster every sample (set when enrolled).
     pub porten_agent: Arc<Mutex<Option<AgentController>>>,
-    catalog: Option<CatalogChecker>,
+    /// The checker and the settings it was made for (Hub, API URL, key item, key file).
+    catalog: Option<(CatalogSettings, CatalogChecker)>,
 }
+
+type CatalogSettings = (String, Option<String>, String, Option<std::path::PathBuf>);
 
 impl Default for Collector {
     fn default() -> Self {
@@ -180,6 +187,7 @@ impl Collector {
             cluster: None,
             events: Vec::new(),
             porten_agent: None,
+            porten_hub: None,
         };
         {
             let config = PoolConfig {
@@ -232,10 +240,21 @@ impl Collector {
             .map(|c| crate::porten::agent::loaded_model_ids(&c.models))
             .unwrap_or_default();
         if !loaded.is_empty() {
-            let checker = self
-                .catalog
-                .get_or_insert_with(|| CatalogChecker::new(&settings.porten_hub_url));
-            for warning in checker.check(&loaded, now) {
+            // A changed Hub, API URL or key location takes effect at once.
+            let wanted = (
+                settings.porten_hub_url.clone(),
+                settings.porten_api_url.clone(),
+                settings.porten_api_key_keychain_item.clone(),
+                settings.porten_api_key_file.clone(),
+            );
+            if self.catalog.as_ref().is_none_or(|(made_for, _)| *made_for != wanted) {
+                self.catalog = Some((wanted, CatalogChecker::from_settings(settings)));
+            }
+            let Some((_, checker)) = self.catalog.as_mut() else {
+                return;
+            };
+            let hub = checker.check(&loaded, now);
+            for warning in hub.warnings() {
                 if !snapshot
                     .warnings
                     .iter()
@@ -244,6 +263,7 @@ impl Collector {
                     snapshot.warnings.push(warning);
                 }
             }
+            snapshot.porten_hub = Some(hub);
             snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
         }
     }

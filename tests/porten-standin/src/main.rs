@@ -15,11 +15,11 @@
 //!   PORTEN_STANDIN_PID_TO   append its pid to this file
 //!   PORTEN_STANDIN_CRASH_ONCE FILE: when FILE does not exist, create it and exit 3 after 200 ms
 //! porten-standin status    "logged in" / "not logged in" (PORTEN_STANDIN_KEY exists)
-//! porten-standin hub [--catalog a,b] [--warming ID=PROGRESS]…
-//!                          a stand-in Hub; prints its port on the first line
+//! porten-standin hub [--catalog a,b] [--key K] [--forbidden-key K] [--warming ID=TOTAL_MB:DOWNLOAD_S:LOAD_S]…
+//!                          a stand-in Hub (see lib.rs); prints its port on the first line
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -144,28 +144,29 @@ fn append(path: &str, text: &str) {
 }
 
 fn hub(args: &[String]) -> ExitCode {
-    let mut catalog: Vec<String> = Vec::new();
-    let mut warming = HashMap::new();
+    let mut config = porten_standin::HubConfig::default();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match (arg.as_str(), iter.next()) {
-            ("--catalog", Some(list)) => catalog.extend(list.split(',').map(str::to_owned)),
-            ("--warming", Some(pair)) => {
-                let (id, progress) = pair.split_once('=').unwrap_or((pair, "0"));
-                let progress: f64 = progress.parse().unwrap_or(0.0);
-                warming.insert(
-                    id.to_owned(),
-                    serde_json::json!({"warming": true, "progress": progress}),
-                );
-            }
+            ("--catalog", Some(list)) => config.offered.extend(list.split(',').map(str::to_owned)),
+            ("--key", Some(key)) => config.key = Some(key.clone()),
+            ("--forbidden-key", Some(key)) => config.forbidden_key = Some(key.clone()),
+            ("--warming", Some(spec)) => match warm_plan(spec) {
+                Some((id, plan)) => {
+                    config.warming.insert(id, plan);
+                }
+                None => {
+                    eprintln!("porten-standin hub: --warming wants ID=TOTAL_MB:DOWNLOAD_S:LOAD_S, not {spec}");
+                    return ExitCode::from(2);
+                }
+            },
             (other, _) => {
                 eprintln!("porten-standin hub: unexpected {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    let offered: Vec<&str> = catalog.iter().map(String::as_str).collect();
-    match porten_standin::HubStandIn::start(&offered, warming) {
+    match porten_standin::HubStandIn::serve(config) {
         Ok(hub) => {
             println!("{}", hub.port());
             hub.wait();
@@ -176,6 +177,24 @@ fn hub(args: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `ID=TOTAL_MB:DOWNLOAD_S:LOAD_S`, e.g. `qwen3-coder-next=49131:20:10`.
+fn warm_plan(spec: &str) -> Option<(String, porten_standin::WarmPlan)> {
+    let (id, figures) = spec.rsplit_once('=')?;
+    let mut parts = figures.split(':');
+    let total_mb = parts.next()?.parse().ok()?;
+    let seconds = |p: Option<&str>| p?.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0);
+    let download = Duration::from_secs_f64(seconds(parts.next())?);
+    let load = Duration::from_secs_f64(seconds(parts.next())?);
+    Some((
+        id.to_owned(),
+        porten_standin::WarmPlan {
+            total_mb,
+            download,
+            load,
+        },
+    ))
 }
 
 fn main() -> ExitCode {
