@@ -1,4 +1,4 @@
-//! `clusterbar porten login|start|stop|status` and `clusterbar serve` (exo + meter + agent,
+//! `clusterbar porten login|start|stop|status|check` and `clusterbar serve` (exo + meter + agent,
 //! headless, until SIGINT/SIGTERM).
 
 use crate::render::print_text;
@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clusterbar_core::exo::ExoClient;
 use clusterbar_core::porten::login::{login, CancelHandle, LoginEvent, LoginOptions, LoginResult};
-use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker, CatalogState};
+use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker, CatalogState, HubCheck};
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
@@ -52,6 +53,14 @@ pub enum PortenCommand {
         /// Also stop an agent Clusterbar did not start (e.g. Porten's own app's).
         #[arg(long)]
         force: bool,
+    },
+    /// The loaded models against the Hub: API key present, offered ids, each model's warming.
+    Check {
+        #[arg(long)]
+        json: bool,
+        /// exo's API, for the loaded models (default http://127.0.0.1:<exo_api_port from Settings>).
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
     },
     /// Logged in or not, whether the agent runs, with what, and its last log lines.
     Status {
@@ -146,7 +155,100 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
             exo_url,
             catalog,
         } => run_status(&settings, json, exo_url.as_deref(), catalog),
+        PortenCommand::Check { json, exo_url } => run_check(&settings, json, exo_url.as_deref()),
     }
+}
+
+/// `porten check`: fails (exit 1, after the report) only when the Hub could not be asked or
+/// refused the key; a missing key is information.
+fn run_check(settings: &Settings, json: bool, exo_url: Option<&str>) -> Result<(), String> {
+    let client = match exo_url {
+        Some(url) => ExoClient::new(url).map_err(|e| e.to_string())?,
+        None => ExoClient::local(settings.exo_api_port),
+    };
+    let (loaded, exo_problem) = match client.cluster_view(clusterbar_core::snapshot::now_unix_ms()) {
+        Ok(view) => (loaded_model_ids(&view.models), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let check = CatalogChecker::from_settings(settings).check(&loaded, Instant::now());
+    let warnings = check.warnings();
+    if json {
+        let mut value = serde_json::to_value(&check).map_err(|e| e.to_string())?;
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("api_key_present".into(), check.api_key.is_some().into());
+            fields.insert("exo_problem".into(), exo_problem.clone().into());
+            fields.insert(
+                "warnings".into(),
+                serde_json::to_value(&warnings).map_err(|e| e.to_string())?,
+            );
+        }
+        print_text(&serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?)?;
+    } else {
+        print_text(&check_text(&check, exo_problem.as_deref()).join("\n"))?;
+    }
+    match check.catalog {
+        CatalogState::Checked | CatalogState::NeedsKey => Ok(()),
+        _ => Err(check.note.unwrap_or_else(|| "the Hub could not be asked".into())),
+    }
+}
+
+/// The text form of a check. The Hub's words and model ids are made printable.
+fn check_text(check: &HubCheck, exo_problem: Option<&str>) -> Vec<String> {
+    let mut lines = vec![format!(
+        "hub:      {}{}",
+        printable(&check.hub_url),
+        check
+            .api_url
+            .as_deref()
+            .map(|api| format!(" (API {})", printable(api)))
+            .unwrap_or_default()
+    )];
+    lines.push(match check.api_key {
+        Some(source) => format!("API key:  present ({})", source.describe()),
+        None => "API key:  none".to_owned(),
+    });
+    match (check.catalog, &check.note) {
+        (CatalogState::Checked, _) => {
+            lines.push(format!("catalog:  {} offered ids", check.offered.len()));
+            lines.extend(check.offered.iter().map(|id| format!("  {}", printable(id))));
+        }
+        (_, Some(note)) => lines.push(format!("catalog:  not checked: {}", printable(note))),
+        (_, None) => lines.push("catalog:  not checked".to_owned()),
+    }
+    match exo_problem {
+        Some(problem) => lines.push(format!("loaded:   unknown (exo: {})", printable(problem))),
+        None if check.models.is_empty() => lines.push("loaded:   no model is ready in exo".to_owned()),
+        None => lines.push("loaded:".to_owned()),
+    }
+    for model in &check.models {
+        let mut parts = Vec::new();
+        match (model.offered, &model.closest) {
+            (Some(true), _) => parts.push("offered".to_owned()),
+            (Some(false), Some(close)) => parts.push(format!("NOT offered (did you mean {}?)", printable(close))),
+            (Some(false), None) => parts.push("NOT offered".to_owned()),
+            (None, _) => {}
+        }
+        match (&model.warming, &model.warming_error) {
+            (Some(w), _) if !w.in_progress() => parts.push("ready on the Hub".to_owned()),
+            (Some(w), _) => {
+                let phase = w.phase.as_deref().map(printable).unwrap_or("warming".into());
+                match w.amount() {
+                    Some(amount) => parts.push(format!("{phase}: {amount}")),
+                    None => parts.push(phase.into_owned()),
+                }
+            }
+            (None, Some(error)) => parts.push(format!("warming unknown: {}", printable(error))),
+            (None, None) => {}
+        }
+        lines.push(format!("  {}  {}", printable(&model.id), parts.join(" · ")));
+    }
+    lines.extend(
+        check
+            .warnings()
+            .iter()
+            .map(|w| format!("warning: {} — {}", printable(&w.message), printable(&w.fix))),
+    );
+    lines
 }
 
 fn collector(exo_url: Option<&str>) -> Result<Collector, String> {
