@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clusterbar_core::exo::ExoClient;
-use clusterbar_core::porten::login::{login, CancelHandle, LoginEvent, LoginOptions, LoginResult};
+use clusterbar_core::porten::login::{login, shown_url, CancelHandle, LoginEvent, LoginOptions, LoginResult};
 use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker, CatalogState, HubCheck};
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
@@ -28,7 +28,7 @@ pub enum PortenCommand {
         /// Show the URL but do not open it.
         #[arg(long)]
         no_browser: bool,
-        /// Print {"url", "code", "opened", "result"} at the end.
+        /// Print {"url", "code", "opened", "not_opened", "result"} at the end.
         #[arg(long)]
         json: bool,
         /// Give up after this many seconds, 1–86400 (default: the porten_login_timeout_s setting, 900).
@@ -276,23 +276,30 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
             std::thread::sleep(Duration::from_millis(50));
         });
     }
+    // Text mode prints the URL and the code as each appears (in whatever order porten prints
+    // them), and why the URL was not opened; both come from porten's output: made printable.
+    let mut url_shown = false;
+    let mut code_shown: Option<String> = None;
     let outcome = login(&options, &cancel, |event| {
         if json {
             return;
         }
         match event {
             LoginEvent::Prompt { url, code } => {
-                // Both come from `porten login`'s output: made printable.
-                if let (Some(url), Some(code)) = (url, code) {
-                    eprintln!("Sign in at {}\nCode: {}", printable(url), printable(code));
+                if let (Some(url), false) = (url, url_shown) {
+                    url_shown = true;
+                    eprintln!("Sign in at: {}", printable(&shown_url(url)));
+                    if no_browser {
+                        eprintln!("(not opened: --no-browser; open it on any device)");
+                    }
+                }
+                if let Some(code) = code.as_ref().filter(|c| code_shown.as_ref() != Some(*c)) {
+                    code_shown = Some(code.clone());
+                    eprintln!("Code: {}", printable(code));
                 }
             }
-            LoginEvent::SuspiciousUrl { url, reason } => {
-                eprintln!(
-                    "clusterbar: NOT opening the suspicious sign-in URL \"{}\": {}",
-                    printable(url),
-                    printable(reason)
-                )
+            LoginEvent::SuspiciousUrl { reason, .. } => {
+                eprintln!("clusterbar: NOT opening that sign-in URL: {}", printable(reason))
             }
             LoginEvent::BrowserOpened { .. } => {
                 eprintln!("Opened in your browser; approve it there (or on any device).")
@@ -303,7 +310,13 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
                     printable(reason)
                 )
             }
-            LoginEvent::Finished { .. } => {}
+            LoginEvent::Finished { .. } => {
+                if !url_shown {
+                    eprintln!("clusterbar: porten login printed no sign-in URL");
+                } else if code_shown.is_none() {
+                    eprintln!("clusterbar: porten login printed no code; approve the machine on the page above");
+                }
+            }
         }
     });
     if json {
@@ -314,6 +327,7 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
             "result": outcome.result.word(),
             "detail": match &outcome.result { LoginResult::Failed(d) => Some(d.clone()), _ => None },
             "suspicious": outcome.suspicious,
+            "not_opened": outcome.not_opened,
         });
         print_text(&value.to_string())?;
     }

@@ -187,3 +187,117 @@ fn a_key_file_that_others_can_read_is_refused_with_the_reason() {
     assert_eq!(value["api_key"], "file");
     assert_eq!(value["catalog"], "checked");
 }
+
+/// `porten-standin`, built beside `clusterbar`: always asked of cargo (a no-op when fresh), so
+/// a stale copy from an earlier build never plays the wordings of an older stand-in.
+fn porten_standin() -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "porten-standin", "--bin", "porten-standin"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building porten-standin");
+    });
+    assert_cmd::cargo::cargo_bin("clusterbar").with_file_name("porten-standin")
+}
+
+/// A home whose settings run `porten` as the stand-in with `vars`.
+fn login_home(vars: &[(&str, String)]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let porten = home.path().join("porten");
+    let exports: String = vars.iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect();
+    let script = format!("#!/bin/sh\n{exports}exec {} \"$@\"\n", porten_standin().display());
+    std::fs::write(&porten, script).unwrap();
+    std::fs::set_permissions(&porten, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    let settings = serde_json::json!({"porten_path": porten});
+    std::fs::write(home.path().join("config/settings.json"), settings.to_string()).unwrap();
+    home
+}
+
+fn login(home: &Path, args: &[&str]) -> Output {
+    Command::new(assert_cmd::cargo::cargo_bin("clusterbar"))
+        .args(["porten", "login"])
+        .args(args)
+        .env("HOME", home)
+        .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
+        .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
+        .env("CLUSTERBAR_RUN_DIR", home.join("run"))
+        // Nothing may be opened: an opener that fails loudly.
+        .env("CLUSTERBAR_OPENER", "/bin/false")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Issue #12: whatever the wording, a headless user is told where to go and which code to
+/// confirm, and `--json` carries both.
+#[test]
+fn every_login_wording_prints_the_url_and_the_code() {
+    for wording in 0..=9 {
+        let home = login_home(&[
+            ("PORTEN_STANDIN_WORDING", wording.to_string()),
+            ("PORTEN_STANDIN_DELAY_MS", "20".into()),
+        ]);
+        let output = login(home.path(), &["--no-browser"]);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "wording {wording}: {stderr}");
+        assert!(
+            stderr.contains("Sign in at: https://porten.ai/device"),
+            "wording {wording}: {stderr}"
+        );
+        assert!(stderr.contains("Code: WDJB-MJHT"), "wording {wording}: {stderr}");
+        assert!(
+            stderr.contains("not opened: --no-browser"),
+            "wording {wording}: {stderr}"
+        );
+        assert_eq!(stdout.trim(), "Logged in to Porten.");
+
+        let output = login(home.path(), &["--no-browser", "--json"]);
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(value["code"], "WDJB-MJHT", "wording {wording}: {value}");
+        assert!(value["url"].as_str().unwrap().starts_with("https://porten.ai/device"));
+        assert_eq!(value["result"], "success");
+        assert_eq!(value["not_opened"], "not asked to open it (--no-browser)");
+    }
+}
+
+#[test]
+fn a_login_url_that_is_not_opened_says_why() {
+    let cases = [
+        (
+            vec![("PORTEN_STANDIN_URL_PAD", (1usize << 20).to_string())],
+            "bytes long",
+        ),
+        (
+            vec![("PORTEN_STANDIN_URL", "https://evil.example/device".to_owned())],
+            "is not the Hub's",
+        ),
+        (
+            vec![("PORTEN_STANDIN_URL", "http://porten.ai/device".to_owned())],
+            "not https",
+        ),
+    ];
+    for (vars, why) in cases {
+        let mut vars = vars;
+        vars.push(("PORTEN_STANDIN_WORDING", "5".into()));
+        vars.push(("PORTEN_STANDIN_DELAY_MS", "20".into()));
+        let home = login_home(&vars);
+        let output = login(home.path(), &[]);
+        let (_, stderr) = text(&output);
+        assert!(
+            stderr.contains("NOT opening that sign-in URL") && stderr.contains(why),
+            "{why}: {stderr}"
+        );
+        assert!(stderr.contains("Code: WDJB-MJHT"), "{stderr}");
+        // A 1 MB URL is shown shortened, with its length.
+        assert!(stderr.len() < 4096, "{} bytes of output", stderr.len());
+        let output = login(home.path(), &["--json"]);
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(value["opened"], false);
+        assert!(value["not_opened"].as_str().unwrap().contains(why), "{value}");
+    }
+}

@@ -4,8 +4,10 @@
 //! ```text
 //! porten-standin login     prints a code and a URL, then ends as PORTEN_STANDIN_LOGIN says
 //!   PORTEN_STANDIN_LOGIN    success (default) | denied | expired | hang
-//!   PORTEN_STANDIN_WORDING  0–4: which of the wordings below (colours, code in URL, code first …)
+//!   PORTEN_STANDIN_WORDING  0–9: which of the wordings in `login()` (colours, code in URL, code
+//!                           first, code on its own line without the word "code", JSON, stderr …)
 //!   PORTEN_STANDIN_URL      the sign-in URL (default https://porten.ai/device)
+//!   PORTEN_STANDIN_URL_PAD  N: append ?pad=<N × "a"> to the URL (a 1 MB URL)
 //!   PORTEN_STANDIN_CODE     the code (default WDJB-MJHT)
 //!   PORTEN_STANDIN_DELAY_MS how long "the user" takes (default 300)
 //!   PORTEN_STANDIN_KEY      on success, write a key to this file
@@ -35,7 +37,11 @@ fn say(text: &str) {
 }
 
 fn login() -> ExitCode {
-    let url = var("PORTEN_STANDIN_URL").unwrap_or_else(|| "https://porten.ai/device".into());
+    let mut url = var("PORTEN_STANDIN_URL").unwrap_or_else(|| "https://porten.ai/device".into());
+    if let Some(pad) = var("PORTEN_STANDIN_URL_PAD").and_then(|p| p.parse::<usize>().ok()) {
+        // An absurdly long URL (larger than an environment variable may be).
+        url = format!("{url}?pad={}", "a".repeat(pad));
+    }
     let code = var("PORTEN_STANDIN_CODE").unwrap_or_else(|| "WDJB-MJHT".into());
     let wording: u32 = var("PORTEN_STANDIN_WORDING").and_then(|w| w.parse().ok()).unwrap_or(0);
     let prompt = match wording {
@@ -43,6 +49,22 @@ fn login() -> ExitCode {
         2 => format!("Visit {url}?user_code={code} to approve this device\n"),
         3 => format!("Your one-time code is {code}\nOpen: {url}\n"),
         4 => format!("Enter this code:\n\n    {code}\n\nat ({url}).\n"),
+        // The URL alone, the code on a later line with no "code" word (issue #12).
+        5 => format!("Open this link on any device:\n{url}\nthen confirm the words {code}\n"),
+        // The same behind a terminal hyperlink and colours.
+        6 => format!(
+            "\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\\n\x1b[2mthen confirm the words\x1b[0m \x1b[1m{code}\x1b[0m\n"
+        ),
+        // Machine-readable, device-flow field names.
+        7 => format!("{{\"verification_uri\":\"{url}\",\"user_code\":\"{code}\",\"expires_in\":900}}\n"),
+        // The code on stderr first, the URL on stdout a moment later.
+        8 => {
+            eprintln!("Your code: {code}");
+            std::thread::sleep(Duration::from_millis(50));
+            format!("Approve this machine at {url}\n")
+        }
+        // The code only inside the URL.
+        9 => format!("Approve this machine: {url}?code={code}\n"),
         _ => format!("To sign in, open {url} and enter the code {code}.\n"),
     };
     say(&prompt);

@@ -96,7 +96,7 @@ fn login_reads_every_wording_and_opens_only_the_hubs_url() {
     let _guard = ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
-    for wording in 0..=4 {
+    for wording in 0..=9 {
         let (outcome, calls) = run_login(
             dir.path(),
             &[
@@ -159,6 +159,29 @@ fn a_hostile_login_url_is_never_opened() {
             assert!(outcome.suspicious.is_some(), "{hostile} not flagged");
         }
     }
+}
+
+/// Issue #12: a 1 MB URL was neither opened nor explained.
+#[test]
+fn a_huge_login_url_is_not_opened_and_the_reason_says_why() {
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, calls) = run_login(
+        dir.path(),
+        &[
+            ("PORTEN_STANDIN_URL_PAD", (1 << 20).to_string()),
+            ("PORTEN_STANDIN_WORDING", "5".into()),
+            ("PORTEN_STANDIN_DELAY_MS", "10".into()),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(calls.is_empty(), "opened");
+    assert!(!outcome.opened);
+    let reason = outcome.not_opened.expect("a reason");
+    assert!(reason.contains("bytes long"), "{reason}");
+    assert!(outcome.url.unwrap().len() > 1 << 20);
+    assert_eq!(outcome.code.as_deref(), Some("WDJB-MJHT"));
+    assert_eq!(outcome.result, LoginResult::Success);
 }
 
 #[test]
