@@ -122,7 +122,7 @@ pub fn signal_flag() -> Result<Arc<AtomicBool>, String> {
 fn files_only_spec(settings: &Settings) -> SupervisorSpec {
     SupervisorSpec::porten(settings, Env::new(), settings.porten_run_args.clone()).unwrap_or_else(|_| {
         let mut spec = SupervisorSpec::new("porten", PathBuf::from("porten"));
-        spec.adopt.process_name = Some("porten".into());
+        spec.adopt = SupervisorSpec::porten_adopt_rule(settings);
         spec
     })
 }
@@ -349,6 +349,12 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
 fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: bool) -> Result<(), String> {
     let spec = files_only_spec(settings);
     let supervised = inspect(&spec);
+    let app =
+        clusterbar_core::porten::app::find_app_agent(&clusterbar_core::porten::app::AppRules::from_settings(settings));
+    let run_by_app = app
+        .as_ref()
+        .zip(supervised.pid)
+        .is_some_and(|(app, pid)| app.pids.contains(&pid));
     let logged_in = clusterbar_core::porten::agent::logged_in(settings);
     let snapshot = collector(exo_url)?.collect(settings, &[]);
     let meter_url = format!("http://127.0.0.1:{DEFAULT_METER_PORT}");
@@ -385,6 +391,8 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
         let value = serde_json::json!({
             "logged_in": logged_in,
             "agent": supervised,
+            "run_by_porten_app": run_by_app,
+            "porten_app": app,
             "env": env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "hold_reason": hold,
             "warnings": warnings,
@@ -405,6 +413,8 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
         match (supervised.state, supervised.pid) {
             (clusterbar_core::supervise::SupervisedState::Running, Some(pid)) =>
                 format!("running (pid {pid}, started by Clusterbar)"),
+            (clusterbar_core::supervise::SupervisedState::Adopted, Some(pid)) if run_by_app =>
+                format!("running (pid {pid}, run by Porten's app)"),
             (clusterbar_core::supervise::SupervisedState::Adopted, Some(pid)) =>
                 format!("running (pid {pid}, not started by Clusterbar)"),
             _ => "stopped".into(),

@@ -455,6 +455,7 @@ mod tests {
             events: Vec::new(),
             porten_agent: None,
             porten_hub: None,
+            porten_app: None,
         }
     }
 

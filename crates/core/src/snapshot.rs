@@ -51,6 +51,9 @@ pub struct Snapshot {
     /// enrolled: where the key came from (never the key), what is offered, each model's warming.
     #[serde(default)]
     pub porten_hub: Option<crate::porten::HubCheck>,
+    /// The agent Porten's own desktop app runs on this Mac, when it runs (adopted, never doubled).
+    #[serde(default)]
+    pub porten_app: Option<crate::porten::PortenApp>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
@@ -112,6 +115,8 @@ pub struct Collector {
     pub porten_agent: Arc<Mutex<Option<AgentController>>>,
     /// The checker and the settings it was made for (Hub, API URL, key item, key file).
     catalog: Option<(CatalogSettings, CatalogChecker)>,
+    /// Porten's desktop app's agent, looked for every 30 s.
+    porten_app: crate::porten::app::AppWatch,
 }
 
 type CatalogSettings = (String, Option<String>, String, Option<std::path::PathBuf>);
@@ -128,6 +133,7 @@ impl Default for Collector {
             exo_supervisor: Arc::new(Mutex::new(None)),
             porten_agent: Arc::new(Mutex::new(None)),
             catalog: None,
+            porten_app: Default::default(),
         }
     }
 }
@@ -163,6 +169,17 @@ impl Collector {
         }
         self.processes.refresh();
         let mut services = crate::supervise::discover_services(settings, &self.processes);
+        let porten_app = self
+            .porten_app
+            .find(&crate::porten::app::AppRules::from_settings(settings), Instant::now());
+        if let Some(app) = &porten_app {
+            let porten = &mut services.porten;
+            if !porten.pids.contains(&app.pid) {
+                porten.pids.push(app.pid);
+            }
+            porten.state = ServiceState::Running;
+            porten.detail = Some(format!("run by Porten's app ({})", app.detail));
+        }
         if let Ok(guard) = self.exo_supervisor.lock() {
             if let Some(supervisor) = guard.as_ref() {
                 let status = supervisor.status();
@@ -188,6 +205,7 @@ impl Collector {
             events: Vec::new(),
             porten_agent: None,
             porten_hub: None,
+            porten_app,
         };
         {
             let config = PoolConfig {
@@ -232,7 +250,13 @@ impl Collector {
         if let AgentAction::Failed(reason) = controller.observe(snapshot.cluster.as_ref(), now) {
             tracing::warn!(%reason, "the Porten agent could not be (re)started");
         }
-        snapshot.porten_agent = Some(controller.status(settings, now));
+        let mut status = controller.status(settings, now);
+        status.run_by_porten_app = snapshot
+            .porten_app
+            .as_ref()
+            .zip(status.pid)
+            .is_some_and(|(app, pid)| app.pids.contains(&pid));
+        snapshot.porten_agent = Some(status);
         drop(guard);
         let loaded: Vec<String> = snapshot
             .cluster

@@ -348,6 +348,81 @@ fn a_crashed_agent_is_restarted() {
     controller.stop().unwrap();
 }
 
+/// A stand-in for Porten's desktop app: `sleep` copied to `<dir>/Porten.app/Contents/MacOS/Porten`
+/// (so its executable lies inside the bundle), running.
+fn fake_porten_app(dir: &Path) -> (PathBuf, std::process::Child) {
+    let bundle = dir.join("Porten.app");
+    let exe = bundle.join("Contents/MacOS/Porten");
+    std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    std::fs::copy("/bin/sleep", &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = std::process::Command::new(&exe).arg("60").spawn().unwrap();
+    (bundle, child)
+}
+
+/// Issue #12: on a Mac, Porten's installer installs its desktop app, which runs the agent
+/// itself. Clusterbar adopts that agent and never starts a second one with the same key.
+#[test]
+fn the_agent_of_portens_app_is_adopted_never_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, mut app) = fake_porten_app(dir.path());
+    let env_to = dir.path().join("env.jsonl");
+    let settings = Settings {
+        porten_path: Some(porten_wrapper(
+            dir.path(),
+            &[("PORTEN_STANDIN_ENV_TO", env_to.display().to_string())],
+        )),
+        porten_app_paths: vec![bundle.clone()],
+        ..Settings::default()
+    };
+    let rules = clusterbar_core::porten::app::AppRules::from_settings(&settings);
+    let found = clusterbar_core::porten::app::find_app_agent(&rules).expect("the app's agent");
+    assert_eq!(found.pid, app.id());
+    assert_eq!(found.how, clusterbar_core::porten::AppMatch::ExecutablePath);
+    assert!(
+        found.detail.ends_with("Porten.app/Contents/MacOS/Porten"),
+        "{}",
+        found.detail
+    );
+
+    let mut spec = SupervisorSpec::porten(&settings, Default::default(), vec!["run".into()]).unwrap();
+    spec.pid_file = dir.path().join("porten.pid.json");
+    spec.log = clusterbar_core::supervise::logfile::LogConfig::new(dir.path().join("porten.log"));
+    let supervisor = Supervisor::start(spec).unwrap();
+    wait_for("the adoption", Duration::from_secs(5), || {
+        supervisor.status().state == clusterbar_core::supervise::SupervisedState::Adopted
+    });
+    assert_eq!(supervisor.status().pid, Some(app.id()));
+    assert!(!supervisor.status().started_by_us);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!env_to.exists(), "a second agent was started");
+    // A new environment cannot be given to someone else's agent: said, not forced.
+    let refused = supervisor.restart_with_env(Default::default()).unwrap_err();
+    assert!(refused.to_string().contains("not started by Clusterbar"), "{refused}");
+    // Stopping leaves the app's agent running.
+    supervisor.stop(false).unwrap();
+    supervisor.shutdown();
+    assert!(app.try_wait().unwrap().is_none(), "the app's agent was stopped");
+
+    // The sampler shows who runs it.
+    let snapshot = clusterbar_core::snapshot::Collector::default().collect(&settings, &[]);
+    let shown = snapshot.porten_app.expect("porten_app in the snapshot");
+    assert_eq!(shown.pid, app.id());
+    assert!(snapshot.services.porten.pids.contains(&app.id()));
+    assert_eq!(
+        snapshot.services.porten.state,
+        clusterbar_core::supervise::ServiceState::Running
+    );
+    assert!(snapshot
+        .services
+        .porten
+        .detail
+        .unwrap()
+        .starts_with("run by Porten's app"));
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
 // ---------------------------------------------------------------------------------------------
 // the catalog
 

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod app;
 pub mod catalog;
 pub mod login;
 
@@ -16,5 +17,6 @@ pub use agent::{
     AgentStatus, BudgetBreakdown,
 };
 pub use api_key::{ApiKey, KeySource};
+pub use app::{AppMatch, PortenApp};
 pub use catalog::{closest_offered, CatalogChecker, CatalogState, HubCheck, ModelCheck, Warming};
 pub use login::{check_login_url, login, scan_line, CancelHandle, LoginEvent, LoginOptions, LoginOutcome, LoginResult};
