@@ -11,15 +11,12 @@ use std::time::{Duration, Instant};
 
 use clusterbar_core::exo::ExoClient;
 use clusterbar_core::porten::login::{login, shown_url, CancelHandle, LoginEvent, LoginOptions, LoginResult};
+use clusterbar_core::porten::tokens::PORTEN_CLIENT;
 use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker, CatalogState, HubCheck};
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
 use clusterbar_core::supervise::{locate, Env, ExoLaunch, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
-
-/// Where `serve` puts the token meter, and where `porten start` expects it.
-/// The app's default too, so `serve` and the menu-bar app put the meter at the same address.
-pub const DEFAULT_METER_PORT: u16 = clusterbar_core::settings::DEFAULT_METER_PORT;
 
 #[derive(Subcommand)]
 pub enum PortenCommand {
@@ -41,9 +38,11 @@ pub enum PortenCommand {
     },
     /// Run the agent with what the cluster offers (restarted when that changes) until Ctrl-C/SIGTERM.
     Start {
-        /// The token meter the agent sends requests through.
-        #[arg(long, value_name = "URL", default_value_t = format!("http://127.0.0.1:{DEFAULT_METER_PORT}"))]
-        meter_url: String,
+        /// The token meter's listener the agent sends requests through (default
+        /// http://127.0.0.1:<porten_meter_port from Settings>: the app's or `serve`'s, which
+        /// counts what the agent is served).
+        #[arg(long, value_name = "URL")]
+        meter_url: Option<String>,
         /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
         #[arg(long, value_name = "URL")]
         exo_url: Option<String>,
@@ -136,6 +135,7 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
             timeout,
         } => run_login(&settings, no_browser, json, timeout),
         PortenCommand::Start { meter_url, exo_url } => {
+            let meter_url = meter_url.unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.porten_meter_port));
             let mut collector = collector(exo_url.as_deref())?;
             let stop = signal_flag()?;
             let mut controller = AgentController::from_settings(&settings, &meter_url);
@@ -357,7 +357,7 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
         .is_some_and(|(app, pid)| app.pids.contains(&pid));
     let logged_in = clusterbar_core::porten::agent::logged_in(settings);
     let snapshot = collector(exo_url)?.collect(settings, &[]);
-    let meter_url = format!("http://127.0.0.1:{DEFAULT_METER_PORT}");
+    let meter_url = format!("http://127.0.0.1:{}", settings.porten_meter_port);
     let plan = clusterbar_core::porten::plan_agent(snapshot.cluster.as_ref(), &meter_url, &settings.porten_hub_url);
     let (env, hold): (Vec<(String, String)>, Option<String>) = match &plan {
         clusterbar_core::porten::AgentPlan::Run(env) => (
@@ -492,8 +492,9 @@ fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &m
 
 /// `clusterbar serve`: exo (started, adopted, or the one at `--exo-url`), the token meter in
 /// front of it, and the agent behind the meter — until SIGINT/SIGTERM, then a clean stop.
-pub fn serve(exo_url: Option<String>, meter_port: u16) -> Result<(), String> {
+pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), String> {
     let settings = load_settings();
+    let meter_port = meter_port.unwrap_or(settings.meter_port);
     let stop = signal_flag()?;
     let exo: Option<Supervisor> = match exo_url {
         Some(_) => None,
@@ -511,16 +512,27 @@ pub fn serve(exo_url: Option<String>, meter_port: u16) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the meter's runtime: {e}"))?;
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], meter_port));
-    let meter = runtime.block_on(clusterbar_meter::Meter::start(
-        listen,
-        &upstream,
-        clusterbar_meter::MeterOptions::default(),
-    ));
+    // The agent gets a listener of its own, so what it is served is counted apart (what the
+    // Hub pays for); any free port when the meter's own is.
+    let agent_port = if meter_port == 0 { 0 } else { settings.porten_meter_port };
+    let options = clusterbar_meter::MeterOptions {
+        clients: vec![(
+            std::net::SocketAddr::from(([127, 0, 0, 1], agent_port)),
+            PORTEN_CLIENT.to_owned(),
+        )],
+        ledger: Some(clusterbar_core::porten::tokens::ledger_path()),
+        ..clusterbar_meter::MeterOptions::default()
+    };
+    let meter = runtime.block_on(clusterbar_meter::Meter::start(listen, &upstream, options));
     let (meter, meter_url) = match meter {
         Ok(handle) => {
             let url = format!("http://{}", handle.local_addr());
-            eprintln!("clusterbar: token meter on {url} in front of {upstream}");
-            (Some(handle), url)
+            let agent_url = handle
+                .client_addr(PORTEN_CLIENT)
+                .map(|a| format!("http://{a}"))
+                .unwrap_or_else(|| url.clone());
+            eprintln!("clusterbar: token meter on {url} in front of {upstream}; the Porten agent's on {agent_url}");
+            (Some(handle), agent_url)
         }
         Err(e) => {
             // The agent still runs (straight to exo), and the user is told why nothing is metered.

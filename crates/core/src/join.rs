@@ -456,6 +456,7 @@ mod tests {
             porten_agent: None,
             porten_hub: None,
             porten_app: None,
+            porten_tokens: None,
         }
     }
 

@@ -54,6 +54,11 @@ pub struct Snapshot {
     /// The agent Porten's own desktop app runs on this Mac, when it runs (adopted, never doubled).
     #[serde(default)]
     pub porten_app: Option<crate::porten::PortenApp>,
+    /// Tokens served to the Porten agent through the meter, today and in total (what the Hub
+    /// pays for). Filled by `clusterbar status` from the running meter or its ledger; the
+    /// app's popover reads the same figures from the meter's feed.
+    #[serde(default)]
+    pub porten_tokens: Option<crate::porten::PortenTokens>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
@@ -206,6 +211,7 @@ impl Collector {
             porten_agent: None,
             porten_hub: None,
             porten_app,
+            porten_tokens: None,
         };
         {
             let config = PoolConfig {

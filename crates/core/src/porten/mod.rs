@@ -11,6 +11,7 @@ pub mod api_key;
 pub mod app;
 pub mod catalog;
 pub mod login;
+pub mod tokens;
 
 pub use agent::{
     agent_env, loaded_model_ids, plan_agent, AgentAction, AgentController, AgentFactory, AgentPlan, AgentState,
@@ -20,3 +21,4 @@ pub use api_key::{ApiKey, KeySource};
 pub use app::{AppMatch, PortenApp};
 pub use catalog::{closest_offered, CatalogChecker, CatalogState, HubCheck, ModelCheck, Warming};
 pub use login::{check_login_url, login, scan_line, CancelHandle, LoginEvent, LoginOptions, LoginOutcome, LoginResult};
+pub use tokens::PortenTokens;
