@@ -510,6 +510,33 @@ fn without_a_key_the_check_says_so_and_never_calls_the_hub_unreachable() {
     assert_eq!(check.models[0].warming.as_ref().map(|w| w.ready), Some(true));
 }
 
+/// A key stored while Clusterbar runs is used within 30 s, not only after the 5-minute cache.
+#[test]
+fn a_key_stored_later_is_picked_up_soon() {
+    let hub = keyed_hub(&["org/Llama"], HashMap::new());
+    let key = std::sync::Arc::new(std::sync::Mutex::new(None::<ApiKey>));
+    let lookup = key.clone();
+    let mut checker = CatalogChecker::new(
+        &hub.hub_url(),
+        None,
+        Box::new(move || Ok(lookup.lock().unwrap().clone())),
+    );
+    let loaded = ["org/Llama".to_owned()];
+    let t0 = Instant::now();
+    assert_eq!(checker.check(&loaded, t0).catalog, CatalogState::NeedsKey);
+    *key.lock().unwrap() = Some(ApiKey {
+        secret: Secret::new(KEY),
+        source: KeySource::Keychain,
+    });
+    assert_eq!(
+        checker.check(&loaded, t0 + Duration::from_secs(5)).catalog,
+        CatalogState::NeedsKey
+    );
+    let later = checker.check(&loaded, t0 + Duration::from_secs(31));
+    assert_eq!(later.catalog, CatalogState::Checked);
+    assert_eq!(later.api_key, Some(KeySource::Keychain));
+}
+
 #[test]
 fn a_wrong_key_is_a_401_and_a_forbidden_one_a_403_never_unreachable() {
     let hub = keyed_hub(&["org/Llama"], HashMap::new());

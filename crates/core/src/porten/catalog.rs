@@ -24,6 +24,8 @@ use crate::warnings::{Severity, Warning};
 
 pub const CATALOG_TTL: Duration = Duration::from_secs(5 * 60);
 pub const WARMING_TTL: Duration = Duration::from_secs(30);
+/// How soon a missing key is looked for again.
+pub const KEY_RETRY: Duration = Duration::from_secs(30);
 const HUB_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 /// Warming is asked for at most this many loaded models per round.
@@ -512,10 +514,14 @@ impl CatalogChecker {
 
     /// The check for these loaded ids, from the caches when they are fresh.
     pub fn check(&mut self, loaded: &[String], now: Instant) -> HubCheck {
-        let catalog_fresh = self
-            .catalog
-            .as_ref()
-            .is_some_and(|c| c.loaded == loaded && now.saturating_duration_since(c.at) < self.ttl);
+        let catalog_fresh = self.catalog.as_ref().is_some_and(|c| {
+            // Without a key, the key is looked up again sooner: one stored later counts soon.
+            let ttl = match c.state {
+                CatalogState::NeedsKey => self.ttl.min(KEY_RETRY),
+                _ => self.ttl,
+            };
+            c.loaded == loaded && now.saturating_duration_since(c.at) < ttl
+        });
         let catalog = match self.catalog.clone() {
             Some(catalog) if catalog_fresh => catalog,
             _ => {
