@@ -301,3 +301,45 @@ fn a_login_url_that_is_not_opened_says_why() {
         assert!(value["not_opened"].as_str().unwrap().contains(why), "{value}");
     }
 }
+
+/// The API key never enters a report bundle (nor `status --json`): only where it came from.
+#[test]
+fn the_api_key_is_never_in_a_report_bundle_or_the_snapshot() {
+    let hub = hub();
+    let home = tempfile::tempdir().unwrap();
+    let key_file = home.path().join("config/porten-api-key");
+    let mut report = clusterbar(home.path(), &hub);
+    std::fs::write(&key_file, "sk-porten-from-the-file\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = home.path().join("bundle");
+    let output = report
+        .args([
+            "report",
+            "--out",
+            out.to_str().unwrap(),
+            "--exo-url",
+            "http://127.0.0.1:1",
+        ])
+        .env("PORTEN_API_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output).1);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let content = String::from_utf8_lossy(&bytes);
+        assert!(!content.contains(KEY) && !content.contains("sk-porten-from-the-file"));
+        files += 1;
+    }
+    assert!(files >= 2, "{files} files in the bundle");
+    let status = clusterbar(home.path(), &hub)
+        .args(["status", "--json", "--exo-url", "http://127.0.0.1:1"])
+        .env("PORTEN_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&status);
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+}
