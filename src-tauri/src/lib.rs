@@ -438,10 +438,11 @@ fn meter_url(state: &AppState) -> Result<String, String> {
 fn agent_meter_url(state: &AppState) -> Result<String, String> {
     let meter = state.meter.lock().map_err(|_| "meter lock poisoned".to_owned())?;
     let handle = meter.as_ref().map_err(Clone::clone)?;
-    handle
-        .client_addr(clusterbar_core::porten::tokens::PORTEN_CLIENT)
-        .map(|a| format!("http://{a}"))
-        .ok_or_else(|| "the token meter has no listener for the Porten agent".to_owned())
+    let (url, shared) = handle.client_url(clusterbar_core::porten::tokens::PORTEN_CLIENT);
+    if let Some(why) = shared {
+        tracing::warn!(%why, "the Porten agent shares the meter's port: its tokens are not counted apart");
+    }
+    Ok(url)
 }
 
 /// Stores the optional Porten API key (the Keychain on macOS, the key file elsewhere); the

@@ -527,11 +527,11 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     let (meter, meter_url) = match meter {
         Ok(handle) => {
             let url = format!("http://{}", handle.local_addr());
-            let agent_url = handle
-                .client_addr(PORTEN_CLIENT)
-                .map(|a| format!("http://{a}"))
-                .unwrap_or_else(|| url.clone());
+            let (agent_url, shared) = handle.client_url(PORTEN_CLIENT);
             eprintln!("clusterbar: token meter on {url} in front of {upstream}; the Porten agent's on {agent_url}");
+            if let Some(why) = shared {
+                eprintln!("clusterbar: the agent shares the meter's port, so its tokens are not counted apart: {why}");
+            }
             (Some(handle), agent_url)
         }
         Err(e) => {

@@ -115,7 +115,8 @@ pub fn default_max_connections() -> usize {
 pub struct Meter;
 
 impl Meter {
-    /// Binds `listen` (and each of [`MeterOptions::clients`]) and serves until
+    /// Binds `listen` (and each of [`MeterOptions::clients`]; one that cannot be bound is left
+    /// out, see [`MeterHandle::client_problem`]) and serves until
     /// [`MeterHandle::shutdown`] (or the handle is dropped). Requires a tokio runtime.
     pub async fn start(listen: SocketAddr, upstream: &str, options: MeterOptions) -> Result<MeterHandle, MeterError> {
         let parsed = proxy::Upstream::parse(upstream)?;
@@ -137,10 +138,18 @@ impl Meter {
             Ok::<_, MeterError>((listener, local))
         };
         let (listener, local_addr) = bind(listen).await?;
+        // A client's port that is taken costs only that client's own count, never the meter:
+        // the caller is told (`client_problem`) and points the client at the shared listener.
         let mut client_listeners = Vec::new();
+        let mut client_problems = Vec::new();
         for (addr, name) in &options.clients {
-            let (listener, local) = bind(*addr).await?;
-            client_listeners.push((listener, local, name.clone()));
+            match bind(*addr).await {
+                Ok((listener, local)) => client_listeners.push((listener, local, name.clone())),
+                Err(e) => {
+                    tracing::warn!(client = %name, error = %e, "no listener of its own for this client");
+                    client_problems.push((name.clone(), e.to_string()));
+                }
+            }
         }
         let upstream_text = format!("{}{}", parsed.scheme_authority, parsed.path_prefix);
         let stats = StatsHub::new(upstream_text.clone());
@@ -199,6 +208,7 @@ impl Meter {
         Ok(MeterHandle {
             local_addr,
             client_addrs,
+            client_problems,
             stats,
             publish_rx,
             watched,
@@ -214,6 +224,7 @@ impl Meter {
 pub struct MeterHandle {
     local_addr: SocketAddr,
     client_addrs: Vec<(String, SocketAddr)>,
+    client_problems: Vec<(String, String)>,
     stats: StatsHub,
     publish_rx: watch::Receiver<Arc<MeterStats>>,
     watched: Arc<AtomicBool>,
@@ -232,6 +243,29 @@ impl MeterHandle {
     /// The bound address of a client's own listener ([`MeterOptions::clients`]).
     pub fn client_addr(&self, client: &str) -> Option<SocketAddr> {
         self.client_addrs.iter().find(|(c, _)| c == client).map(|(_, a)| *a)
+    }
+
+    /// Why a client has no listener of its own (its port could not be bound).
+    pub fn client_problem(&self, client: &str) -> Option<&str> {
+        self.client_problems
+            .iter()
+            .find(|(c, _)| c == client)
+            .map(|(_, p)| p.as_str())
+    }
+
+    /// The URL a client should use: its own listener, else the shared one (and why).
+    pub fn client_url(&self, client: &str) -> (String, Option<String>) {
+        match self.client_addr(client) {
+            Some(addr) => (format!("http://{addr}"), None),
+            None => (
+                format!("http://{}", self.local_addr),
+                Some(
+                    self.client_problem(client)
+                        .unwrap_or("no listener was asked for")
+                        .to_owned(),
+                ),
+            ),
+        }
     }
 
     /// The stats right now (the same struct `GET /_clusterbar/stats` serves).

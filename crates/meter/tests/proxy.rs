@@ -654,3 +654,21 @@ async fn a_clients_own_listener_counts_its_tokens_and_the_ledger_survives_a_rest
     again.shutdown().await;
     let _ = std::fs::remove_file(&ledger);
 }
+
+/// The agent's port taken: the meter still runs for everyone, and says why the agent shares it.
+#[tokio::test]
+async fn a_clients_taken_port_leaves_the_meter_running() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let options = MeterOptions {
+        clients: vec![(taken.local_addr().unwrap(), "porten".to_owned())],
+        ..MeterOptions::default()
+    };
+    let meter = Meter::start("127.0.0.1:0".parse().unwrap(), "http://127.0.0.1:9", options)
+        .await
+        .unwrap();
+    assert_eq!(meter.client_addr("porten"), None);
+    let (url, why) = meter.client_url("porten");
+    assert_eq!(url, format!("http://{}", meter.local_addr()));
+    assert!(why.unwrap().contains("cannot listen"));
+    meter.shutdown().await;
+}
