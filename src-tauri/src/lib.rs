@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clusterbar_core::exo::fit::DEFAULT_CONTEXT_TOKENS;
 use clusterbar_core::exo::{models_to_bench, ExoClient, FitVerdict};
 use clusterbar_core::join::{JoinOptions, JoinProgress, PreflightItem};
-use clusterbar_core::porten::{AgentController, CancelHandle, LoginEvent, LoginOptions};
+use clusterbar_core::porten::{AgentController, CancelHandle, KeySource, LoginEvent, LoginOptions};
 use clusterbar_core::sampler::Sampler;
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::TrayState;
@@ -261,7 +261,17 @@ fn start_meter(state: &AppState) {
     let settings = state.settings();
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], settings.meter_port));
     let upstream = format!("http://127.0.0.1:{}", settings.exo_api_port);
-    let started = tauri::async_runtime::block_on(Meter::start(listen, &upstream, MeterOptions::default()))
+    // The Porten agent gets a listener of its own: what it is served (what the Hub pays for)
+    // is counted apart, per day, in the ledger (see clusterbar_core::porten::tokens).
+    let options = MeterOptions {
+        clients: vec![(
+            std::net::SocketAddr::from(([127, 0, 0, 1], settings.porten_meter_port)),
+            clusterbar_core::porten::tokens::PORTEN_CLIENT.to_owned(),
+        )],
+        ledger: Some(clusterbar_core::porten::tokens::ledger_path()),
+        ..MeterOptions::default()
+    };
+    let started = tauri::async_runtime::block_on(Meter::start(listen, &upstream, options))
         .map_err(|e| format!("the token meter is not running: {e}"));
     if let Err(reason) = &started {
         tracing::error!("{reason}");
@@ -424,6 +434,40 @@ fn meter_url(state: &AppState) -> Result<String, String> {
         .map_err(Clone::clone)
 }
 
+/// The meter's listener for the Porten agent alone.
+fn agent_meter_url(state: &AppState) -> Result<String, String> {
+    let meter = state.meter.lock().map_err(|_| "meter lock poisoned".to_owned())?;
+    let handle = meter.as_ref().map_err(Clone::clone)?;
+    let (url, shared) = handle.client_url(clusterbar_core::porten::tokens::PORTEN_CLIENT);
+    if let Some(why) = shared {
+        tracing::warn!(%why, "the Porten agent shares the meter's port: its tokens are not counted apart");
+    }
+    Ok(url)
+}
+
+/// Stores the optional Porten API key (the Keychain on macOS, the key file elsewhere); the
+/// key never comes back to the page, only where it went.
+#[tauri::command]
+async fn porten_set_api_key(state: State<'_, AppState>, key: String) -> Result<KeySource, String> {
+    let settings = state.settings();
+    let stored = tauri::async_runtime::spawn_blocking(move || clusterbar_core::porten::api_key::store(&settings, &key))
+        .await
+        .map_err(|e| format!("storing the key: {e}"))??;
+    state.sampler.sample_now();
+    Ok(stored)
+}
+
+/// Where the Porten API key in use comes from (`null` = none); never the key.
+#[tauri::command]
+async fn porten_api_key_source(state: State<'_, AppState>) -> Result<Option<KeySource>, String> {
+    let settings = state.settings();
+    tauri::async_runtime::spawn_blocking(move || clusterbar_core::porten::api_key::lookup(&settings))
+        .await
+        .map_err(|e| format!("looking up the key: {e}"))?
+        .map(|key| key.map(|k| k.source))
+        .map_err(|e| e.to_string())
+}
+
 /// The preflight checklist for joining, from the latest sample.
 #[tauri::command]
 fn join_preflight(state: State<'_, AppState>) -> Vec<PreflightItem> {
@@ -532,7 +576,7 @@ fn porten_login_cancel(state: State<'_, AppState>) {
 async fn porten_enroll(state: State<'_, AppState>, enabled: bool) -> Result<(), String> {
     let slot = state.sampler.porten_agent();
     let settings = state.settings();
-    let meter = meter_url(&state);
+    let meter = agent_meter_url(&state);
     tauri::async_runtime::spawn_blocking(move || -> Result<(), String> {
         let mut guard = slot.lock().map_err(|_| "agent lock poisoned".to_owned())?;
         if enabled {
@@ -720,6 +764,8 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         porten_login,
         porten_login_cancel,
         porten_enroll,
+        porten_set_api_key,
+        porten_api_key_source,
         open_logs,
         quit
     ])

@@ -3,7 +3,7 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { formatAgo, formatBytes } from "./format";
 import { wireBenchmark } from "./bench";
-import { renderJoinAndPorten, wireJoinAndPorten } from "./porten";
+import { refreshKeyState, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
 import type { ThroughputUpdate } from "./types";
 import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode } from "./types";
 
@@ -347,6 +347,8 @@ const EDITABLE: [string, string, "text" | "number" | "bool", string][] = [
   ["show_tokens_in_menu_bar", "Show tok/s in the menu bar", "bool", ""],
   ["porten_path", "Porten agent path", "text", "empty = automatic (PATH)"],
   ["porten_hub_url", "Porten Hub", "text", "sign-in pages must be on this host"],
+  ["porten_api_url", "Porten Hub API", "text", "empty = https://<Hub host>/v1"],
+  ["porten_meter_port", "Meter port for the agent", "number", "applies at the next launch"],
 ];
 
 function renderSettings(view: SettingsView): void {
@@ -391,7 +393,7 @@ async function saveSettings(): Promise<void> {
     if (input.dataset.kind === "bool") patch[key] = input.checked;
     else if (input.dataset.kind === "number") patch[key] = Number(input.value);
     // Empty optional text (a path, the namespace) means "automatic": null, not "".
-    else patch[key] = input.value.trim() === "" && (key.endsWith("_path") || key === "exo_namespace") ? null : input.value.trim();
+    else patch[key] = input.value.trim() === "" && (key.endsWith("_path") || key === "exo_namespace" || key === "porten_api_url") ? null : input.value.trim();
   }
   const status = $("settings-status");
   try {
@@ -413,6 +415,7 @@ async function toggleSettings(): Promise<void> {
     return;
   }
   renderSettings(await invoke<SettingsView>("settings"));
+  void refreshKeyState();
   $("settings-status").textContent = "";
   panel.hidden = false;
   button.setAttribute("aria-expanded", "true");
@@ -544,7 +547,11 @@ async function start(): Promise<void> {
   }
   const { renderThroughput } = await import("./throughput");
   const throughput = new Channel<ThroughputUpdate>();
-  throughput.onmessage = (u) => guarded("throughput", () => renderThroughput(u));
+  throughput.onmessage = (u) =>
+    guarded("throughput", () => {
+      renderThroughput(u);
+      renderPortenTokens(u.stats);
+    });
   await invoke("subscribe_throughput", { onUpdate: throughput });
 }
 

@@ -2,7 +2,8 @@
 // its progress inline and can be cancelled.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { AgentStatus, JoinUpdate, LoginEvent, PreflightItem, Snapshot } from "./types";
+import { agentOwner, hubLines, keyWords, shownUrl, tokensLine } from "./portenview";
+import type { AgentStatus, JoinUpdate, KeySource, LoginEvent, MeterStats, PreflightItem, Snapshot } from "./types";
 
 const $ = (id: string): HTMLElement => {
   const el = document.getElementById(id);
@@ -27,6 +28,30 @@ export function renderJoinAndPorten(s: Snapshot): void {
   $("join").hidden =
     !joining && !joinOutcomeShown && (s.cluster !== null || s.services.exo.state === "not_installed");
   renderAgent(s.porten_agent, s.services.porten.state);
+  const hub = hubLines(s.porten_hub);
+  const info = $("porten-hub-info");
+  info.hidden = hub.info === null;
+  info.textContent = hub.info ?? "";
+  const warming = $("porten-warming");
+  warming.hidden = hub.warming.length === 0;
+  warming.replaceChildren(...hub.warming.map((line) => Object.assign(document.createElement("li"), { textContent: line })));
+}
+
+/** What the agent was served through the meter (the meter's feed carries it). */
+export function renderPortenTokens(stats: MeterStats | null): void {
+  const line = tokensLine(stats?.clients);
+  const el = $("porten-tokens");
+  el.hidden = line === null;
+  el.textContent = line ?? "";
+}
+
+/** Shown when Settings open: where the key comes from (never the key). */
+export async function refreshKeyState(): Promise<void> {
+  const source = await invoke<KeySource | null>("porten_api_key_source").catch((e) => {
+    $("porten-key-state").textContent = `unreadable: ${e}`;
+    return undefined;
+  });
+  if (source !== undefined) $("porten-key-state").textContent = keyWords(source);
 }
 
 function renderAgent(agent: AgentStatus | null, installed: string): void {
@@ -48,7 +73,7 @@ function renderAgent(agent: AgentStatus | null, installed: string): void {
   const uptime = agent.uptime_s !== null ? ` · up ${Math.round(agent.uptime_s / 60)} min` : "";
   const hold = agent.state === "held" && agent.hold_reason ? `: ${agent.hold_reason}` : "";
   const pending = agent.pending_restart_in_s !== null ? ` · restarting with new figures in ${agent.pending_restart_in_s} s` : "";
-  $("porten-agent").textContent = `Agent ${agent.state.replace("_", " ")}${hold}${uptime}${pending}`;
+  $("porten-agent").textContent = `Agent ${agent.state.replace("_", " ")}${agentOwner(agent)}${hold}${uptime}${pending}`;
   const parts: string[] = [];
   if (agent.budget) parts.push(`budget ${agent.budget.vram_budget_mb} MB`);
   if (agent.models.length) parts.push(`models ${agent.models.join(", ")}`);
@@ -110,10 +135,10 @@ async function signIn(showError: (t: string) => void): Promise<void> {
     switch (e.event) {
       case "prompt":
         if (e.code) $("porten-code").textContent = e.code;
-        if (e.url) $("porten-url").textContent = e.url;
+        if (e.url) $("porten-url").textContent = shownUrl(e.url);
         break;
       case "suspicious_url":
-        browser.textContent = `Refused to open a suspicious sign-in address (${e.reason}): ${e.url}`;
+        browser.textContent = `Not opened: ${e.reason}. The address: ${shownUrl(e.url)}`;
         browser.className = "small error-line";
         break;
       case "browser_opened":
@@ -168,6 +193,18 @@ export function wireJoinAndPorten(showError: (t: string) => void): void {
         window.getSelection()?.removeAllRanges();
         window.getSelection()?.addRange(range);
       },
+    );
+  });
+  $("porten-key-save").addEventListener("click", () => {
+    const input = $("porten-key-input") as HTMLInputElement;
+    const key = input.value.trim();
+    if (!key) return;
+    invoke<KeySource>("porten_set_api_key", { key }).then(
+      (source) => {
+        input.value = "";
+        $("porten-key-state").textContent = `${keyWords(source)}; the catalog is checked within a minute`;
+      },
+      (e) => ($("porten-key-state").textContent = `not stored: ${e}`),
     );
   });
   $("porten-enroll").addEventListener("click", () => {

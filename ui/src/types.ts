@@ -159,6 +159,49 @@ export interface Snapshot {
   warnings: Warning[];
   cluster: ClusterView | null;
   porten_agent: AgentStatus | null;
+  /** The loaded models against the Porten Hub while enrolled (catalog with the API key, warming). */
+  porten_hub?: HubCheck | null;
+  /** The agent Porten's own desktop app runs on this Mac. */
+  porten_app?: PortenApp | null;
+}
+
+/** clusterbar-core `porten::catalog::Warming`: the Hub's documented warming answer. */
+export interface Warming {
+  ready: boolean;
+  phase: string | null;
+  done_mb: number | null;
+  total_mb: number | null;
+  pct: number | null;
+}
+
+export interface HubCheck {
+  hub_url: string;
+  api_url: string | null;
+  api_key: KeySource | null;
+  catalog: "checked" | "needs_key" | "key_rejected" | "forbidden" | "unreachable" | "invalid";
+  note: string | null;
+  offered: string[];
+  models: { id: string; offered: boolean | null; closest: string | null; warming: Warming | null; warming_error: string | null }[];
+  checked_at_unix_ms: number;
+}
+
+export type KeySource = "environment" | "keychain" | "file";
+
+export interface PortenApp {
+  pid: number;
+  how: "bundle_id" | "executable_path" | "process_name";
+  detail: string;
+  pids: number[];
+}
+
+/** clusterbar-meter `ClientStats`: what a client with its own listener (the Porten agent) was served. */
+export interface ClientStats {
+  client: string;
+  requests: number;
+  tokens_today: number;
+  tokens_total: number;
+  since: string | null;
+  days: { date: string; tokens: number }[];
 }
 
 export interface AgentStatus {
@@ -173,6 +216,7 @@ export interface AgentStatus {
   pending_restart_in_s: number | null;
   last_error: string | null;
   restarts: number;
+  run_by_porten_app?: boolean;
 }
 
 export interface PreflightItem {
@@ -226,6 +270,7 @@ export interface MeterStats {
   cluster: Aggregate;
   models: (Aggregate & { id: string })[];
   history: { end_unix_s: number; interval_s: number; tokens: number[]; models: Record<string, number[]> };
+  clients?: ClientStats[];
 }
 
 export interface ThroughputUpdate {

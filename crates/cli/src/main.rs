@@ -58,9 +58,10 @@ enum Command {
         /// Use the exo at this URL instead of starting one.
         #[arg(long, value_name = "URL")]
         exo_url: Option<String>,
-        /// The token meter's loopback port (0 = any free port).
-        #[arg(long, default_value_t = porten_cmd::DEFAULT_METER_PORT)]
-        meter_port: u16,
+        /// The token meter's loopback port (default: the meter_port setting, 52480; 0 = any
+        /// free port, the agent's listener too). The agent's own is the porten_meter_port setting.
+        #[arg(long)]
+        meter_port: Option<u16>,
     },
     /// Run exo under Clusterbar's supervisor, stop it, and show its status and log.
     Exo {
@@ -164,11 +165,17 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(url) => clusterbar_core::snapshot::Collector::with_exo_url(url).map_err(|e| e.to_string())?,
                 None => clusterbar_core::snapshot::Collector::default(),
             };
+            // The agent's tokens live in the meter (the app's or `serve`'s), else in its ledger.
+            let sample = |collector: &mut clusterbar_core::snapshot::Collector| {
+                let mut snapshot = collector.collect(&loaded.settings, &standing);
+                snapshot.porten_tokens = clusterbar_core::porten::tokens::read(&loaded.settings);
+                snapshot
+            };
             if !watch {
-                return print_snapshot(&collector.collect(&loaded.settings, &standing), json);
+                return print_snapshot(&sample(&mut collector), json);
             }
             loop {
-                let snapshot = collector.collect(&loaded.settings, &standing);
+                let snapshot = sample(&mut collector);
                 let text = if json {
                     serde_json::to_string(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
                 } else {

@@ -1,4 +1,4 @@
-//! `clusterbar porten login|start|stop|status` and `clusterbar serve` (exo + meter + agent,
+//! `clusterbar porten login|start|stop|status|check` and `clusterbar serve` (exo + meter + agent,
 //! headless, until SIGINT/SIGTERM).
 
 use crate::render::print_text;
@@ -9,16 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clusterbar_core::porten::login::{login, CancelHandle, LoginEvent, LoginOptions, LoginResult};
-use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker};
+use clusterbar_core::exo::ExoClient;
+use clusterbar_core::porten::login::{login, shown_url, CancelHandle, LoginEvent, LoginOptions, LoginResult};
+use clusterbar_core::porten::tokens::PORTEN_CLIENT;
+use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker, CatalogState, HubCheck};
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
 use clusterbar_core::supervise::{locate, Env, ExoLaunch, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
-
-/// Where `serve` puts the token meter, and where `porten start` expects it.
-/// The app's default too, so `serve` and the menu-bar app put the meter at the same address.
-pub const DEFAULT_METER_PORT: u16 = clusterbar_core::settings::DEFAULT_METER_PORT;
 
 #[derive(Subcommand)]
 pub enum PortenCommand {
@@ -27,7 +25,7 @@ pub enum PortenCommand {
         /// Show the URL but do not open it.
         #[arg(long)]
         no_browser: bool,
-        /// Print {"url", "code", "opened", "result"} at the end.
+        /// Print {"url", "code", "opened", "not_opened", "result"} at the end.
         #[arg(long)]
         json: bool,
         /// Give up after this many seconds, 1–86400 (default: the porten_login_timeout_s setting, 900).
@@ -40,9 +38,11 @@ pub enum PortenCommand {
     },
     /// Run the agent with what the cluster offers (restarted when that changes) until Ctrl-C/SIGTERM.
     Start {
-        /// The token meter the agent sends requests through.
-        #[arg(long, value_name = "URL", default_value_t = format!("http://127.0.0.1:{DEFAULT_METER_PORT}"))]
-        meter_url: String,
+        /// The token meter's listener the agent sends requests through (default
+        /// http://127.0.0.1:<porten_meter_port from Settings>: the app's or `serve`'s, which
+        /// counts what the agent is served).
+        #[arg(long, value_name = "URL")]
+        meter_url: Option<String>,
         /// exo's API (default http://127.0.0.1:<exo_api_port from Settings>).
         #[arg(long, value_name = "URL")]
         exo_url: Option<String>,
@@ -52,6 +52,14 @@ pub enum PortenCommand {
         /// Also stop an agent Clusterbar did not start (e.g. Porten's own app's).
         #[arg(long)]
         force: bool,
+    },
+    /// The loaded models against the Hub: API key present, offered ids, each model's warming.
+    Check {
+        #[arg(long)]
+        json: bool,
+        /// exo's API, for the loaded models (default http://127.0.0.1:<exo_api_port from Settings>).
+        #[arg(long, value_name = "URL")]
+        exo_url: Option<String>,
     },
     /// Logged in or not, whether the agent runs, with what, and its last log lines.
     Status {
@@ -113,7 +121,7 @@ pub fn signal_flag() -> Result<Arc<AtomicBool>, String> {
 fn files_only_spec(settings: &Settings) -> SupervisorSpec {
     SupervisorSpec::porten(settings, Env::new(), settings.porten_run_args.clone()).unwrap_or_else(|_| {
         let mut spec = SupervisorSpec::new("porten", PathBuf::from("porten"));
-        spec.adopt.process_name = Some("porten".into());
+        spec.adopt = SupervisorSpec::porten_adopt_rule(settings);
         spec
     })
 }
@@ -127,6 +135,7 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
             timeout,
         } => run_login(&settings, no_browser, json, timeout),
         PortenCommand::Start { meter_url, exo_url } => {
+            let meter_url = meter_url.unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.porten_meter_port));
             let mut collector = collector(exo_url.as_deref())?;
             let stop = signal_flag()?;
             let mut controller = AgentController::from_settings(&settings, &meter_url);
@@ -146,7 +155,100 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
             exo_url,
             catalog,
         } => run_status(&settings, json, exo_url.as_deref(), catalog),
+        PortenCommand::Check { json, exo_url } => run_check(&settings, json, exo_url.as_deref()),
     }
+}
+
+/// `porten check`: fails (exit 1, after the report) only when the Hub could not be asked or
+/// refused the key; a missing key is information.
+fn run_check(settings: &Settings, json: bool, exo_url: Option<&str>) -> Result<(), String> {
+    let client = match exo_url {
+        Some(url) => ExoClient::new(url).map_err(|e| e.to_string())?,
+        None => ExoClient::local(settings.exo_api_port),
+    };
+    let (loaded, exo_problem) = match client.cluster_view(clusterbar_core::snapshot::now_unix_ms()) {
+        Ok(view) => (loaded_model_ids(&view.models), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let check = CatalogChecker::from_settings(settings).check(&loaded, Instant::now());
+    let warnings = check.warnings();
+    if json {
+        let mut value = serde_json::to_value(&check).map_err(|e| e.to_string())?;
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("api_key_present".into(), check.api_key.is_some().into());
+            fields.insert("exo_problem".into(), exo_problem.clone().into());
+            fields.insert(
+                "warnings".into(),
+                serde_json::to_value(&warnings).map_err(|e| e.to_string())?,
+            );
+        }
+        print_text(&serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?)?;
+    } else {
+        print_text(&check_text(&check, exo_problem.as_deref()).join("\n"))?;
+    }
+    match check.catalog {
+        CatalogState::Checked | CatalogState::NeedsKey => Ok(()),
+        _ => Err(check.note.unwrap_or_else(|| "the Hub could not be asked".into())),
+    }
+}
+
+/// The text form of a check. The Hub's words and model ids are made printable.
+fn check_text(check: &HubCheck, exo_problem: Option<&str>) -> Vec<String> {
+    let mut lines = vec![format!(
+        "hub:      {}{}",
+        printable(&check.hub_url),
+        check
+            .api_url
+            .as_deref()
+            .map(|api| format!(" (API {})", printable(api)))
+            .unwrap_or_default()
+    )];
+    lines.push(match check.api_key {
+        Some(source) => format!("API key:  present ({})", source.describe()),
+        None => "API key:  none".to_owned(),
+    });
+    match (check.catalog, &check.note) {
+        (CatalogState::Checked, _) => {
+            lines.push(format!("catalog:  {} offered ids", check.offered.len()));
+            lines.extend(check.offered.iter().map(|id| format!("  {}", printable(id))));
+        }
+        (_, Some(note)) => lines.push(format!("catalog:  not checked: {}", printable(note))),
+        (_, None) => lines.push("catalog:  not checked".to_owned()),
+    }
+    match exo_problem {
+        Some(problem) => lines.push(format!("loaded:   unknown (exo: {})", printable(problem))),
+        None if check.models.is_empty() => lines.push("loaded:   no model is ready in exo".to_owned()),
+        None => lines.push("loaded:".to_owned()),
+    }
+    for model in &check.models {
+        let mut parts = Vec::new();
+        match (model.offered, &model.closest) {
+            (Some(true), _) => parts.push("offered".to_owned()),
+            (Some(false), Some(close)) => parts.push(format!("NOT offered (did you mean {}?)", printable(close))),
+            (Some(false), None) => parts.push("NOT offered".to_owned()),
+            (None, _) => {}
+        }
+        match (&model.warming, &model.warming_error) {
+            (Some(w), _) if !w.in_progress() => parts.push("ready on the Hub".to_owned()),
+            (Some(w), _) => {
+                let phase = w.phase.as_deref().map(printable).unwrap_or("warming".into());
+                match w.amount() {
+                    Some(amount) => parts.push(format!("{phase}: {amount}")),
+                    None => parts.push(phase.into_owned()),
+                }
+            }
+            (None, Some(error)) => parts.push(format!("warming unknown: {}", printable(error))),
+            (None, None) => {}
+        }
+        lines.push(format!("  {}  {}", printable(&model.id), parts.join(" · ")));
+    }
+    lines.extend(
+        check
+            .warnings()
+            .iter()
+            .map(|w| format!("warning: {} — {}", printable(&w.message), printable(&w.fix))),
+    );
+    lines
 }
 
 fn collector(exo_url: Option<&str>) -> Result<Collector, String> {
@@ -174,23 +276,30 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
             std::thread::sleep(Duration::from_millis(50));
         });
     }
+    // Text mode prints the URL and the code as each appears (in whatever order porten prints
+    // them), and why the URL was not opened; both come from porten's output: made printable.
+    let mut url_shown = false;
+    let mut code_shown: Option<String> = None;
     let outcome = login(&options, &cancel, |event| {
         if json {
             return;
         }
         match event {
             LoginEvent::Prompt { url, code } => {
-                // Both come from `porten login`'s output: made printable.
-                if let (Some(url), Some(code)) = (url, code) {
-                    eprintln!("Sign in at {}\nCode: {}", printable(url), printable(code));
+                if let (Some(url), false) = (url, url_shown) {
+                    url_shown = true;
+                    eprintln!("Sign in at: {}", printable(&shown_url(url)));
+                    if no_browser {
+                        eprintln!("(not opened: --no-browser; open it on any device)");
+                    }
+                }
+                if let Some(code) = code.as_ref().filter(|c| code_shown.as_ref() != Some(*c)) {
+                    code_shown = Some(code.clone());
+                    eprintln!("Code: {}", printable(code));
                 }
             }
-            LoginEvent::SuspiciousUrl { url, reason } => {
-                eprintln!(
-                    "clusterbar: NOT opening the suspicious sign-in URL \"{}\": {}",
-                    printable(url),
-                    printable(reason)
-                )
+            LoginEvent::SuspiciousUrl { reason, .. } => {
+                eprintln!("clusterbar: NOT opening that sign-in URL: {}", printable(reason))
             }
             LoginEvent::BrowserOpened { .. } => {
                 eprintln!("Opened in your browser; approve it there (or on any device).")
@@ -201,7 +310,13 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
                     printable(reason)
                 )
             }
-            LoginEvent::Finished { .. } => {}
+            LoginEvent::Finished { .. } => {
+                if !url_shown {
+                    eprintln!("clusterbar: porten login printed no sign-in URL");
+                } else if code_shown.is_none() {
+                    eprintln!("clusterbar: porten login printed no code; approve the machine on the page above");
+                }
+            }
         }
     });
     if json {
@@ -212,6 +327,7 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
             "result": outcome.result.word(),
             "detail": match &outcome.result { LoginResult::Failed(d) => Some(d.clone()), _ => None },
             "suspicious": outcome.suspicious,
+            "not_opened": outcome.not_opened,
         });
         print_text(&value.to_string())?;
     }
@@ -233,9 +349,15 @@ fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<
 fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: bool) -> Result<(), String> {
     let spec = files_only_spec(settings);
     let supervised = inspect(&spec);
+    let app =
+        clusterbar_core::porten::app::find_app_agent(&clusterbar_core::porten::app::AppRules::from_settings(settings));
+    let run_by_app = app
+        .as_ref()
+        .zip(supervised.pid)
+        .is_some_and(|(app, pid)| app.pids.contains(&pid));
     let logged_in = clusterbar_core::porten::agent::logged_in(settings);
     let snapshot = collector(exo_url)?.collect(settings, &[]);
-    let meter_url = format!("http://127.0.0.1:{DEFAULT_METER_PORT}");
+    let meter_url = format!("http://127.0.0.1:{}", settings.porten_meter_port);
     let plan = clusterbar_core::porten::plan_agent(snapshot.cluster.as_ref(), &meter_url, &settings.porten_hub_url);
     let (env, hold): (Vec<(String, String)>, Option<String>) = match &plan {
         clusterbar_core::porten::AgentPlan::Run(env) => (
@@ -258,7 +380,9 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
             .as_ref()
             .map(|c| loaded_model_ids(&c.models))
             .unwrap_or_default();
-        CatalogChecker::new(&settings.porten_hub_url).check(&loaded, Instant::now())
+        CatalogChecker::from_settings(settings)
+            .check(&loaded, Instant::now())
+            .warnings()
     } else {
         Vec::new()
     };
@@ -267,6 +391,8 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
         let value = serde_json::json!({
             "logged_in": logged_in,
             "agent": supervised,
+            "run_by_porten_app": run_by_app,
+            "porten_app": app,
             "env": env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "hold_reason": hold,
             "warnings": warnings,
@@ -287,6 +413,8 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
         match (supervised.state, supervised.pid) {
             (clusterbar_core::supervise::SupervisedState::Running, Some(pid)) =>
                 format!("running (pid {pid}, started by Clusterbar)"),
+            (clusterbar_core::supervise::SupervisedState::Adopted, Some(pid)) if run_by_app =>
+                format!("running (pid {pid}, run by Porten's app)"),
             (clusterbar_core::supervise::SupervisedState::Adopted, Some(pid)) =>
                 format!("running (pid {pid}, not started by Clusterbar)"),
             _ => "stopped".into(),
@@ -311,7 +439,7 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
 
 /// Samples the cluster every second and keeps the agent in step, until `stop` is raised.
 fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &mut AgentController, stop: &AtomicBool) {
-    let mut catalog = CatalogChecker::new(&settings.porten_hub_url);
+    let mut catalog = CatalogChecker::from_settings(settings);
     let mut last_report: Option<(String, Option<String>)> = None;
     while !stop.load(Ordering::SeqCst) {
         let snapshot = collector.collect(settings, &[]);
@@ -339,7 +467,11 @@ fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &m
                 ),
             }
             if !models.is_empty() {
-                for warning in catalog.check(&models, now) {
+                let hub = catalog.check(&models, now);
+                if let Some(note) = hub.note.as_ref().filter(|_| hub.catalog == CatalogState::NeedsKey) {
+                    eprintln!("clusterbar: {note}");
+                }
+                for warning in hub.warnings() {
                     eprintln!(
                         "clusterbar: warning: {} — {}",
                         printable(&warning.message),
@@ -360,8 +492,9 @@ fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &m
 
 /// `clusterbar serve`: exo (started, adopted, or the one at `--exo-url`), the token meter in
 /// front of it, and the agent behind the meter — until SIGINT/SIGTERM, then a clean stop.
-pub fn serve(exo_url: Option<String>, meter_port: u16) -> Result<(), String> {
+pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), String> {
     let settings = load_settings();
+    let meter_port = meter_port.unwrap_or(settings.meter_port);
     let stop = signal_flag()?;
     let exo: Option<Supervisor> = match exo_url {
         Some(_) => None,
@@ -379,16 +512,27 @@ pub fn serve(exo_url: Option<String>, meter_port: u16) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the meter's runtime: {e}"))?;
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], meter_port));
-    let meter = runtime.block_on(clusterbar_meter::Meter::start(
-        listen,
-        &upstream,
-        clusterbar_meter::MeterOptions::default(),
-    ));
+    // The agent gets a listener of its own, so what it is served is counted apart (what the
+    // Hub pays for); any free port when the meter's own is.
+    let agent_port = if meter_port == 0 { 0 } else { settings.porten_meter_port };
+    let options = clusterbar_meter::MeterOptions {
+        clients: vec![(
+            std::net::SocketAddr::from(([127, 0, 0, 1], agent_port)),
+            PORTEN_CLIENT.to_owned(),
+        )],
+        ledger: Some(clusterbar_core::porten::tokens::ledger_path()),
+        ..clusterbar_meter::MeterOptions::default()
+    };
+    let meter = runtime.block_on(clusterbar_meter::Meter::start(listen, &upstream, options));
     let (meter, meter_url) = match meter {
         Ok(handle) => {
             let url = format!("http://{}", handle.local_addr());
-            eprintln!("clusterbar: token meter on {url} in front of {upstream}");
-            (Some(handle), url)
+            let (agent_url, shared) = handle.client_url(PORTEN_CLIENT);
+            eprintln!("clusterbar: token meter on {url} in front of {upstream}; the Porten agent's on {agent_url}");
+            if let Some(why) = shared {
+                eprintln!("clusterbar: the agent shares the meter's port, so its tokens are not counted apart: {why}");
+            }
+            (Some(handle), agent_url)
         }
         Err(e) => {
             // The agent still runs (straight to exo), and the user is told why nothing is metered.

@@ -44,6 +44,20 @@ pub fn status(s: &Snapshot) -> String {
     lines.extend(hardware(&s.this_node.hardware));
     lines.push(row("exo", &service(&s.services.exo)));
     lines.push(row("Porten agent", &service(&s.services.porten)));
+    if let Some(tokens) = &s.porten_tokens {
+        let since = tokens
+            .since
+            .as_deref()
+            .map(|d| format!(" since {d}"))
+            .unwrap_or_default();
+        lines.push(row(
+            "Served to Porten",
+            &format!(
+                "{} tokens today, {} in total{since}",
+                tokens.tokens_today, tokens.tokens_total
+            ),
+        ));
+    }
     if s.warnings.is_empty() {
         lines.push(row("Warnings", "none"));
     } else {

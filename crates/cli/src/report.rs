@@ -3,7 +3,8 @@
 //! box can diagnose a Mac's bundle — and prints the same status and warnings.
 //!
 //! Secrets never enter a bundle: the hardware sources are OS tool outputs and sysfs files,
-//! the Snapshot holds no environment, and exo's `/state` carries no credentials.
+//! the Snapshot holds no environment and of the Porten API key only where it came from, and
+//! exo's `/state` carries no credentials.
 
 use std::path::Path;
 use std::time::Duration;

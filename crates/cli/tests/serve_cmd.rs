@@ -37,6 +37,100 @@ fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A streamed chat request sent to `port` (the answer itself does not matter here).
+fn post_chat(port: u16) {
+    use std::io::{Read, Write};
+    let body = r#"{"model":"mlx-community/Llama-3.2-1B-Instruct-4bit","stream":true,"messages":[]}"#;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+}
+
+/// Issue #12: the agent talks to a listener of the meter's own, so `status` can say what the
+/// agent (the Hub) was served, apart from local clients.
+#[test]
+fn serve_gives_the_agent_its_own_meter_listener_and_status_shows_its_requests() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/exo-standin/scenarios/model-progress.json");
+    let exo = StandIn::start(&scenario, "127.0.0.1", 0).unwrap();
+    let env_to = dir.join("env.jsonl");
+    let porten = dir.join("porten");
+    std::fs::write(
+        &porten,
+        format!(
+            "#!/bin/sh\nexport PORTEN_STANDIN_ENV_TO='{}'\nexec {} \"$@\"\n",
+            env_to.display(),
+            porten_standin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&porten, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    let (meter_port, agent_port) = (free_port(), free_port());
+    let settings = serde_json::json!({"porten_path": porten, "porten_hub_url": "ws://127.0.0.1:1",
+                                      "meter_port": meter_port, "porten_meter_port": agent_port});
+    std::fs::write(dir.join("config/settings.json"), settings.to_string()).unwrap();
+    let clusterbar = |args: &[&str]| {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("clusterbar"));
+        command
+            .args(args)
+            .env("HOME", dir)
+            .env("CLUSTERBAR_CONFIG_DIR", dir.join("config"))
+            .env("CLUSTERBAR_LOG_DIR", dir.join("logs"))
+            .env("CLUSTERBAR_RUN_DIR", dir.join("run"));
+        command
+    };
+    let mut serve = clusterbar(&["serve", "--exo-url", &exo.url()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the agent to start", Duration::from_secs(20), || {
+        std::fs::read_to_string(&env_to).map(|t| !t.is_empty()).unwrap_or(false)
+    });
+    let first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&env_to).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["env"]["PORTEN_ENGINE_URL"],
+        format!("http://127.0.0.1:{agent_port}")
+    );
+    assert_eq!(first["health"], "ok", "the agent's listener forwards to exo");
+
+    post_chat(agent_port);
+    post_chat(meter_port);
+    let mut shown = serde_json::Value::Null;
+    wait_for("the agent's request in status", Duration::from_secs(10), || {
+        let output = clusterbar(&["status", "--json", "--exo-url", &exo.url()])
+            .output()
+            .unwrap();
+        let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        shown = snapshot["porten_tokens"].clone();
+        shown["requests"] == 1
+    });
+    assert_eq!(shown["source"], "meter");
+    assert_eq!(shown["tokens_today"], 0, "exo's stand-in answers no tokens");
+    let text = clusterbar(&["status", "--exo-url", &exo.url()]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("Served to Porten"), "{text}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let _ = serve.wait();
+}
+
 #[test]
 fn serve_runs_the_agent_behind_the_meter_and_sigterm_leaves_nothing_behind() {
     let home = tempfile::tempdir().unwrap();

@@ -454,6 +454,9 @@ mod tests {
             cluster: None,
             events: Vec::new(),
             porten_agent: None,
+            porten_hub: None,
+            porten_app: None,
+            porten_tokens: None,
         }
     }
 

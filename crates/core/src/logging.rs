@@ -6,7 +6,17 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
 fn filter(default: &str) -> EnvFilter {
-    EnvFilter::try_from_env("CLUSTERBAR_LOG").unwrap_or_else(|_| EnvFilter::new(default))
+    capped(EnvFilter::try_from_env("CLUSTERBAR_LOG").unwrap_or_else(|_| EnvFilter::new(default)))
+}
+
+/// ureq's TRACE level is the wire, headers unredacted (its docs say so): the Porten API key's
+/// `Authorization` header would reach the log at `CLUSTERBAR_LOG=trace`. Its DEBUG level lists
+/// safe headers only, so that is as far as it goes, whatever the filter asks.
+fn capped(filter: EnvFilter) -> EnvFilter {
+    ["ureq=debug", "ureq_proto=debug"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, EnvFilter::add_directive)
 }
 
 /// Warnings and errors on stderr, without module paths (both the CLI and the app).
@@ -48,4 +58,47 @@ pub fn init_app(file_prefix: &str) -> Result<WorkerGuard, std::io::Error> {
         .with(stderr_layer())
         .try_init();
     Ok(guard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_http_clients_wire_trace_never_reaches_the_log() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_filter(capped(EnvFilter::new("trace"))),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "ureq_proto::client", "Authorization: Bearer sk-porten-wire");
+            tracing::trace!(target: "ureq::unit", "Authorization: Bearer sk-porten-wire2");
+            tracing::debug!(target: "ureq::unit", "GET /v1/models");
+            tracing::trace!(target: "clusterbar_core::x", "our own trace");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("sk-porten"), "{text}");
+        assert!(
+            text.contains("GET /v1/models") && text.contains("our own trace"),
+            "{text}"
+        );
+    }
 }

@@ -13,6 +13,8 @@ pub const DEFAULT_EXO_API_PORT: u16 = 52415;
 /// Near exo's port, clear of the ports exo itself uses.
 pub const DEFAULT_METER_PORT: u16 = 52480;
 pub const DEFAULT_PORTEN_HUB_URL: &str = "wss://porten.ai";
+/// The meter's port for the Porten agent alone, next to [`DEFAULT_METER_PORT`].
+pub const DEFAULT_PORTEN_METER_PORT: u16 = 52481;
 /// The longest `porten login` may wait for approval: a day. Longer is a typo, and a huge figure
 /// would overflow the deadline.
 pub const MAX_PORTEN_LOGIN_TIMEOUT_S: u64 = 24 * 60 * 60;
@@ -51,6 +53,23 @@ pub struct Settings {
     pub porten_login_timeout_s: u64,
     /// A new agent environment (budget, models) must hold this long before the agent restarts.
     pub porten_restart_debounce_s: u64,
+    /// The Hub's API base, for the catalog; `None` = `https://<the Hub's host>/v1` (Porten's
+    /// API reference: `https://porten.ai/v1`).
+    pub porten_api_url: Option<String>,
+    /// The macOS Keychain item (service name) that holds the optional Porten API key.
+    pub porten_api_key_keychain_item: String,
+    /// The API key's file where there is no Keychain; `None` = `porten-api-key` in the config dir.
+    pub porten_api_key_file: Option<PathBuf>,
+    /// A second loopback port of the token meter, for the Porten agent alone: what arrives here
+    /// is what the Hub pays for.
+    pub porten_meter_port: u16,
+    /// Porten's desktop app (its layout is undocumented, hence settings): where it is installed
+    /// (`~/` = the home directory) …
+    pub porten_app_paths: Vec<PathBuf>,
+    /// … the bundle ids (or their prefixes) of its launchd jobs …
+    pub porten_app_bundle_ids: Vec<String>,
+    /// … and the process names its agent may run under.
+    pub porten_app_process_names: Vec<String>,
     /// Unknown keys, kept so a downgrade does not erase a newer version's settings.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -72,6 +91,16 @@ impl Default for Settings {
             porten_key_path: None,
             porten_login_timeout_s: 15 * 60,
             porten_restart_debounce_s: 10,
+            porten_api_url: None,
+            porten_api_key_keychain_item: crate::porten::api_key::DEFAULT_KEYCHAIN_ITEM.to_owned(),
+            porten_api_key_file: None,
+            porten_meter_port: DEFAULT_PORTEN_METER_PORT,
+            porten_app_paths: vec![
+                PathBuf::from("/Applications/Porten.app"),
+                PathBuf::from("~/Applications/Porten.app"),
+            ],
+            porten_app_bundle_ids: vec!["ai.porten".to_owned()],
+            porten_app_process_names: vec!["Porten".to_owned(), "porten-agent".to_owned()],
             other: serde_json::Map::new(),
         }
     }
@@ -118,6 +147,18 @@ impl Settings {
                 "porten_restart_debounce_s must be 0–{MAX_PORTEN_RESTART_DEBOUNCE_S} seconds (at most an hour), not {}",
                 self.porten_restart_debounce_s
             )));
+        }
+        if self.porten_meter_port == 0
+            || self.porten_meter_port == self.meter_port
+            || self.porten_meter_port == self.exo_api_port
+        {
+            return Err(SettingsError::Invalid(
+                "porten_meter_port must be 1–65535 and differ from meter_port and exo_api_port".into(),
+            ));
+        }
+        if let Some(api) = &self.porten_api_url {
+            crate::porten::catalog::api_endpoints(&self.porten_hub_url, Some(api))
+                .map_err(|e| SettingsError::Invalid(format!("porten_api_url: {e}")))?;
         }
         Ok(())
     }

@@ -47,6 +47,18 @@ pub struct Snapshot {
     /// not, state, the environment it advertises and the budget breakdown. `None` = not enrolled.
     #[serde(default)]
     pub porten_agent: Option<crate::porten::AgentStatus>,
+    /// The loaded models against the Porten Hub (catalog with the API key, warming) while
+    /// enrolled: where the key came from (never the key), what is offered, each model's warming.
+    #[serde(default)]
+    pub porten_hub: Option<crate::porten::HubCheck>,
+    /// The agent Porten's own desktop app runs on this Mac, when it runs (adopted, never doubled).
+    #[serde(default)]
+    pub porten_app: Option<crate::porten::PortenApp>,
+    /// Tokens served to the Porten agent through the meter, today and in total (what the Hub
+    /// pays for). Filled by `clusterbar status` from the running meter or its ledger; the
+    /// app's popover reads the same figures from the meter's feed.
+    #[serde(default)]
+    pub porten_tokens: Option<crate::porten::PortenTokens>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
@@ -106,8 +118,13 @@ pub struct Collector {
     pub exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
     /// The Porten agent, kept in step with the cluster every sample (set when enrolled).
     pub porten_agent: Arc<Mutex<Option<AgentController>>>,
-    catalog: Option<CatalogChecker>,
+    /// The checker and the settings it was made for (Hub, API URL, key item, key file).
+    catalog: Option<(CatalogSettings, CatalogChecker)>,
+    /// Porten's desktop app's agent, looked for every 30 s.
+    porten_app: crate::porten::app::AppWatch,
 }
+
+type CatalogSettings = (String, Option<String>, String, Option<std::path::PathBuf>);
 
 impl Default for Collector {
     fn default() -> Self {
@@ -121,6 +138,7 @@ impl Default for Collector {
             exo_supervisor: Arc::new(Mutex::new(None)),
             porten_agent: Arc::new(Mutex::new(None)),
             catalog: None,
+            porten_app: Default::default(),
         }
     }
 }
@@ -156,6 +174,17 @@ impl Collector {
         }
         self.processes.refresh();
         let mut services = crate::supervise::discover_services(settings, &self.processes);
+        let porten_app = self
+            .porten_app
+            .find(&crate::porten::app::AppRules::from_settings(settings), Instant::now());
+        if let Some(app) = &porten_app {
+            let porten = &mut services.porten;
+            if !porten.pids.contains(&app.pid) {
+                porten.pids.push(app.pid);
+            }
+            porten.state = ServiceState::Running;
+            porten.detail = Some(format!("run by Porten's app ({})", app.detail));
+        }
         if let Ok(guard) = self.exo_supervisor.lock() {
             if let Some(supervisor) = guard.as_ref() {
                 let status = supervisor.status();
@@ -180,6 +209,9 @@ impl Collector {
             cluster: None,
             events: Vec::new(),
             porten_agent: None,
+            porten_hub: None,
+            porten_app,
+            porten_tokens: None,
         };
         {
             let config = PoolConfig {
@@ -224,7 +256,13 @@ impl Collector {
         if let AgentAction::Failed(reason) = controller.observe(snapshot.cluster.as_ref(), now) {
             tracing::warn!(%reason, "the Porten agent could not be (re)started");
         }
-        snapshot.porten_agent = Some(controller.status(settings, now));
+        let mut status = controller.status(settings, now);
+        status.run_by_porten_app = snapshot
+            .porten_app
+            .as_ref()
+            .zip(status.pid)
+            .is_some_and(|(app, pid)| app.pids.contains(&pid));
+        snapshot.porten_agent = Some(status);
         drop(guard);
         let loaded: Vec<String> = snapshot
             .cluster
@@ -232,10 +270,21 @@ impl Collector {
             .map(|c| crate::porten::agent::loaded_model_ids(&c.models))
             .unwrap_or_default();
         if !loaded.is_empty() {
-            let checker = self
-                .catalog
-                .get_or_insert_with(|| CatalogChecker::new(&settings.porten_hub_url));
-            for warning in checker.check(&loaded, now) {
+            // A changed Hub, API URL or key location takes effect at once.
+            let wanted = (
+                settings.porten_hub_url.clone(),
+                settings.porten_api_url.clone(),
+                settings.porten_api_key_keychain_item.clone(),
+                settings.porten_api_key_file.clone(),
+            );
+            if self.catalog.as_ref().is_none_or(|(made_for, _)| *made_for != wanted) {
+                self.catalog = Some((wanted, CatalogChecker::from_settings(settings)));
+            }
+            let Some((_, checker)) = self.catalog.as_mut() else {
+                return;
+            };
+            let hub = checker.check(&loaded, now);
+            for warning in hub.warnings() {
                 if !snapshot
                     .warnings
                     .iter()
@@ -244,6 +293,7 @@ impl Collector {
                     snapshot.warnings.push(warning);
                 }
             }
+            snapshot.porten_hub = Some(hub);
             snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
         }
     }

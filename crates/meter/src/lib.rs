@@ -15,6 +15,7 @@
 //! ```
 
 pub mod bench;
+pub mod ledger;
 pub mod metering;
 mod proxy;
 pub mod sse;
@@ -24,7 +25,7 @@ pub use metering::{
     Endpoint, ExoGenerationStats, LlamaCppTimings, Outcome, RequestRecord, ServerReported, TokenSource,
 };
 pub use proxy::{METRICS_PATH, STATS_PATH};
-pub use stats::{Aggregate, History, MeterStats, ModelStats, StatsHub};
+pub use stats::{Aggregate, ClientStats, DayTokens, History, MeterStats, ModelStats, StatsHub};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -34,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,14 @@ pub struct MeterOptions {
     /// and closing at once keeps the process's descriptors for the connections it serves, the upstream and
     /// `/_clusterbar/stats`. The default is [`default_max_connections`].
     pub max_connections: usize,
+    /// More loopback listeners, one per client that should be counted on its own (the Porten
+    /// agent): what arrives on `(address, name)` is proxied like the rest and also counted for
+    /// `name` ([`MeterStats::clients`]). A listener of its own is how the meter knows the
+    /// client — not a header, which a client may or may not send.
+    pub clients: Vec<(SocketAddr, String)>,
+    /// Where the clients' tokens per day are kept across restarts ([`ledger`]); `None` = only
+    /// this run's.
+    pub ledger: Option<std::path::PathBuf>,
 }
 
 impl Default for MeterOptions {
@@ -77,9 +86,14 @@ impl Default for MeterOptions {
             publish_interval: Duration::from_secs(1),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: default_max_connections(),
+            clients: Vec::new(),
+            ledger: None,
         }
     }
 }
+
+/// How often a changed ledger is written at most (and once more at shutdown).
+const LEDGER_SAVE_EVERY: Duration = Duration::from_secs(30);
 
 /// Half the process's file-descriptor limit (each proxied connection also opens one upstream) less a reserve for
 /// the rest of the process, between 16 and 4096; 512 when the limit cannot be read.
@@ -101,48 +115,107 @@ pub fn default_max_connections() -> usize {
 pub struct Meter;
 
 impl Meter {
-    /// Binds `listen` and serves until [`MeterHandle::shutdown`] (or the handle is dropped). Requires a tokio runtime.
+    /// Binds `listen` (and each of [`MeterOptions::clients`]; one that cannot be bound is left
+    /// out, see [`MeterHandle::client_problem`]) and serves until
+    /// [`MeterHandle::shutdown`] (or the handle is dropped). Requires a tokio runtime.
     pub async fn start(listen: SocketAddr, upstream: &str, options: MeterOptions) -> Result<MeterHandle, MeterError> {
         let parsed = proxy::Upstream::parse(upstream)?;
-        if !listen.ip().is_loopback() {
-            if !options.allow_remote {
-                return Err(MeterError::NotLoopback(listen));
+        for addr in std::iter::once(&listen).chain(options.clients.iter().map(|(a, _)| a)) {
+            if !addr.ip().is_loopback() {
+                if !options.allow_remote {
+                    return Err(MeterError::NotLoopback(*addr));
+                }
+                tracing::warn!(%addr, "the meter listens beyond loopback: anyone who reaches it reaches the upstream");
             }
-            tracing::warn!(%listen, "the meter listens beyond loopback: anyone who reaches it reaches the upstream");
         }
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| MeterError::Bind { addr: listen, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| MeterError::Bind { addr: listen, source })?;
+        let bind = |addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| MeterError::Bind { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| MeterError::Bind { addr, source })?;
+            Ok::<_, MeterError>((listener, local))
+        };
+        let (listener, local_addr) = bind(listen).await?;
+        // A client's port that is taken costs only that client's own count, never the meter:
+        // the caller is told (`client_problem`) and points the client at the shared listener.
+        let mut client_listeners = Vec::new();
+        let mut client_problems = Vec::new();
+        for (addr, name) in &options.clients {
+            match bind(*addr).await {
+                Ok((listener, local)) => client_listeners.push((listener, local, name.clone())),
+                Err(e) => {
+                    tracing::warn!(client = %name, error = %e, "no listener of its own for this client");
+                    client_problems.push((name.clone(), e.to_string()));
+                }
+            }
+        }
         let upstream_text = format!("{}{}", parsed.scheme_authority, parsed.path_prefix);
         let stats = StatsHub::new(upstream_text.clone());
-        let state = Arc::new(proxy::ProxyState {
-            upstream: parsed,
-            upstream_text,
-            stats: stats.clone(),
-            idle: proxy::IdlePool::default(),
-        });
-        let (shutdown_tx, shutdown_rx) = oneshot::channel();
-        let limits = ConnectionLimits {
-            header_read_timeout: options.header_read_timeout,
-            permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
+        if let Some(path) = &options.ledger {
+            match ledger::load(path) {
+                Ok(earlier) => stats.load_ledger(earlier),
+                Err(e) => tracing::warn!(error = %e, "the token ledger starts afresh"),
+            }
+        }
+        let idle = proxy::IdlePool::default();
+        let state_for = |client: Option<String>| {
+            Arc::new(proxy::ProxyState {
+                upstream: parsed.clone(),
+                upstream_text: upstream_text.clone(),
+                stats: stats.clone(),
+                idle: idle.clone(),
+                client,
+            })
         };
-        let server = tokio::spawn(serve(listener, state, limits, shutdown_rx));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // One bound for all listeners: it protects the process's file descriptors.
+        let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let limits = |permits: &Arc<Semaphore>| ConnectionLimits {
+            header_read_timeout: options.header_read_timeout,
+            permits: permits.clone(),
+        };
+        let mut servers = vec![tokio::spawn(serve(
+            listener,
+            state_for(None),
+            limits(&permits),
+            shutdown_rx.clone(),
+        ))];
+        let mut client_addrs = Vec::new();
+        for (listener, local, name) in client_listeners {
+            stats.register_client(&name);
+            tracing::info!(%local, client = %name, "token meter listening for one client");
+            client_addrs.push((name.clone(), local));
+            servers.push(tokio::spawn(serve(
+                listener,
+                state_for(Some(name)),
+                limits(&permits),
+                shutdown_rx.clone(),
+            )));
+        }
         let (publish_tx, publish_rx) = watch::channel(Arc::new(stats.snapshot()));
         let interval = options.publish_interval.max(Duration::from_millis(500));
         let watched = Arc::new(AtomicBool::new(false));
-        let publisher = tokio::spawn(publish(stats.clone(), publish_tx, watched.clone(), interval));
+        let publisher = tokio::spawn(publish(
+            stats.clone(),
+            publish_tx,
+            watched.clone(),
+            interval,
+            options.ledger.clone(),
+        ));
         tracing::info!(%local_addr, upstream, "token meter listening");
         Ok(MeterHandle {
             local_addr,
+            client_addrs,
+            client_problems,
             stats,
             publish_rx,
             watched,
             shutdown: Some(shutdown_tx),
-            server,
+            servers,
             publisher,
+            ledger: options.ledger,
         })
     }
 }
@@ -150,18 +223,49 @@ impl Meter {
 /// A running meter. Dropping it stops the meter too (abruptly); prefer [`MeterHandle::shutdown`].
 pub struct MeterHandle {
     local_addr: SocketAddr,
+    client_addrs: Vec<(String, SocketAddr)>,
+    client_problems: Vec<(String, String)>,
     stats: StatsHub,
     publish_rx: watch::Receiver<Arc<MeterStats>>,
     watched: Arc<AtomicBool>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: JoinHandle<()>,
+    shutdown: Option<watch::Sender<bool>>,
+    servers: Vec<JoinHandle<()>>,
     publisher: JoinHandle<()>,
+    ledger: Option<std::path::PathBuf>,
 }
 
 impl MeterHandle {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound address of a client's own listener ([`MeterOptions::clients`]).
+    pub fn client_addr(&self, client: &str) -> Option<SocketAddr> {
+        self.client_addrs.iter().find(|(c, _)| c == client).map(|(_, a)| *a)
+    }
+
+    /// Why a client has no listener of its own (its port could not be bound).
+    pub fn client_problem(&self, client: &str) -> Option<&str> {
+        self.client_problems
+            .iter()
+            .find(|(c, _)| c == client)
+            .map(|(_, p)| p.as_str())
+    }
+
+    /// The URL a client should use: its own listener, else the shared one (and why).
+    pub fn client_url(&self, client: &str) -> (String, Option<String>) {
+        match self.client_addr(client) {
+            Some(addr) => (format!("http://{addr}"), None),
+            None => (
+                format!("http://{}", self.local_addr),
+                Some(
+                    self.client_problem(client)
+                        .unwrap_or("no listener was asked for")
+                        .to_owned(),
+                ),
+            ),
+        }
     }
 
     /// The stats right now (the same struct `GET /_clusterbar/stats` serves).
@@ -185,20 +289,34 @@ impl MeterHandle {
         }
     }
 
-    /// Stops accepting, closes open connections (their upstream requests close with them) and waits.
+    /// Stops accepting, closes open connections (their upstream requests close with them),
+    /// waits, and saves the ledger.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        let _ = (&mut self.server).await;
+        for server in &mut self.servers {
+            let _ = server.await;
+        }
         self.publisher.abort();
+        save_ledger(&self.stats, self.ledger.as_deref());
     }
 }
 
 impl Drop for MeterHandle {
     fn drop(&mut self) {
-        self.server.abort();
+        self.servers.iter().for_each(JoinHandle::abort);
         self.publisher.abort();
+    }
+}
+
+/// Writes the ledger if it changed; a failure is logged (the figures live on in memory).
+fn save_ledger(stats: &StatsHub, path: Option<&std::path::Path>) {
+    let Some(path) = path else { return };
+    if let Some(ledger) = stats.take_ledger_if_changed() {
+        if let Err(e) = ledger::save(path, &ledger) {
+            tracing::warn!(error = %e, "the token ledger could not be saved");
+        }
     }
 }
 
@@ -216,12 +334,13 @@ async fn serve(
     listener: TcpListener,
     state: Arc<proxy::ProxyState>,
     limits: ConnectionLimits,
-    mut shutdown: oneshot::Receiver<()>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            // The only change ever sent is the stop (a dropped sender ends it too).
+            _ = shutdown.changed() => break,
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(pair) => pair,
@@ -258,7 +377,14 @@ async fn serve(
 
 /// Sleeps until something changes, then publishes at once and every `interval` until the figures settle (and
 /// nobody watches): an idle meter costs the menu-bar app no wake-ups.
-async fn publish(stats: StatsHub, tx: watch::Sender<Arc<MeterStats>>, watched: Arc<AtomicBool>, interval: Duration) {
+async fn publish(
+    stats: StatsHub,
+    tx: watch::Sender<Arc<MeterStats>>,
+    watched: Arc<AtomicBool>,
+    interval: Duration,
+    ledger: Option<std::path::PathBuf>,
+) {
+    let mut saved_at = std::time::Instant::now();
     loop {
         stats.activity().await;
         let mut ticker = tokio::time::interval(interval);
@@ -267,6 +393,13 @@ async fn publish(stats: StatsHub, tx: watch::Sender<Arc<MeterStats>>, watched: A
             ticker.tick().await;
             if tx.send(Arc::new(stats.snapshot())).is_err() {
                 return;
+            }
+            // Saved while figures move (a tick runs then anyway), at most every 30 s.
+            if saved_at.elapsed() >= LEDGER_SAVE_EVERY {
+                saved_at = std::time::Instant::now();
+                let stats = stats.clone();
+                let path = ledger.clone();
+                let _ = tokio::task::spawn_blocking(move || save_ledger(&stats, path.as_deref())).await;
             }
             if !watched.load(Ordering::Relaxed) && stats.settled(std::time::Instant::now()) {
                 break;

@@ -141,6 +141,10 @@ pub struct RequestRecord {
     pub finished_unix_ms: u64,
     #[serde(skip_serializing_if = "ServerReported::is_empty", default)]
     pub server_reported: ServerReported,
+    /// The client the request came from when it arrived on a client's own listener
+    /// (`MeterOptions::clients`, e.g. "porten"); `None` on the shared one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub client: Option<String>,
 }
 
 enum Mode {
@@ -363,6 +367,7 @@ impl ResponseMeter {
             } else {
                 ServerReported::default()
             },
+            client: None,
         }
     }
 }

@@ -73,6 +73,8 @@ pub(crate) struct ProxyState {
     pub upstream_text: String,
     pub stats: StatsHub,
     pub idle: IdlePool,
+    /// Set on a client's own listener: its requests are counted for it too.
+    pub client: Option<String>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -343,13 +345,15 @@ pub(crate) async fn handle(
                 meter: Some(meter),
                 model,
                 live_tokens: 0,
+                client: state.client.clone(),
             };
             Ok(forward(&state, response, connection, Some(metering)))
         }
         Err(e) => {
             let now = Instant::now();
             let meter = ResponseMeter::new(endpoint, 502, None, sent_at);
-            let record = meter.finish(model, Outcome::UpstreamFailed, now, unix_ms());
+            let mut record = meter.finish(model, Outcome::UpstreamFailed, now, unix_ms());
+            record.client = state.client.clone();
             state.stats.request_finished(record, 0, now);
             Ok(bad_gateway(&state, &e))
         }
@@ -481,6 +485,7 @@ struct Metering {
     model: String,
     /// Tokens already put into the live series.
     live_tokens: u64,
+    client: Option<String>,
 }
 
 impl Metering {
@@ -496,7 +501,8 @@ impl Metering {
         let Some(meter) = self.meter.take() else {
             return;
         };
-        let record = meter.finish(std::mem::take(&mut self.model), outcome, at, unix_ms());
+        let mut record = meter.finish(std::mem::take(&mut self.model), outcome, at, unix_ms());
+        record.client = self.client.take();
         tracing::debug!(model = %record.model, status = record.status, ttft_ms = ?record.ttft_ms,
             tokens = ?record.completion_tokens, decode = ?record.decode_tokens_per_s, "request metered");
         self.stats.request_finished(record, self.live_tokens, at);

@@ -64,6 +64,34 @@ pub struct History {
     pub models: BTreeMap<String, Vec<u64>>,
 }
 
+/// Completion tokens one day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTokens {
+    /// Local calendar day, `YYYY-MM-DD`.
+    pub date: String,
+    pub tokens: u64,
+}
+
+/// What one client with its own listener (`MeterOptions::clients`, e.g. the Porten agent) was
+/// served: today, each recent day, and in total since the ledger began.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientStats {
+    pub client: String,
+    /// Requests finished since the meter started.
+    pub requests: u64,
+    /// Completion tokens since local midnight.
+    pub tokens_today: u64,
+    /// Completion tokens on every day of the ledger.
+    pub tokens_total: u64,
+    /// The ledger's first day (`YYYY-MM-DD`), when it has one.
+    pub since: Option<String>,
+    /// The last [`CLIENT_DAYS_SHOWN`] days with tokens, oldest first.
+    pub days: Vec<DayTokens>,
+}
+
+/// Days listed per client in [`ClientStats::days`].
+pub const CLIENT_DAYS_SHOWN: usize = 30;
+
 /// Everything the meter knows, as served at `GET /_clusterbar/stats` and published to the app.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MeterStats {
@@ -71,6 +99,9 @@ pub struct MeterStats {
     pub generated_unix_ms: u64,
     pub cluster: Aggregate,
     pub models: Vec<ModelStats>,
+    /// Clients with a listener of their own (the Porten agent: what the Hub pays for).
+    #[serde(default)]
+    pub clients: Vec<ClientStats>,
     /// Newest first.
     pub recent: Vec<RequestRecord>,
     pub history: History,
@@ -143,6 +174,10 @@ struct Inner {
     today: NaiveDate,
     /// When a request last started, streamed tokens or finished.
     last_change: Instant,
+    /// Per client: requests since start, and tokens per day (the ledger).
+    clients: BTreeMap<String, (u64, crate::ledger::Days)>,
+    /// The ledger changed since [`StatsHub::take_ledger_if_changed`] last took it.
+    ledger_changed: bool,
 }
 
 /// Shared, cheap-to-clone aggregate store. All updates are O(1) under a short mutex.
@@ -177,6 +212,8 @@ impl StatsHub {
                 recent: VecDeque::new(),
                 today: local_today(),
                 last_change: Instant::now(),
+                clients: BTreeMap::new(),
+                ledger_changed: false,
             })),
             activity: Arc::new(Notify::new()),
         }
@@ -207,6 +244,37 @@ impl StatsHub {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere while holding the lock leaves plain counters behind; keep serving them.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A client with its own listener: listed (with zeros) before its first request.
+    pub fn register_client(&self, client: &str) {
+        self.lock().clients.entry(client.to_owned()).or_default();
+    }
+
+    /// Days served in earlier runs (from the ledger file), added to what this run counted.
+    pub fn load_ledger(&self, ledger: crate::ledger::Ledger) {
+        let mut inner = self.lock();
+        for (client, days) in ledger {
+            let (_, known) = inner.clients.entry(client).or_default();
+            for (day, tokens) in days {
+                *known.entry(day).or_default() += tokens;
+            }
+        }
+    }
+
+    /// The whole ledger when it changed since the last call (for saving).
+    pub fn take_ledger_if_changed(&self) -> Option<crate::ledger::Ledger> {
+        let mut inner = self.lock();
+        if !std::mem::take(&mut inner.ledger_changed) {
+            return None;
+        }
+        Some(
+            inner
+                .clients
+                .iter()
+                .map(|(c, (_, days))| (c.clone(), days.clone()))
+                .collect(),
+        )
     }
 
     /// A metered request was sent upstream (cluster `in_flight`).
@@ -258,6 +326,14 @@ impl StatsHub {
         let tokens = record.completion_tokens.unwrap_or(0);
         let late_tokens = tokens.saturating_sub(live_tokens);
         let is_error = record.status >= 400 || matches!(record.outcome, Outcome::UpstreamFailed | Outcome::EmptyBody);
+        if let Some(client) = &record.client {
+            let (requests, days) = inner.clients.entry(client.clone()).or_default();
+            *requests += 1;
+            if tokens > 0 {
+                *days.entry(today).or_default() += tokens;
+                inner.ledger_changed = true;
+            }
+        }
         let Inner { cluster, models, .. } = &mut *inner;
         let model_state = models.entry(record.model.clone()).or_default();
         for state in [cluster, model_state] {
@@ -317,7 +393,32 @@ impl StatsHub {
                 .collect(),
             recent: inner.recent.iter().cloned().collect(),
             history,
+            clients: inner
+                .clients
+                .iter()
+                .map(|(client, (requests, days))| client_stats(client, *requests, days, inner.today))
+                .collect(),
         }
+    }
+}
+
+fn client_stats(client: &str, requests: u64, days: &crate::ledger::Days, today: NaiveDate) -> ClientStats {
+    ClientStats {
+        client: client.to_owned(),
+        requests,
+        tokens_today: days.get(&today).copied().unwrap_or(0),
+        tokens_total: days.values().fold(0u64, |sum, t| sum.saturating_add(*t)),
+        since: days.keys().next().map(NaiveDate::to_string),
+        days: days
+            .iter()
+            .rev()
+            .take(CLIENT_DAYS_SHOWN)
+            .rev()
+            .map(|(day, tokens)| DayTokens {
+                date: day.to_string(),
+                tokens: *tokens,
+            })
+            .collect(),
     }
 }
 
@@ -461,6 +562,7 @@ mod tests {
             e2e_ms: 1.0,
             finished_unix_ms: 0,
             server_reported: ServerReported::default(),
+            client: None,
         }
     }
 
@@ -490,6 +592,40 @@ mod tests {
         // 10 live tokens + 2 late ones from usage, all in second 0.
         assert_eq!(stats.recent.len(), 2);
         assert_eq!(stats.recent[0].model, "b");
+    }
+
+    #[test]
+    fn a_clients_tokens_are_counted_per_day_and_in_total() {
+        let hub = StatsHub::new("http://x");
+        hub.register_client("porten");
+        assert_eq!(hub.snapshot().clients[0].tokens_total, 0);
+        assert!(hub.take_ledger_if_changed().is_none());
+        let yesterday = local_today().pred_opt().unwrap();
+        hub.load_ledger(crate::ledger::Ledger::from([(
+            "porten".to_owned(),
+            crate::ledger::Days::from([(yesterday, 100)]),
+        )]));
+        let epoch = hub.lock().epoch;
+        for client in [Some("porten"), None, Some("porten")] {
+            hub.request_started();
+            let mut r = record("m", 7, 10.0, 200, true);
+            r.client = client.map(str::to_owned);
+            hub.request_finished(r, 0, epoch);
+        }
+        let stats = hub.snapshot();
+        let porten = &stats.clients[0];
+        assert_eq!(
+            (porten.requests, porten.tokens_today, porten.tokens_total),
+            (2, 14, 114)
+        );
+        assert_eq!(porten.since, Some(yesterday.to_string()));
+        assert_eq!(porten.days.len(), 2);
+        assert_eq!(porten.days[1].tokens, 14);
+        // The shared listener's request counts for the cluster, not for the client.
+        assert_eq!(stats.cluster.completion_tokens, 21);
+        let ledger = hub.take_ledger_if_changed().unwrap();
+        assert_eq!(ledger["porten"][&local_today()], 14);
+        assert!(hub.take_ledger_if_changed().is_none(), "taken once per change");
     }
 
     #[test]

@@ -597,3 +597,78 @@ async fn refuses_non_loopback_unless_allowed() {
     .await;
     assert!(matches!(bad, Err(clusterbar_meter::MeterError::BadUpstream { .. })));
 }
+
+/// Issue #12: what the Porten agent is served (what the Hub pays for) is counted apart — it
+/// arrives on a listener of its own — per day and in total, across a restart of the meter.
+#[tokio::test]
+async fn a_clients_own_listener_counts_its_tokens_and_the_ledger_survives_a_restart() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let upstream = start_upstream(fixed_stream_upstream(seen)).await;
+    let ledger = std::env::temp_dir().join(format!("meter-ledger-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&ledger);
+    let options = || MeterOptions {
+        clients: vec![("127.0.0.1:0".parse().unwrap(), "porten".to_owned())],
+        ledger: Some(ledger.clone()),
+        ..MeterOptions::default()
+    };
+    let body = r#"{"model":"m","stream":true,"messages":[]}"#;
+    let meter = Meter::start("127.0.0.1:0".parse().unwrap(), &format!("http://{upstream}"), options())
+        .await
+        .unwrap();
+    let agent = meter.client_addr("porten").expect("the agent's listener");
+    assert_ne!(agent, meter.local_addr());
+    assert_eq!(meter.stats().clients[0].tokens_total, 0, "listed before any request");
+    for addr in [agent, meter.local_addr(), agent] {
+        let response = client()
+            .request(post(addr, "/v1/chat/completions", body))
+            .await
+            .unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    let stats = wait_for(|| meter.stats(), |s| s.cluster.requests == 3).await;
+    let porten = &stats.clients[0];
+    assert_eq!(porten.client, "porten");
+    // 3 tokens a request (the upstream's usage); the local client's request is not the agent's.
+    assert_eq!((porten.requests, porten.tokens_today, porten.tokens_total), (2, 6, 6));
+    assert_eq!(stats.cluster.completion_tokens, 9);
+    assert_eq!(stats.recent[0].client.as_deref(), Some("porten"));
+    assert_eq!(stats.recent[1].client, None);
+    // Served at /_clusterbar/stats too, for `clusterbar status`.
+    let served = get_json(meter.local_addr(), "/_clusterbar/stats").await;
+    assert_eq!(served["clients"][0]["tokens_today"], 6);
+    meter.shutdown().await;
+
+    let again = Meter::start("127.0.0.1:0".parse().unwrap(), &format!("http://{upstream}"), options())
+        .await
+        .unwrap();
+    let agent = again.client_addr("porten").unwrap();
+    let response = client()
+        .request(post(agent, "/v1/chat/completions", body))
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    let stats = wait_for(|| again.stats(), |s| s.cluster.requests == 1).await;
+    let porten = &stats.clients[0];
+    assert_eq!((porten.requests, porten.tokens_today, porten.tokens_total), (1, 9, 9));
+    assert_eq!(porten.days.len(), 1);
+    again.shutdown().await;
+    let _ = std::fs::remove_file(&ledger);
+}
+
+/// The agent's port taken: the meter still runs for everyone, and says why the agent shares it.
+#[tokio::test]
+async fn a_clients_taken_port_leaves_the_meter_running() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let options = MeterOptions {
+        clients: vec![(taken.local_addr().unwrap(), "porten".to_owned())],
+        ..MeterOptions::default()
+    };
+    let meter = Meter::start("127.0.0.1:0".parse().unwrap(), "http://127.0.0.1:9", options)
+        .await
+        .unwrap();
+    assert_eq!(meter.client_addr("porten"), None);
+    let (url, why) = meter.client_url("porten");
+    assert_eq!(url, format!("http://{}", meter.local_addr()));
+    assert!(why.unwrap().contains("cannot listen"));
+    meter.shutdown().await;
+}

@@ -4,8 +4,10 @@
 //! ```text
 //! porten-standin login     prints a code and a URL, then ends as PORTEN_STANDIN_LOGIN says
 //!   PORTEN_STANDIN_LOGIN    success (default) | denied | expired | hang
-//!   PORTEN_STANDIN_WORDING  0–4: which of the wordings below (colours, code in URL, code first …)
+//!   PORTEN_STANDIN_WORDING  0–9: which of the wordings in `login()` (colours, code in URL, code
+//!                           first, code on its own line without the word "code", JSON, stderr …)
 //!   PORTEN_STANDIN_URL      the sign-in URL (default https://porten.ai/device)
+//!   PORTEN_STANDIN_URL_PAD  N: append ?pad=<N × "a"> to the URL (a 1 MB URL)
 //!   PORTEN_STANDIN_CODE     the code (default WDJB-MJHT)
 //!   PORTEN_STANDIN_DELAY_MS how long "the user" takes (default 300)
 //!   PORTEN_STANDIN_KEY      on success, write a key to this file
@@ -15,11 +17,11 @@
 //!   PORTEN_STANDIN_PID_TO   append its pid to this file
 //!   PORTEN_STANDIN_CRASH_ONCE FILE: when FILE does not exist, create it and exit 3 after 200 ms
 //! porten-standin status    "logged in" / "not logged in" (PORTEN_STANDIN_KEY exists)
-//! porten-standin hub [--catalog a,b] [--warming ID=PROGRESS]…
-//!                          a stand-in Hub; prints its port on the first line
+//! porten-standin hub [--catalog a,b] [--key K] [--forbidden-key K] [--warming ID=TOTAL_MB:DOWNLOAD_S:LOAD_S]…
+//!                          a stand-in Hub (see lib.rs); prints its port on the first line
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,7 +37,11 @@ fn say(text: &str) {
 }
 
 fn login() -> ExitCode {
-    let url = var("PORTEN_STANDIN_URL").unwrap_or_else(|| "https://porten.ai/device".into());
+    let mut url = var("PORTEN_STANDIN_URL").unwrap_or_else(|| "https://porten.ai/device".into());
+    if let Some(pad) = var("PORTEN_STANDIN_URL_PAD").and_then(|p| p.parse::<usize>().ok()) {
+        // An absurdly long URL (larger than an environment variable may be).
+        url = format!("{url}?pad={}", "a".repeat(pad));
+    }
     let code = var("PORTEN_STANDIN_CODE").unwrap_or_else(|| "WDJB-MJHT".into());
     let wording: u32 = var("PORTEN_STANDIN_WORDING").and_then(|w| w.parse().ok()).unwrap_or(0);
     let prompt = match wording {
@@ -43,6 +49,22 @@ fn login() -> ExitCode {
         2 => format!("Visit {url}?user_code={code} to approve this device\n"),
         3 => format!("Your one-time code is {code}\nOpen: {url}\n"),
         4 => format!("Enter this code:\n\n    {code}\n\nat ({url}).\n"),
+        // The URL alone, the code on a later line with no "code" word (issue #12).
+        5 => format!("Open this link on any device:\n{url}\nthen confirm the words {code}\n"),
+        // The same behind a terminal hyperlink and colours.
+        6 => format!(
+            "\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\\n\x1b[2mthen confirm the words\x1b[0m \x1b[1m{code}\x1b[0m\n"
+        ),
+        // Machine-readable, device-flow field names.
+        7 => format!("{{\"verification_uri\":\"{url}\",\"user_code\":\"{code}\",\"expires_in\":900}}\n"),
+        // The code on stderr first, the URL on stdout a moment later.
+        8 => {
+            eprintln!("Your code: {code}");
+            std::thread::sleep(Duration::from_millis(50));
+            format!("Approve this machine at {url}\n")
+        }
+        // The code only inside the URL.
+        9 => format!("Approve this machine: {url}?code={code}\n"),
         _ => format!("To sign in, open {url} and enter the code {code}.\n"),
     };
     say(&prompt);
@@ -144,28 +166,29 @@ fn append(path: &str, text: &str) {
 }
 
 fn hub(args: &[String]) -> ExitCode {
-    let mut catalog: Vec<String> = Vec::new();
-    let mut warming = HashMap::new();
+    let mut config = porten_standin::HubConfig::default();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match (arg.as_str(), iter.next()) {
-            ("--catalog", Some(list)) => catalog.extend(list.split(',').map(str::to_owned)),
-            ("--warming", Some(pair)) => {
-                let (id, progress) = pair.split_once('=').unwrap_or((pair, "0"));
-                let progress: f64 = progress.parse().unwrap_or(0.0);
-                warming.insert(
-                    id.to_owned(),
-                    serde_json::json!({"warming": true, "progress": progress}),
-                );
-            }
+            ("--catalog", Some(list)) => config.offered.extend(list.split(',').map(str::to_owned)),
+            ("--key", Some(key)) => config.key = Some(key.clone()),
+            ("--forbidden-key", Some(key)) => config.forbidden_key = Some(key.clone()),
+            ("--warming", Some(spec)) => match warm_plan(spec) {
+                Some((id, plan)) => {
+                    config.warming.insert(id, plan);
+                }
+                None => {
+                    eprintln!("porten-standin hub: --warming wants ID=TOTAL_MB:DOWNLOAD_S:LOAD_S, not {spec}");
+                    return ExitCode::from(2);
+                }
+            },
             (other, _) => {
                 eprintln!("porten-standin hub: unexpected {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    let offered: Vec<&str> = catalog.iter().map(String::as_str).collect();
-    match porten_standin::HubStandIn::start(&offered, warming) {
+    match porten_standin::HubStandIn::serve(config) {
         Ok(hub) => {
             println!("{}", hub.port());
             hub.wait();
@@ -176,6 +199,24 @@ fn hub(args: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `ID=TOTAL_MB:DOWNLOAD_S:LOAD_S`, e.g. `qwen3-coder-next=49131:20:10`.
+fn warm_plan(spec: &str) -> Option<(String, porten_standin::WarmPlan)> {
+    let (id, figures) = spec.rsplit_once('=')?;
+    let mut parts = figures.split(':');
+    let total_mb = parts.next()?.parse().ok()?;
+    let seconds = |p: Option<&str>| p?.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0);
+    let download = Duration::from_secs_f64(seconds(parts.next())?);
+    let load = Duration::from_secs_f64(seconds(parts.next())?);
+    Some((
+        id.to_owned(),
+        porten_standin::WarmPlan {
+            total_mb,
+            download,
+            load,
+        },
+    ))
 }
 
 fn main() -> ExitCode {

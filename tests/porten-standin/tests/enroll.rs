@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 
 use clusterbar_core::exo::{ClusterView, ExoClient};
 use clusterbar_core::join::{join, JoinError, JoinOptions, JoinProgress};
+use clusterbar_core::porten::catalog::{classify_response, HubError};
 use clusterbar_core::porten::login::{login, CancelHandle, LoginOptions, LoginResult, OPENER_ENV};
-use clusterbar_core::porten::{AgentAction, AgentController, AgentFactory, CatalogChecker};
+use clusterbar_core::porten::{
+    AgentAction, AgentController, AgentFactory, ApiKey, CatalogChecker, CatalogState, KeySource,
+};
 use clusterbar_core::settings::Settings;
-use clusterbar_core::supervise::{Supervisor, SupervisorSpec};
+use clusterbar_core::supervise::{Secret, Supervisor, SupervisorSpec};
 use exo_standin::StandIn;
-use porten_standin::HubStandIn;
-use serde_json::{json, Value};
+use porten_standin::{HubConfig, HubStandIn, WarmPlan};
+use serde_json::Value;
 
 const STANDIN: &str = env!("CARGO_BIN_EXE_porten-standin");
 
@@ -93,7 +96,7 @@ fn login_reads_every_wording_and_opens_only_the_hubs_url() {
     let _guard = ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
-    for wording in 0..=4 {
+    for wording in 0..=9 {
         let (outcome, calls) = run_login(
             dir.path(),
             &[
@@ -156,6 +159,29 @@ fn a_hostile_login_url_is_never_opened() {
             assert!(outcome.suspicious.is_some(), "{hostile} not flagged");
         }
     }
+}
+
+/// Issue #12: a 1 MB URL was neither opened nor explained.
+#[test]
+fn a_huge_login_url_is_not_opened_and_the_reason_says_why() {
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, calls) = run_login(
+        dir.path(),
+        &[
+            ("PORTEN_STANDIN_URL_PAD", (1 << 20).to_string()),
+            ("PORTEN_STANDIN_WORDING", "5".into()),
+            ("PORTEN_STANDIN_DELAY_MS", "10".into()),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(calls.is_empty(), "opened");
+    assert!(!outcome.opened);
+    let reason = outcome.not_opened.expect("a reason");
+    assert!(reason.contains("bytes long"), "{reason}");
+    assert!(outcome.url.unwrap().len() > 1 << 20);
+    assert_eq!(outcome.code.as_deref(), Some("WDJB-MJHT"));
+    assert_eq!(outcome.result, LoginResult::Success);
 }
 
 #[test]
@@ -322,33 +348,317 @@ fn a_crashed_agent_is_restarted() {
     controller.stop().unwrap();
 }
 
+/// A stand-in for Porten's desktop app: `sleep` copied to `<dir>/Porten.app/Contents/MacOS/Porten`
+/// (so its executable lies inside the bundle), running.
+fn fake_porten_app(dir: &Path) -> (PathBuf, std::process::Child) {
+    let bundle = dir.join("Porten.app");
+    let exe = bundle.join("Contents/MacOS/Porten");
+    std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    std::fs::copy("/bin/sleep", &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = std::process::Command::new(&exe).arg("60").spawn().unwrap();
+    (bundle, child)
+}
+
+/// Issue #12: on a Mac, Porten's installer installs its desktop app, which runs the agent
+/// itself. Clusterbar adopts that agent and never starts a second one with the same key.
+#[test]
+fn the_agent_of_portens_app_is_adopted_never_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bundle, mut app) = fake_porten_app(dir.path());
+    let env_to = dir.path().join("env.jsonl");
+    let settings = Settings {
+        porten_path: Some(porten_wrapper(
+            dir.path(),
+            &[("PORTEN_STANDIN_ENV_TO", env_to.display().to_string())],
+        )),
+        porten_app_paths: vec![bundle.clone()],
+        ..Settings::default()
+    };
+    let rules = clusterbar_core::porten::app::AppRules::from_settings(&settings);
+    let found = clusterbar_core::porten::app::find_app_agent(&rules).expect("the app's agent");
+    assert_eq!(found.pid, app.id());
+    assert_eq!(found.how, clusterbar_core::porten::AppMatch::ExecutablePath);
+    assert!(
+        found.detail.ends_with("Porten.app/Contents/MacOS/Porten"),
+        "{}",
+        found.detail
+    );
+
+    let mut spec = SupervisorSpec::porten(&settings, Default::default(), vec!["run".into()]).unwrap();
+    spec.pid_file = dir.path().join("porten.pid.json");
+    spec.log = clusterbar_core::supervise::logfile::LogConfig::new(dir.path().join("porten.log"));
+    let supervisor = Supervisor::start(spec).unwrap();
+    wait_for("the adoption", Duration::from_secs(5), || {
+        supervisor.status().state == clusterbar_core::supervise::SupervisedState::Adopted
+    });
+    assert_eq!(supervisor.status().pid, Some(app.id()));
+    assert!(!supervisor.status().started_by_us);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!env_to.exists(), "a second agent was started");
+    // A new environment cannot be given to someone else's agent: said, not forced.
+    let refused = supervisor.restart_with_env(Default::default()).unwrap_err();
+    assert!(refused.to_string().contains("not started by Clusterbar"), "{refused}");
+    // Stopping leaves the app's agent running.
+    supervisor.stop(false).unwrap();
+    supervisor.shutdown();
+    assert!(app.try_wait().unwrap().is_none(), "the app's agent was stopped");
+
+    // The sampler shows who runs it.
+    let snapshot = clusterbar_core::snapshot::Collector::default().collect(&settings, &[]);
+    let shown = snapshot.porten_app.expect("porten_app in the snapshot");
+    assert_eq!(shown.pid, app.id());
+    assert!(snapshot.services.porten.pids.contains(&app.id()));
+    assert_eq!(
+        snapshot.services.porten.state,
+        clusterbar_core::supervise::ServiceState::Running
+    );
+    assert!(snapshot
+        .services
+        .porten
+        .detail
+        .unwrap()
+        .starts_with("run by Porten's app"));
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
 // ---------------------------------------------------------------------------------------------
 // the catalog
 
-#[test]
-fn the_catalog_check_suggests_the_offered_id_and_reports_warming() {
-    let warming = HashMap::from([(
-        "org/Warm-Model".to_owned(),
-        json!({"warming": true, "progress": 0.4, "eta_s": 30}),
-    )]);
-    let hub = HubStandIn::start(&["org/Qwen3-30B-A3B-4bit", "org/Warm-Model"], warming).unwrap();
-    let mut checker = CatalogChecker::new(&hub.hub_url());
-    let loaded = vec!["org/Qwen3-30B-A3B-4bi".to_owned(), "org/Warm-Model".to_owned()];
-    let now = Instant::now();
-    let warnings = checker.check(&loaded, now);
-    let codes: Vec<&str> = warnings.iter().map(|w| w.code.as_str()).collect();
-    assert_eq!(codes, vec!["model_not_offered", "model_warming"], "{warnings:?}");
-    assert!(warnings[0].fix.contains("org/Qwen3-30B-A3B-4bit"));
-    assert!(warnings[1].message.contains("40 %"));
-    let asked = hub.requests().len();
-    assert_eq!(checker.check(&loaded, now + Duration::from_secs(60)), warnings);
-    assert_eq!(hub.requests().len(), asked, "cached for 5 minutes");
-    checker.check(&loaded, now + Duration::from_secs(301));
-    assert!(hub.requests().len() > asked, "asked again after 5 minutes");
+const KEY: &str = "sk-porten-standin-0001";
 
-    let mut unreachable = CatalogChecker::new("ws://127.0.0.1:1");
-    let warnings = unreachable.check(&loaded, now);
-    assert_eq!(warnings[0].code, "porten_hub_unreachable");
+/// A checker that uses `key` (never the environment, the Keychain or a file).
+fn checker(hub: &HubStandIn, key: Option<&str>) -> CatalogChecker {
+    let key = key.map(|k| ApiKey {
+        secret: Secret::new(k),
+        source: KeySource::Environment,
+    });
+    CatalogChecker::new(&hub.hub_url(), None, Box::new(move || Ok(key.clone())))
+}
+
+fn keyed_hub(offered: &[&str], warming: HashMap<String, WarmPlan>) -> HubStandIn {
+    HubStandIn::serve(HubConfig {
+        offered: offered.iter().map(|s| s.to_string()).collect(),
+        key: Some(KEY.into()),
+        forbidden_key: Some("sk-porten-elsewhere".into()),
+        warming,
+        ..HubConfig::default()
+    })
+    .unwrap()
+}
+
+fn asked(hub: &HubStandIn, path: &str) -> Vec<porten_standin::SeenRequest> {
+    hub.requests().into_iter().filter(|r| r.url.starts_with(path)).collect()
+}
+
+#[test]
+fn with_the_key_the_catalog_suggests_the_offered_id() {
+    let hub = keyed_hub(&["org/Qwen3-30B-A3B-4bit", "org/Llama"], HashMap::new());
+    let mut checker = checker(&hub, Some(KEY));
+    let loaded = vec!["org/Qwen3-30B-A3B-4bi".to_owned(), "org/Llama".to_owned()];
+    let now = Instant::now();
+    let check = checker.check(&loaded, now);
+    assert_eq!(check.catalog, CatalogState::Checked, "{check:?}");
+    assert_eq!(check.api_key, Some(KeySource::Environment));
+    assert_eq!(
+        check.api_url.as_deref(),
+        Some(format!("http://127.0.0.1:{}/v1", hub.port()).as_str())
+    );
+    assert_eq!(check.offered, vec!["org/Llama", "org/Qwen3-30B-A3B-4bit"]);
+    assert_eq!(check.models[0].offered, Some(false));
+    assert_eq!(check.models[0].closest.as_deref(), Some("org/Qwen3-30B-A3B-4bit"));
+    assert_eq!(check.models[1].offered, Some(true));
+    assert_eq!(check.models[1].warming.as_ref().map(|w| w.ready), Some(true));
+    let codes: Vec<String> = check.warnings().into_iter().map(|w| w.code).collect();
+    assert_eq!(codes, vec!["model_not_offered"]);
+    let catalog_asks = asked(&hub, "/v1/models");
+    assert_eq!(catalog_asks.len(), 1);
+    assert_eq!(
+        catalog_asks[0].authorization.as_deref(),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    // The public warming endpoint gets no key.
+    assert!(asked(&hub, "/public/").iter().all(|r| r.authorization.is_none()));
+    // Only the offered id's warming is asked.
+    assert_eq!(asked(&hub, "/public/").len(), 1);
+
+    let before = hub.requests().len();
+    assert_eq!(
+        checker.check(&loaded, now + Duration::from_secs(60)).models,
+        check.models
+    );
+    assert_eq!(hub.requests().len(), before, "cached for 5 minutes");
+    checker.check(&loaded, now + Duration::from_secs(301));
+    assert_eq!(asked(&hub, "/v1/models").len(), 2, "asked again after 5 minutes");
+}
+
+#[test]
+fn without_a_key_the_check_says_so_and_never_calls_the_hub_unreachable() {
+    let hub = keyed_hub(&["org/Llama"], HashMap::new());
+    let check = checker(&hub, None).check(&["org/Llama".to_owned()], Instant::now());
+    assert_eq!(check.catalog, CatalogState::NeedsKey);
+    assert_eq!(check.note.as_deref(), Some("catalog check needs a Porten API key"));
+    assert_eq!(check.api_key, None);
+    assert!(check.warnings().is_empty(), "{:?}", check.warnings());
+    assert!(
+        asked(&hub, "/v1/models").is_empty(),
+        "the catalog is not asked without a key"
+    );
+    // Warming is public: still read.
+    assert_eq!(check.models[0].offered, None);
+    assert_eq!(check.models[0].warming.as_ref().map(|w| w.ready), Some(true));
+}
+
+/// A key stored while Clusterbar runs is used within 30 s, not only after the 5-minute cache.
+#[test]
+fn a_key_stored_later_is_picked_up_soon() {
+    let hub = keyed_hub(&["org/Llama"], HashMap::new());
+    let key = std::sync::Arc::new(std::sync::Mutex::new(None::<ApiKey>));
+    let lookup = key.clone();
+    let mut checker = CatalogChecker::new(
+        &hub.hub_url(),
+        None,
+        Box::new(move || Ok(lookup.lock().unwrap().clone())),
+    );
+    let loaded = ["org/Llama".to_owned()];
+    let t0 = Instant::now();
+    assert_eq!(checker.check(&loaded, t0).catalog, CatalogState::NeedsKey);
+    *key.lock().unwrap() = Some(ApiKey {
+        secret: Secret::new(KEY),
+        source: KeySource::Keychain,
+    });
+    assert_eq!(
+        checker.check(&loaded, t0 + Duration::from_secs(5)).catalog,
+        CatalogState::NeedsKey
+    );
+    let later = checker.check(&loaded, t0 + Duration::from_secs(31));
+    assert_eq!(later.catalog, CatalogState::Checked);
+    assert_eq!(later.api_key, Some(KeySource::Keychain));
+}
+
+#[test]
+fn a_wrong_key_is_a_401_and_a_forbidden_one_a_403_never_unreachable() {
+    let hub = keyed_hub(&["org/Llama"], HashMap::new());
+    let loaded = ["org/Llama".to_owned()];
+    let wrong = checker(&hub, Some("sk-porten-wrong")).check(&loaded, Instant::now());
+    assert_eq!(wrong.catalog, CatalogState::KeyRejected);
+    let note = wrong.note.clone().unwrap();
+    assert!(note.contains("401") && note.contains("wrong or revoked"), "{note}");
+    assert!(!note.contains("sk-porten-wrong"), "the key is never repeated: {note}");
+    let warnings = wrong.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].code, "porten_key_rejected");
+
+    let forbidden = checker(&hub, Some("sk-porten-elsewhere")).check(&loaded, Instant::now());
+    assert_eq!(forbidden.catalog, CatalogState::Forbidden);
+    assert!(forbidden.note.as_deref().unwrap().contains("403 model_not_allowed"));
+    assert_eq!(forbidden.warnings()[0].code, "porten_key_rejected");
+
+    // Nobody listening: that one is unreachable.
+    let mut nobody = CatalogChecker::new(
+        "ws://127.0.0.1:1",
+        None,
+        Box::new(|| {
+            Ok(Some(ApiKey {
+                secret: Secret::new(KEY),
+                source: KeySource::File,
+            }))
+        }),
+    );
+    let down = nobody.check(&loaded, Instant::now());
+    assert_eq!(down.catalog, CatalogState::Unreachable);
+    assert_eq!(down.warnings()[0].code, "porten_hub_unreachable");
+}
+
+#[test]
+fn warming_moves_from_downloading_to_loading_to_ready() {
+    let plan = WarmPlan {
+        total_mb: 49131,
+        download: Duration::from_secs(3),
+        load: Duration::from_secs(2),
+    };
+    let hub = keyed_hub(
+        &["qwen3-coder-next"],
+        HashMap::from([("qwen3-coder-next".to_owned(), plan)]),
+    );
+    let mut checker = checker(&hub, Some(KEY)).with_ttl(Duration::from_secs(300), Duration::ZERO);
+    let loaded = ["qwen3-coder-next".to_owned()];
+    let mut phases: Vec<String> = Vec::new();
+    let mut first_warning = None;
+    wait_for("the model to be ready", Duration::from_secs(20), || {
+        let check = checker.check(&loaded, Instant::now());
+        let warming = check.models[0].warming.clone().expect("warming state");
+        let phase = warming.phase.clone().unwrap_or_default();
+        if phases.last() != Some(&phase) {
+            phases.push(phase);
+        }
+        if first_warning.is_none() {
+            first_warning = check.warnings().into_iter().find(|w| w.code == "model_warming");
+        }
+        warming.ready
+    });
+    assert_eq!(phases, vec!["downloading", "loading", "ready"]);
+    let message = first_warning.expect("a model_warming warning while it warmed").message;
+    assert!(message.starts_with("Porten is loading qwen3-coder-next: "), "{message}");
+    assert!(message.contains(" of 49 GB (") && message.ends_with(" %)"), "{message}");
+    // Only the catalog's cache holds (5 min); warming was asked at every check.
+    assert_eq!(asked(&hub, "/v1/models").len(), 1);
+    assert!(asked(&hub, "/public/").len() >= 3);
+}
+
+/// The Hub answers a request for a model that is still loading with 503 `model_warming`.
+#[test]
+fn a_503_model_warming_is_understood() {
+    let plan = WarmPlan {
+        total_mb: 1000,
+        download: Duration::from_secs(60),
+        load: Duration::from_secs(60),
+    };
+    let hub = keyed_hub(&["m"], HashMap::from([("m".to_owned(), plan)]));
+    let (status, body) = post(
+        hub.port(),
+        "/v1/chat/completions",
+        r#"{"model":"m","messages":[]}"#,
+        Some(KEY),
+    );
+    assert_eq!(status, 503);
+    assert_eq!(
+        classify_response("hub", status, &body),
+        Err(HubError::Warming {
+            message: Some("the model is warming up longer than this request's budget; retry".into())
+        })
+    );
+    let (status, body) = post(hub.port(), "/v1/chat/completions", r#"{"model":"m"}"#, None);
+    assert!(matches!(
+        classify_response("hub", status, &body),
+        Err(HubError::Unauthorized { .. })
+    ));
+    let (status, body) = post(hub.port(), "/v1/chat/completions", r#"{"model":"nope"}"#, Some(KEY));
+    assert_eq!(status, 404);
+    assert!(body.contains("model_not_found"));
+}
+
+/// A plain HTTP/1.0 POST (the stand-in is loopback http).
+fn post(port: u16, path: &str, body: &str, key: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -120,6 +120,10 @@ pub struct AgentStatus {
     pub restarts: u32,
     pub last_lines: Vec<String>,
     pub log_path: Option<PathBuf>,
+    /// The agent is the one Porten's desktop app runs (adopted, never doubled); set by the
+    /// sampler from the Snapshot's `porten_app`.
+    #[serde(default)]
+    pub run_by_porten_app: bool,
 }
 
 /// Starts the agent supervisor with an environment (tests pass one over a stand-in agent).
@@ -358,6 +362,7 @@ impl AgentController {
                 })
                 .unwrap_or_default(),
             log_path: supervised.as_ref().map(|s| s.log_path.clone()),
+            run_by_porten_app: false,
         }
     }
 }

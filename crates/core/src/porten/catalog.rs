@@ -1,31 +1,50 @@
-//! The Hub's curated catalog: which model ids Porten offers, and which are still warming up.
+//! The Hub's curated catalog and its warming state, as Porten's public docs describe them:
 //!
-//! - `GET <hub>/v1/models` — OpenAI list shape, `{"object": "list", "data": [{"id": …}, …]}`
-//!   (a bare list of ids or of `{"id"}` objects is accepted too).
-//! - `GET <hub>/public/v1/models/warming?model=ID` — read leniently ([`parse_warming`]):
-//!   `{"warming": bool, "progress": 0–1 or 0–100, "eta_s": n, "message": "…"}`; `"state":
-//!   "warming"|"ready"` may stand in for `warming`, `"percent"` for `progress`; anything else is
-//!   ignored. A 404 means "not warming".
+//! - `GET {api}/models` with `Authorization: Bearer sk-porten-…` — the models the Hub offers,
+//!   OpenAI list shape `{"object": "list", "data": [{"id": …}, …]}` (a bare list of ids or of
+//!   `{"id"}` objects is read too). `{api}` is the setting `porten_api_url`, else
+//!   `https://<the Hub's host>/v1` (`wss://porten.ai` → `https://porten.ai/v1`, the documented
+//!   base). Without a key nothing is asked: the check says it needs one ([`CatalogState::NeedsKey`]).
+//! - `GET {origin}/public/v1/models/warming?model=ID`, public (no key) — `{"model", "ready",
+//!   "phase": "downloading|loading|ready", "done_mb", "total_mb", "pct"}` ([`parse_warming`]).
+//! - Errors `{"error": {"code", "message"}}`: 401 (wrong key), 403 (`model_not_allowed`, not
+//!   allowed here), 404 `model_not_found`, 503 `model_warming` (still loading) and
+//!   `no_available_node` ([`classify_response`]).
 //!
-//! `<hub>` is the Hub URL with `wss://` → `https://` (`ws://` → `http://`, loopback only).
-//! The Hub is asked at most every 5 minutes ([`CATALOG_TTL`]).
+//! The catalog is asked at most every 5 minutes ([`CATALOG_TTL`]); the warming state every
+//! 30 s while a model warms ([`WARMING_TTL`]), so the progress moves in the popover.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+use super::api_key::{ApiKey, ApiKeyError, KeySource};
+use crate::settings::Settings;
 use crate::warnings::{Severity, Warning};
 
 pub const CATALOG_TTL: Duration = Duration::from_secs(5 * 60);
+pub const WARMING_TTL: Duration = Duration::from_secs(30);
+/// How soon a missing key is looked for again.
+pub const KEY_RETRY: Duration = Duration::from_secs(30);
 const HUB_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+/// Warming is asked for at most this many loaded models per round.
+const MAX_WARMING_ASKS: usize = 16;
+/// The one line shown, as information, when no key is set.
+pub const NEEDS_KEY: &str = "catalog check needs a Porten API key";
 
-/// The Hub's HTTP base from its agent URL: `wss://porten.ai` → `https://porten.ai`.
+/// The Hub's HTTP origin from its agent URL: `wss://porten.ai` → `https://porten.ai`; plain
+/// `ws`/`http` only for a loopback Hub (a development Hub), since the key travels to it.
 pub fn hub_http_base(hub_url: &str) -> Result<String, String> {
     let mut parsed = url::Url::parse(hub_url.trim()).map_err(|e| format!("the Hub URL {hub_url:?}: {e}"))?;
     let scheme = match parsed.scheme() {
         "wss" | "https" => "https",
-        "ws" | "http" => "http",
+        "ws" | "http" if is_loopback(&parsed) => "http",
+        "ws" | "http" => {
+            return Err(format!(
+                "the Hub URL {hub_url:?} is not encrypted (use wss:// or https://)"
+            ))
+        }
         other => return Err(format!("the Hub URL {hub_url:?} has the unexpected scheme {other:?}")),
     };
     parsed
@@ -35,6 +54,51 @@ pub fn hub_http_base(hub_url: &str) -> Result<String, String> {
     parsed.set_query(None);
     parsed.set_fragment(None);
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Where the catalog and the warming state are asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// The API base, e.g. `https://porten.ai/v1`; the catalog is `{api}/models`.
+    pub api: String,
+    /// e.g. `https://porten.ai/public/v1/models/warming`.
+    pub warming: String,
+}
+
+/// The endpoints from the settings: `porten_api_url` when set (https, or http on loopback),
+/// else derived from the Hub URL. The warming endpoint is on the API's origin.
+pub fn api_endpoints(hub_url: &str, api_url: Option<&str>) -> Result<Endpoints, String> {
+    let api = match api_url.map(str::trim).filter(|a| !a.is_empty()) {
+        Some(api) => {
+            let parsed = url::Url::parse(api).map_err(|e| format!("the Hub API URL {api:?}: {e}"))?;
+            match parsed.scheme() {
+                "https" => {}
+                "http" if is_loopback(&parsed) => {}
+                _ => return Err(format!("the Hub API URL {api:?} must start with https://")),
+            }
+            if parsed.host().is_none() || parsed.query().is_some() {
+                return Err(format!("the Hub API URL {api:?} needs a host and no query"));
+            }
+            api.trim_end_matches('/').to_owned()
+        }
+        None => format!("{}/v1", hub_http_base(hub_url)?),
+    };
+    let origin = url::Url::parse(&api)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| format!("the Hub API URL {api:?}: {e}"))?;
+    Ok(Endpoints {
+        warming: format!("{origin}/public/v1/models/warming"),
+        api,
+    })
 }
 
 /// The offered ids of a `/v1/models` answer (any unknown shape gives none).
@@ -56,36 +120,82 @@ pub fn parse_catalog(value: &Value) -> Vec<String> {
     ids
 }
 
-/// A model the Hub is still preparing.
+/// A model's warming state as the Hub reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Warming {
-    pub warming: bool,
-    /// 0–1.
-    pub progress: Option<f64>,
-    pub eta_s: Option<u64>,
-    pub message: Option<String>,
+    pub ready: bool,
+    /// `downloading`, `loading`, `ready` — or another word a newer Hub uses, kept as sent.
+    pub phase: Option<String>,
+    pub done_mb: Option<u64>,
+    pub total_mb: Option<u64>,
+    /// 0–100.
+    pub pct: Option<f64>,
 }
 
-/// Reads the warming answer leniently (see the module docs); `None` when it says nothing usable.
+impl Warming {
+    /// Still on its way to ready.
+    pub fn in_progress(&self) -> bool {
+        !self.ready && self.phase.as_deref() != Some("ready")
+    }
+
+    /// "22 of 49 GB (45 %)". The Hub counts in MB; the docs' 22272 of 49131 MB reads as
+    /// 22 of 49 GB, so a GB here is 1000 MB.
+    pub fn amount(&self) -> Option<String> {
+        let gb = |mb: u64| (mb as f64 / 1000.0).round() as u64;
+        let pct = self.pct.map(|p| format!(" ({p:.0} %)"));
+        match (self.done_mb, self.total_mb) {
+            (Some(done), Some(total)) if total > 0 => {
+                Some(format!("{} of {} GB{}", gb(done), gb(total), pct.unwrap_or_default()))
+            }
+            _ => self.pct.map(|p| format!("{p:.0} %")),
+        }
+    }
+
+    /// "Porten is loading qwen3-coder-next: 22 of 49 GB (45 %)".
+    pub fn describe(&self, id: &str) -> String {
+        match self.amount() {
+            Some(amount) => format!("Porten is loading {id}: {amount}"),
+            None => format!("Porten is loading {id}"),
+        }
+    }
+}
+
+fn number(value: &Value, key: &str) -> Option<f64> {
+    let n = value.get(key)?;
+    n.as_f64()
+        .or_else(|| n.as_str().and_then(|s| s.trim().parse().ok()))
+        .filter(|n| n.is_finite() && *n >= 0.0)
+}
+
+/// Reads the documented warming answer (see the module docs); `None` when it says nothing
+/// usable. The shape guessed before the docs were read (`"warming": bool`, `"progress"` 0–1)
+/// is still understood.
 pub fn parse_warming(value: &Value) -> Option<Warming> {
-    let warming = value.get("warming").and_then(Value::as_bool).or_else(|| {
-        value
-            .get("state")
-            .or_else(|| value.get("status"))
-            .and_then(Value::as_str)
-            .map(|s| s.eq_ignore_ascii_case("warming") || s.eq_ignore_ascii_case("warming_up"))
-    })?;
-    let progress = value
-        .get("progress")
-        .or_else(|| value.get("percent"))
-        .and_then(Value::as_f64)
-        .filter(|p| p.is_finite() && *p >= 0.0)
-        .map(|p| if p > 1.0 { (p / 100.0).min(1.0) } else { p });
+    let phase = value
+        .get("phase")
+        .and_then(Value::as_str)
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty());
+    let ready = value
+        .get("ready")
+        .and_then(Value::as_bool)
+        .or_else(|| value.get("warming").and_then(Value::as_bool).map(|w| !w))
+        .or_else(|| phase.as_deref().map(|p| p == "ready"))?;
+    let done_mb = number(value, "done_mb").map(|n| n.round() as u64);
+    let total_mb = number(value, "total_mb").map(|n| n.round() as u64);
+    let pct = number(value, "pct")
+        .or_else(|| number(value, "progress").map(|p| if p <= 1.0 { p * 100.0 } else { p }))
+        .or_else(|| match (done_mb, total_mb) {
+            (Some(done), Some(total)) if total > 0 => Some(done as f64 * 100.0 / total as f64),
+            _ => None,
+        })
+        .map(|p| p.min(100.0));
     Some(Warming {
-        warming,
-        progress,
-        eta_s: value.get("eta_s").and_then(Value::as_u64),
-        message: value.get("message").and_then(Value::as_str).map(str::to_owned),
+        ready,
+        phase,
+        done_mb,
+        total_mb,
+        pct,
     })
 }
 
@@ -113,41 +223,188 @@ pub fn closest_offered<'a>(loaded: &str, offered: &'a [String]) -> Option<&'a st
     (best.0 <= allowed).then_some(best.1.as_str())
 }
 
-/// `model_not_offered` for each loaded id the Hub does not list; `model_warming` for each
-/// offered one it is still preparing.
-pub fn catalog_warnings(loaded: &[String], offered: &[String], warming: &[(String, Warming)]) -> Vec<Warning> {
-    let mut warnings = Vec::new();
-    for id in loaded {
-        if offered.iter().any(|o| o == id) {
-            continue;
+/// What a Hub answer meant, when it was not the JSON asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("{url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the Hub refused the API key (HTTP 401{}): the key is wrong or revoked", detail(.code, .message))]
+    Unauthorized {
+        code: Option<String>,
+        message: Option<String>,
+    },
+    #[error("the Hub does not allow this (HTTP 403{})", detail(.code, .message))]
+    Forbidden {
+        code: Option<String>,
+        message: Option<String>,
+    },
+    #[error("the model is still warming up (HTTP 503 model_warming{})", detail(&None, .message))]
+    Warming { message: Option<String> },
+    #[error("{url} answered HTTP {status}{}", detail(.code, .message))]
+    Status {
+        url: String,
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+    },
+    #[error("{url} sent no JSON: {reason}")]
+    NotJson { url: String, reason: String },
+}
+
+fn detail(code: &Option<String>, message: &Option<String>) -> String {
+    match (code, message) {
+        (Some(code), Some(message)) => format!(" {code}: {message}"),
+        (Some(code), None) => format!(" {code}"),
+        (None, Some(message)) => format!(": {message}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// `{"error": {"code", "message"}}`, `{"error": "text"}` or `{"code", "message"}`.
+fn error_fields(body: &str) -> (Option<String>, Option<String>) {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return (None, None);
+    };
+    let error = value.get("error").unwrap_or(&value);
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(|s| s.chars().take(300).collect::<String>())
+    };
+    match error.as_str() {
+        Some(message) => (None, Some(message.chars().take(300).collect())),
+        None => (
+            text(error.get("code").or_else(|| error.get("type"))),
+            text(error.get("message")),
+        ),
+    }
+}
+
+/// What one Hub answer means: its JSON for a 2xx, else the error it names.
+pub fn classify_response(url: &str, status: u16, body: &str) -> Result<Value, HubError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_str(body).map_err(|e| HubError::NotJson {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        });
+    }
+    let (code, message) = error_fields(body);
+    Err(match (status, code.as_deref()) {
+        (401, _) => HubError::Unauthorized { code, message },
+        (403, _) => HubError::Forbidden { code, message },
+        (503, Some("model_warming")) => HubError::Warming { message },
+        _ => HubError::Status {
+            url: url.to_owned(),
+            status,
+            code,
+            message,
+        },
+    })
+}
+
+/// How far the catalog check got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogState {
+    /// The Hub listed what it offers.
+    Checked,
+    /// No API key is set: nothing was asked (information, not a problem).
+    NeedsKey,
+    /// 401: the key is wrong or revoked.
+    KeyRejected,
+    /// 403: the key may not read the catalog here (e.g. a region policy).
+    Forbidden,
+    /// The Hub could not be asked or answered something else.
+    Unreachable,
+    /// The settings name no usable Hub, or the key itself is unusable.
+    Invalid,
+}
+
+/// One loaded model against the Hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCheck {
+    /// exo's id, as the agent advertises it.
+    pub id: String,
+    /// Whether the catalog lists exactly this id; `None` when the catalog was not read.
+    pub offered: Option<bool>,
+    /// The offered id it is probably meant to be, when it is not offered.
+    pub closest: Option<String>,
+    pub warming: Option<Warming>,
+    /// Why the warming state is unknown (404: the Hub does not know the id).
+    pub warming_error: Option<String>,
+}
+
+/// What `clusterbar porten check` prints and the Snapshot carries as `porten_hub`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HubCheck {
+    pub hub_url: String,
+    /// The catalog's base (`https://porten.ai/v1`), when the settings give one.
+    pub api_url: Option<String>,
+    /// Where the API key came from; the key itself is never shown.
+    pub api_key: Option<KeySource>,
+    pub catalog: CatalogState,
+    /// One line about the catalog check when it did not run: the missing key, the Hub's refusal.
+    pub note: Option<String>,
+    pub offered: Vec<String>,
+    pub models: Vec<ModelCheck>,
+    pub checked_at_unix_ms: u64,
+}
+
+impl HubCheck {
+    /// The warnings this check raises: `model_not_offered`, `model_warming`,
+    /// `porten_key_rejected` (401/403) and `porten_hub_unreachable`. A missing key raises none.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        let note = self.note.clone().unwrap_or_default();
+        match self.catalog {
+            CatalogState::KeyRejected => warnings.push(Warning::new(
+                "porten_key_rejected",
+                Severity::Warning,
+                format!("The Porten Hub refused the API key: {note}."),
+                "Create a new key in Porten's portal and store it (Settings, or PORTEN_API_KEY for the CLI).",
+            )),
+            CatalogState::Forbidden => warnings.push(Warning::new(
+                "porten_key_rejected",
+                Severity::Warning,
+                format!("The Porten Hub does not allow this key to read its catalog: {note}."),
+                "Check the key's permissions and region in Porten's portal.",
+            )),
+            CatalogState::Unreachable | CatalogState::Invalid => warnings.push(hub_unreachable(&note)),
+            CatalogState::Checked | CatalogState::NeedsKey => {}
         }
-        let fix = match closest_offered(id, offered) {
-            Some(close) => {
-                format!("Did you mean {close}? Load that exact id in exo; Porten only routes ids in its catalog.")
+        for model in &self.models {
+            if model.offered == Some(false) {
+                let fix = match &model.closest {
+                    Some(close) => format!(
+                        "Did you mean {close}? Load that exact id in exo; Porten only routes ids in its catalog."
+                    ),
+                    None => "Load a model from Porten's catalog (porten.ai/models); others get no requests.".to_owned(),
+                };
+                warnings.push(Warning::new(
+                    "model_not_offered",
+                    Severity::Warning,
+                    format!(
+                        "{} is loaded in exo but Porten does not offer it, so the agent gets no requests for it.",
+                        model.id
+                    ),
+                    fix,
+                ));
             }
-            None => "Load a model from Porten's catalog (porten.ai/models); others get no requests.".to_owned(),
-        };
-        warnings.push(Warning::new(
-            "model_not_offered",
-            Severity::Warning,
-            format!("{id} is loaded in exo but Porten does not offer it, so the agent gets no requests for it."),
-            fix,
-        ));
+            if let Some(warming) = model.warming.as_ref().filter(|w| w.in_progress()) {
+                let phase = match warming.phase.as_deref() {
+                    Some("downloading") => "Porten's nodes are downloading it",
+                    Some("loading") => "Porten's nodes are loading it into memory",
+                    _ => "Porten is preparing it",
+                };
+                warnings.push(Warning::new(
+                    "model_warming",
+                    Severity::Warning,
+                    warming.describe(&model.id),
+                    format!("Nothing to do: {phase}; requests start when it is ready."),
+                ));
+            }
+        }
+        warnings
     }
-    for (id, state) in warming.iter().filter(|(_, w)| w.warming) {
-        let progress = state
-            .progress
-            .map(|p| format!(" ({:.0} %)", p * 100.0))
-            .unwrap_or_default();
-        let eta = state.eta_s.map(|s| format!(", about {s} s left")).unwrap_or_default();
-        warnings.push(Warning::new(
-            "model_warming",
-            Severity::Warning,
-            format!("Porten is still warming up {id}{progress}{eta}; requests start when it is done."),
-            "Nothing to do: keep the model loaded.",
-        ));
-    }
-    warnings
 }
 
 /// The Hub could not be asked; the catalog checks are skipped.
@@ -160,16 +417,38 @@ pub fn hub_unreachable(reason: &str) -> Warning {
     )
 }
 
-/// Asks the Hub (at most every [`CATALOG_TTL`]) and keeps the answer.
+/// Looks up the API key each time the catalog is due (a key added later is picked up).
+pub type KeyLookup = Box<dyn FnMut() -> Result<Option<ApiKey>, ApiKeyError> + Send>;
+
+/// Asks the Hub (the catalog at most every [`CATALOG_TTL`], warming every [`WARMING_TTL`]
+/// while a model warms) and keeps the answers.
 pub struct CatalogChecker {
-    base: Result<String, String>,
+    hub_url: String,
+    endpoints: Result<Endpoints, String>,
     agent: ureq::Agent,
     ttl: Duration,
-    cached: Option<(Instant, Vec<String>, Vec<Warning>)>,
+    warming_ttl: Duration,
+    key: KeyLookup,
+    catalog: Option<CatalogAnswer>,
+    /// (asked at, loaded ids, per-id warming and errors).
+    warming: Option<(Instant, Vec<String>, Vec<WarmingAnswer>)>,
+}
+
+/// One id's warming state, or why it is unknown.
+type WarmingAnswer = (Option<Warming>, Option<String>);
+
+#[derive(Clone)]
+struct CatalogAnswer {
+    at: Instant,
+    loaded: Vec<String>,
+    key: Option<KeySource>,
+    state: CatalogState,
+    note: Option<String>,
+    offered: Vec<String>,
 }
 
 impl CatalogChecker {
-    pub fn new(hub_url: &str) -> Self {
+    pub fn new(hub_url: &str, api_url: Option<&str>, key: KeyLookup) -> Self {
         let tls = ureq::tls::TlsConfig::builder()
             .provider(ureq::tls::TlsProvider::NativeTls)
             .root_certs(ureq::tls::RootCerts::PlatformVerifier)
@@ -182,76 +461,204 @@ impl CatalogChecker {
             .build()
             .into();
         Self {
-            base: hub_http_base(hub_url),
+            hub_url: hub_url.to_owned(),
+            endpoints: api_endpoints(hub_url, api_url),
             agent,
             ttl: CATALOG_TTL,
-            cached: None,
+            warming_ttl: WARMING_TTL,
+            key,
+            catalog: None,
+            warming: None,
         }
     }
 
-    /// A shorter cache, for tests.
-    pub fn with_ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+    /// The Hub, the API and the key as Settings (and `PORTEN_API_KEY`) give them.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let for_key = settings.clone();
+        Self::new(
+            &settings.porten_hub_url,
+            settings.porten_api_url.as_deref(),
+            Box::new(move || super::api_key::lookup(&for_key)),
+        )
+    }
+
+    /// Shorter caches, for tests.
+    pub fn with_ttl(mut self, catalog: Duration, warming: Duration) -> Self {
+        self.ttl = catalog;
+        self.warming_ttl = warming;
         self
     }
 
-    fn get(&self, base: &str, path_and_query: &str) -> Result<Option<Value>, String> {
-        let url = format!("{base}{path_and_query}");
-        let mut response = self.agent.get(&url).call().map_err(|e| format!("{url}: {e}"))?;
+    fn get(&self, url: &str, key: Option<&ApiKey>) -> Result<Value, HubError> {
+        let mut request = self.agent.get(url);
+        if let Some(key) = key {
+            request = request.header("Authorization", &format!("Bearer {}", key.secret.expose()));
+        }
+        // ureq's errors name the URL and the cause, never the headers sent.
+        let mut response = request.call().map_err(|e| HubError::Unreachable {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
         let status = response.status().as_u16();
-        if status == 404 {
-            return Ok(None);
-        }
-        if !(200..300).contains(&status) {
-            return Err(format!("{url} answered HTTP {status}"));
-        }
         let text = response
             .body_mut()
             .with_config()
             .limit(MAX_BODY_BYTES)
             .read_to_string()
-            .map_err(|e| format!("{url}: {e}"))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| format!("{url} sent no JSON: {e}"))
+            .map_err(|e| HubError::Unreachable {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        classify_response(url, status, &text)
     }
 
-    /// Warnings about the loaded ids: not offered, warming, or the Hub unreachable.
-    pub fn check(&mut self, loaded: &[String], now: Instant) -> Vec<Warning> {
-        if let Some((at, ids, warnings)) = &self.cached {
-            if now.saturating_duration_since(*at) < self.ttl && ids == loaded {
-                return warnings.clone();
+    /// The check for these loaded ids, from the caches when they are fresh.
+    pub fn check(&mut self, loaded: &[String], now: Instant) -> HubCheck {
+        let catalog_fresh = self.catalog.as_ref().is_some_and(|c| {
+            // Without a key, the key is looked up again sooner: one stored later counts soon.
+            let ttl = match c.state {
+                CatalogState::NeedsKey => self.ttl.min(KEY_RETRY),
+                _ => self.ttl,
+            };
+            c.loaded == loaded && now.saturating_duration_since(c.at) < ttl
+        });
+        let catalog = match self.catalog.clone() {
+            Some(catalog) if catalog_fresh => catalog,
+            _ => {
+                let catalog = self.ask_catalog(loaded, now);
+                self.catalog = Some(catalog.clone());
+                catalog
+            }
+        };
+        let warming_fresh = self.warming.as_ref().is_some_and(|(at, ids, states)| {
+            let warming_now = states.iter().any(|(w, _)| w.as_ref().is_some_and(Warming::in_progress));
+            let ttl = if warming_now { self.warming_ttl } else { self.ttl };
+            ids == loaded && catalog_fresh && now.saturating_duration_since(*at) < ttl
+        });
+        if !warming_fresh {
+            let states = self.ask_warming(loaded, &catalog);
+            self.warming = Some((now, loaded.to_vec(), states));
+        }
+        let states = self.warming.as_ref().map(|(_, _, s)| s.clone()).unwrap_or_default();
+        let checked = catalog.state == CatalogState::Checked;
+        let models = loaded
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let offered = checked.then(|| catalog.offered.iter().any(|o| o == id));
+                let closest = match offered {
+                    Some(false) => closest_offered(id, &catalog.offered).map(str::to_owned),
+                    _ => None,
+                };
+                let (warming, warming_error) = states.get(i).cloned().unwrap_or((None, None));
+                ModelCheck {
+                    id: id.clone(),
+                    offered,
+                    closest,
+                    warming,
+                    warming_error,
+                }
+            })
+            .collect();
+        HubCheck {
+            hub_url: self.hub_url.clone(),
+            api_url: self.endpoints.as_ref().ok().map(|e| e.api.clone()),
+            api_key: catalog.key,
+            catalog: catalog.state,
+            note: catalog.note.clone(),
+            offered: catalog.offered.clone(),
+            models,
+            checked_at_unix_ms: crate::snapshot::now_unix_ms(),
+        }
+    }
+
+    fn ask_catalog(&mut self, loaded: &[String], now: Instant) -> CatalogAnswer {
+        let mut answer = CatalogAnswer {
+            at: now,
+            loaded: loaded.to_vec(),
+            key: None,
+            state: CatalogState::Checked,
+            note: None,
+            offered: Vec::new(),
+        };
+        let endpoints = match &self.endpoints {
+            Ok(endpoints) => endpoints.clone(),
+            Err(reason) => {
+                answer.state = CatalogState::Invalid;
+                answer.note = Some(reason.clone());
+                return answer;
+            }
+        };
+        let key = match (self.key)() {
+            Ok(Some(key)) => key,
+            Ok(None) => {
+                answer.state = CatalogState::NeedsKey;
+                answer.note = Some(NEEDS_KEY.to_owned());
+                return answer;
+            }
+            Err(e) => {
+                answer.state = CatalogState::Invalid;
+                answer.note = Some(e.to_string());
+                return answer;
+            }
+        };
+        answer.key = Some(key.source);
+        let url = format!("{}/models", endpoints.api);
+        match self.get(&url, Some(&key)) {
+            Ok(value) => answer.offered = parse_catalog(&value),
+            Err(error) => {
+                answer.state = match error {
+                    HubError::Unauthorized { .. } => CatalogState::KeyRejected,
+                    HubError::Forbidden { .. } => CatalogState::Forbidden,
+                    _ => CatalogState::Unreachable,
+                };
+                answer.note = Some(error.to_string());
             }
         }
-        let warnings = self.ask(loaded);
-        self.cached = Some((now, loaded.to_vec(), warnings.clone()));
-        warnings
+        answer
     }
 
-    fn ask(&self, loaded: &[String]) -> Vec<Warning> {
-        let base = match &self.base {
-            Ok(base) => base.clone(),
-            Err(reason) => return vec![hub_unreachable(reason)],
+    /// The public warming endpoint for each loaded id (only the offered ones once the catalog
+    /// is known: the Hub warms only what it offers).
+    fn ask_warming(&self, loaded: &[String], catalog: &CatalogAnswer) -> Vec<WarmingAnswer> {
+        let Ok(endpoints) = &self.endpoints else {
+            return vec![(None, None); loaded.len()];
         };
-        let offered = match self.get(&base, "/v1/models") {
-            Ok(Some(value)) => parse_catalog(&value),
-            Ok(None) => return vec![hub_unreachable(&format!("{base}/v1/models answered 404"))],
-            Err(reason) => return vec![hub_unreachable(&reason)],
-        };
-        let mut warming = Vec::new();
-        for id in loaded.iter().filter(|id| offered.contains(id)) {
-            let query: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-            match self.get(&base, &format!("/public/v1/models/warming?model={query}")) {
-                Ok(Some(value)) => {
-                    if let Some(state) = parse_warming(&value) {
-                        warming.push((id.clone(), state));
+        let mut asked = 0;
+        loaded
+            .iter()
+            .map(|id| {
+                if catalog.state == CatalogState::Checked && !catalog.offered.contains(id) {
+                    return (None, None);
+                }
+                if catalog.state == CatalogState::Unreachable || asked >= MAX_WARMING_ASKS {
+                    return (None, None);
+                }
+                asked += 1;
+                let query: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+                match self.get(&format!("{}?model={query}", endpoints.warming), None) {
+                    Ok(value) => match parse_warming(&value) {
+                        Some(warming) => (Some(warming), None),
+                        None => (None, Some("the Hub's warming answer had no ready or phase".to_owned())),
+                    },
+                    // A 503 model_warming answer says it warms, without figures.
+                    Err(HubError::Warming { .. }) => (
+                        Some(Warming {
+                            ready: false,
+                            phase: None,
+                            done_mb: None,
+                            total_mb: None,
+                            pct: None,
+                        }),
+                        None,
+                    ),
+                    Err(error) => {
+                        tracing::debug!(%error, "warming state unavailable");
+                        (None, Some(error.to_string()))
                     }
                 }
-                Ok(None) => {}
-                Err(reason) => tracing::debug!(%reason, "warming state unavailable"),
-            }
-        }
-        catalog_warnings(loaded, &offered, &warming)
+            })
+            .collect()
     }
 }
 
@@ -261,15 +668,30 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn hub_base_follows_the_agent_url() {
-        assert_eq!(hub_http_base("wss://porten.ai").unwrap(), "https://porten.ai");
+    fn endpoints_follow_the_hub_or_the_setting() {
         assert_eq!(
-            hub_http_base("wss://hub.porten.ai/agent?x=1").unwrap(),
-            "https://hub.porten.ai"
+            api_endpoints("wss://porten.ai", None).unwrap(),
+            Endpoints {
+                api: "https://porten.ai/v1".into(),
+                warming: "https://porten.ai/public/v1/models/warming".into()
+            }
         );
-        assert_eq!(hub_http_base("ws://127.0.0.1:9000").unwrap(), "http://127.0.0.1:9000");
-        assert!(hub_http_base("file:///x").is_err());
-        assert!(hub_http_base("porten.ai").is_err());
+        assert_eq!(
+            api_endpoints("wss://hub.porten.ai/agent?x=1", None).unwrap().api,
+            "https://hub.porten.ai/v1"
+        );
+        assert_eq!(
+            api_endpoints("ws://127.0.0.1:9000", None).unwrap().api,
+            "http://127.0.0.1:9000/v1"
+        );
+        let custom = api_endpoints("wss://porten.ai", Some("https://api.example.com/v1/")).unwrap();
+        assert_eq!(custom.api, "https://api.example.com/v1");
+        assert_eq!(custom.warming, "https://api.example.com/public/v1/models/warming");
+        // The key never travels unencrypted beyond this machine.
+        assert!(api_endpoints("ws://porten.ai", None).is_err());
+        assert!(api_endpoints("wss://porten.ai", Some("http://api.example.com/v1")).is_err());
+        assert!(api_endpoints("file:///x", None).is_err());
+        assert!(api_endpoints("porten.ai", None).is_err());
     }
 
     #[test]
@@ -282,19 +704,75 @@ mod tests {
     }
 
     #[test]
-    fn warming_shapes_are_read_leniently() {
-        let w = parse_warming(&json!({"warming": true, "progress": 0.4, "eta_s": 90})).unwrap();
-        assert_eq!((w.warming, w.progress, w.eta_s), (true, Some(0.4), Some(90)));
-        let w = parse_warming(&json!({"state": "warming", "percent": 55})).unwrap();
-        assert_eq!((w.warming, w.progress), (true, Some(0.55)));
-        assert!(!parse_warming(&json!({"state": "ready"})).unwrap().warming);
-        assert!(parse_warming(&json!({"progress": 0.3})).is_none());
+    fn the_documented_warming_shape_is_read() {
+        let doc = json!({"model": "qwen3-coder-next", "ready": false, "phase": "downloading",
+                         "done_mb": 22272, "total_mb": 49131, "pct": 45});
+        let w = parse_warming(&doc).unwrap();
+        assert_eq!(w.phase.as_deref(), Some("downloading"));
         assert_eq!(
-            parse_warming(&json!({"warming": true, "progress": -1}))
-                .unwrap()
-                .progress,
-            None
+            (w.ready, w.done_mb, w.total_mb, w.pct),
+            (false, Some(22272), Some(49131), Some(45.0))
         );
+        assert!(w.in_progress());
+        assert_eq!(
+            w.describe("qwen3-coder-next"),
+            "Porten is loading qwen3-coder-next: 22 of 49 GB (45 %)"
+        );
+        let ready = parse_warming(&json!({"model": "m", "ready": true, "phase": "ready"})).unwrap();
+        assert!(!ready.in_progress());
+        // No pct: computed from the MB figures.
+        let w = parse_warming(&json!({"ready": false, "phase": "loading", "done_mb": 10, "total_mb": 40})).unwrap();
+        assert_eq!(w.pct, Some(25.0));
+        // Phase alone is enough.
+        assert!(parse_warming(&json!({"phase": "loading"})).unwrap().in_progress());
+        // Nothing usable.
+        assert!(parse_warming(&json!({"pct": 30})).is_none());
+        assert!(parse_warming(&json!("ready")).is_none());
+        // Hostile figures are dropped or capped.
+        let w = parse_warming(&json!({"ready": false, "pct": -4, "done_mb": -1, "total_mb": "NaN"})).unwrap();
+        assert_eq!((w.pct, w.done_mb, w.total_mb), (None, None, None));
+        assert_eq!(
+            parse_warming(&json!({"ready": false, "pct": 400})).unwrap().pct,
+            Some(100.0)
+        );
+    }
+
+    #[test]
+    fn the_old_guessed_warming_shape_still_reads() {
+        let w = parse_warming(&json!({"warming": true, "progress": 0.4})).unwrap();
+        assert_eq!((w.ready, w.pct), (false, Some(40.0)));
+        assert!(!parse_warming(&json!({"warming": false})).unwrap().in_progress());
+    }
+
+    #[test]
+    fn hub_errors_are_named() {
+        assert!(matches!(
+            classify_response("u", 401, r#"{"error":{"code":"invalid_api_key","message":"bad key"}}"#),
+            Err(HubError::Unauthorized { code: Some(c), .. }) if c == "invalid_api_key"
+        ));
+        let forbidden = classify_response("u", 403, r#"{"error":{"code":"model_not_allowed"}}"#).unwrap_err();
+        assert_eq!(
+            forbidden.to_string(),
+            "the Hub does not allow this (HTTP 403 model_not_allowed)"
+        );
+        let warming = classify_response("u", 503, r#"{"error":{"code":"model_warming","message":"retry"}}"#);
+        assert_eq!(
+            warming,
+            Err(HubError::Warming {
+                message: Some("retry".into())
+            })
+        );
+        let no_node = classify_response("u", 503, r#"{"error":{"code":"no_available_node"}}"#).unwrap_err();
+        assert!(no_node.to_string().contains("503 no_available_node"), "{no_node}");
+        assert!(matches!(
+            classify_response("u", 401, "<html>"),
+            Err(HubError::Unauthorized { code: None, .. })
+        ));
+        assert!(matches!(
+            classify_response("u", 200, "<html>"),
+            Err(HubError::NotJson { .. })
+        ));
+        assert_eq!(classify_response("u", 200, "[1]"), Ok(json!([1])));
     }
 
     #[test]
@@ -320,24 +798,69 @@ mod tests {
         assert_eq!(closest_offered("x", &[]), None);
     }
 
+    fn check(catalog: CatalogState, note: Option<&str>, models: Vec<ModelCheck>) -> HubCheck {
+        HubCheck {
+            hub_url: "wss://porten.ai".into(),
+            api_url: Some("https://porten.ai/v1".into()),
+            api_key: None,
+            catalog,
+            note: note.map(str::to_owned),
+            offered: Vec::new(),
+            models,
+            checked_at_unix_ms: 0,
+        }
+    }
+
+    fn model(id: &str, offered: Option<bool>, closest: Option<&str>, warming: Option<Warming>) -> ModelCheck {
+        ModelCheck {
+            id: id.into(),
+            offered,
+            closest: closest.map(str::to_owned),
+            warming,
+            warming_error: None,
+        }
+    }
+
     #[test]
     fn warnings_name_the_model_and_the_fix() {
-        let offered = vec!["org/Model-7B".to_owned(), "org/Other".to_owned()];
-        let loaded = vec!["org/Model-7b".to_owned(), "org/Other".to_owned()];
-        let warming = vec![(
-            "org/Other".to_owned(),
-            Warming {
-                warming: true,
-                progress: Some(0.25),
-                eta_s: None,
-                message: None,
-            },
-        )];
-        let warnings = catalog_warnings(&loaded, &offered, &warming);
+        let warming = parse_warming(&json!({"ready": false, "phase": "loading", "done_mb": 1000, "total_mb": 4000}));
+        let hub = check(
+            CatalogState::Checked,
+            None,
+            vec![
+                model("org/Model-7b", Some(false), Some("org/Model-7B"), None),
+                model("org/Other", Some(true), None, warming),
+            ],
+        );
+        let warnings = hub.warnings();
         assert_eq!(warnings.len(), 2);
         assert_eq!(warnings[0].code, "model_not_offered");
         assert!(warnings[0].fix.contains("org/Model-7B"), "{}", warnings[0].fix);
         assert_eq!(warnings[1].code, "model_warming");
-        assert!(warnings[1].message.contains("25 %"));
+        assert_eq!(warnings[1].message, "Porten is loading org/Other: 1 of 4 GB (25 %)");
+        assert!(warnings[1].fix.contains("into memory"));
+    }
+
+    #[test]
+    fn no_key_is_no_warning_but_a_refused_key_is_named() {
+        let no_key = check(
+            CatalogState::NeedsKey,
+            Some(NEEDS_KEY),
+            vec![model("a", None, None, None)],
+        );
+        assert!(no_key.warnings().is_empty());
+        let refused = check(
+            CatalogState::KeyRejected,
+            Some("the Hub refused the API key (HTTP 401): the key is wrong or revoked"),
+            vec![],
+        );
+        let warnings = refused.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].code, "porten_key_rejected");
+        assert!(warnings[0].message.contains("401"), "{}", warnings[0].message);
+        let forbidden = check(CatalogState::Forbidden, Some("HTTP 403"), vec![]).warnings();
+        assert_eq!(forbidden[0].code, "porten_key_rejected");
+        let down = check(CatalogState::Unreachable, Some("connection refused"), vec![]).warnings();
+        assert_eq!(down[0].code, "porten_hub_unreachable");
     }
 }

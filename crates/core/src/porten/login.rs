@@ -26,7 +26,29 @@ pub const OPENER_ENV: &str = "CLUSTERBAR_OPENER";
 pub struct LoginPrompt {
     pub url: Option<String>,
     pub code: Option<String>,
+    /// How the code was found: a surer way replaces a code found a weaker way.
+    #[serde(skip)]
+    pub code_found: CodeFound,
 }
+
+/// How sure a code is, weakest first. Porten does not document what `porten login` prints,
+/// so every line is read for both the URL and the code, in any order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CodeFound {
+    #[default]
+    Not,
+    /// A dashed upper-case token somewhere on a line ("confirm the words KQ7M-R2XD").
+    Token,
+    /// A query parameter of the URL (`?user_code=…`).
+    InUrl,
+    /// A line holding only the code.
+    Alone,
+    /// Next to a word that names it ("code: …", "… is your code").
+    Named,
+}
+
+/// A sign-in link is a few hundred bytes; a longer one is not opened (nor echoed whole).
+pub const MAX_LOGIN_URL_BYTES: usize = 8 * 1024;
 
 static ANSI: LazyLock<Regex> = LazyLock::new(|| {
     // CSI sequences (colours, cursor moves) and OSC sequences (hyperlinks, titles).
@@ -37,9 +59,15 @@ static URL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)\b(?:[a-z][a-z0-9+.\-]*://|javascript:|data:|file:|vbscript:)[^\s"'<>`]+"#).expect("static regex")
 });
 static CODE_AFTER_WORD: LazyLock<Regex> = LazyLock::new(|| {
-    // "code: ABCD-1234", "code is WDJB-MJHT", "user code = K7Q2X9", "Code «AB12-CD34»".
-    Regex::new(r#"(?i:\bcode\b)[^A-Za-z0-9\n]{0,6}(?:(?i:is)\b[^A-Za-z0-9\n]{0,4})?([A-Z0-9]{4,}(?:-[A-Z0-9]{2,})*)\b"#)
+    // "code: ABCD-1234", "code is WDJB-MJHT", "user code = K7Q2X9", "Code «AB12-CD34»",
+    // "confirm the words KQ7M-R2XD", "phrase: …", "PIN 4821-7730".
+    Regex::new(r#"(?i:\b(?:code|words?|phrase|pin)\b)[^A-Za-z0-9\n]{0,6}(?:(?i:is)\b[^A-Za-z0-9\n]{0,4})?([A-Z0-9]{4,}(?:-[A-Z0-9]{2,})*)\b"#)
         .expect("static regex")
+});
+static CODE_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    // A dashed code anywhere: "KQ7M-R2XD", `"user_code":"WDJB-MJHT"`. Groups of four or more
+    // keep "HTTP-404" or "UTF-8" out.
+    Regex::new(r#"(?:^|[^A-Za-z0-9-])([A-Z0-9]{4,}(?:-[A-Z0-9]{4,})+)(?:$|[^A-Za-z0-9-])"#).expect("static regex")
 });
 static CODE_BEFORE_WORD: LazyLock<Regex> = LazyLock::new(|| {
     // "ABCD-1234 is your code".
@@ -59,7 +87,8 @@ pub fn strip_ansi(text: &str) -> String {
 /// Query parameters that carry the user code inside a verification URL.
 const CODE_PARAMS: [&str; 4] = ["user_code", "code", "usercode", "otp"];
 
-/// Reads one line of output into `prompt`: the first URL and the first code win.
+/// Reads one line of output into `prompt`: the first URL wins; a code replaces an earlier one
+/// only when found a surer way (see [`CodeFound`]).
 pub fn scan_line(line: &str, prompt: &mut LoginPrompt) {
     let clean = strip_ansi(line);
     if prompt.url.is_none() {
@@ -70,16 +99,33 @@ pub fn scan_line(line: &str, prompt: &mut LoginPrompt) {
             prompt.url = Some(url.to_owned());
         }
     }
-    if prompt.code.is_none() {
-        // The URL's own text is not searched for a "code" word (a path like /code/ABCD).
-        let without_url = URL.replace_all(&clean, " ");
-        let code = CODE_AFTER_WORD
-            .captures(&without_url)
-            .or_else(|| CODE_BEFORE_WORD.captures(&without_url))
-            .or_else(|| CODE_ALONE.captures(&without_url))
+    if prompt.code_found == CodeFound::Named {
+        return;
+    }
+    // The URL's own text is not searched for a "code" word (a path like /code/ABCD).
+    let without_url = URL.replace_all(&clean, " ");
+    let capture = |re: &Regex| {
+        re.captures(&without_url)
             .and_then(|c| c.get(1))
-            .map(|m| m.as_str().to_owned());
-        prompt.code = code.or_else(|| prompt.url.as_deref().and_then(code_in_url));
+            .map(|m| m.as_str().to_owned())
+    };
+    let found = capture(&CODE_AFTER_WORD)
+        .or_else(|| capture(&CODE_BEFORE_WORD))
+        .map(|c| (c, CodeFound::Named))
+        .or_else(|| capture(&CODE_ALONE).map(|c| (c, CodeFound::Alone)))
+        .or_else(|| {
+            prompt
+                .url
+                .as_deref()
+                .and_then(code_in_url)
+                .map(|c| (c, CodeFound::InUrl))
+        })
+        .or_else(|| capture(&CODE_TOKEN).map(|c| (c, CodeFound::Token)));
+    if let Some((code, how)) = found {
+        if how > prompt.code_found {
+            prompt.code = Some(code);
+            prompt.code_found = how;
+        }
     }
 }
 
@@ -126,6 +172,12 @@ fn is_loopback(host: &url::Host<String>) -> bool {
 /// other schemes, other hosts, lookalikes (`porten.ai.evil.com`), user-info tricks
 /// (`https://porten.ai@evil.com`) — is refused with the reason.
 pub fn check_login_url(candidate: &str, hub_url: &str) -> Result<url::Url, String> {
+    if candidate.len() > MAX_LOGIN_URL_BYTES {
+        return Err(format!(
+            "it is {} bytes long, far longer than a sign-in link (at most {MAX_LOGIN_URL_BYTES} are opened)",
+            candidate.len()
+        ));
+    }
     let hub = hub_host(hub_url)?;
     let parsed = url::Url::parse(candidate).map_err(|e| format!("not a valid URL ({e})"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -187,7 +239,9 @@ pub fn classify_end(exit_code: Option<i32>, output: &str, exit_text: &str) -> Lo
     let said = |words: &[&str]| words.iter().any(|w| lower.contains(w));
     if said(&["denied", "rejected", "declined", "not approved", "access_denied"]) {
         LoginResult::Denied
-    } else if said(&["expired", "expire", "timed out", "expired_token"]) {
+    } else if said(&["expired", "timed out"]) {
+        // Past tense only: a prompt saying the code "expires in 15 minutes" (or a JSON
+        // `expires_in`) is no expiry.
         LoginResult::Expired
     } else if exit_code == Some(0) {
         LoginResult::Success
@@ -235,6 +289,19 @@ pub struct LoginOutcome {
     pub result: LoginResult,
     /// Set when the URL was refused (see [`check_login_url`]).
     pub suspicious: Option<String>,
+    /// Why the URL was not opened: refused, `--no-browser`, or the opener failed.
+    #[serde(default)]
+    pub not_opened: Option<String>,
+}
+
+/// A URL shortened for a terminal line when it is absurdly long (the whole of it stays in
+/// `--json`): its start and its length.
+pub fn shown_url(url: &str) -> std::borrow::Cow<'_, str> {
+    if url.len() <= MAX_LOGIN_URL_BYTES {
+        return url.into();
+    }
+    let start: String = url.chars().take(120).collect();
+    format!("{start}… ({} bytes)", url.len()).into()
 }
 
 /// Cancels a running [`login`] from another thread (the app's Cancel button).
@@ -323,6 +390,7 @@ pub fn login(options: &LoginOptions, cancel: &CancelHandle, mut progress: impl F
         opened: false,
         result: LoginResult::Cancelled,
         suspicious: None,
+        not_opened: None,
     };
     let finish = |mut outcome: LoginOutcome, result: LoginResult, progress: &mut dyn FnMut(&LoginEvent)| {
         progress(&LoginEvent::Finished { result: result.clone() });
@@ -414,8 +482,9 @@ pub fn login(options: &LoginOptions, cancel: &CancelHandle, mut progress: impl F
                     browser_tried = true;
                     match check_login_url(url, &options.hub_url) {
                         Err(reason) => {
-                            tracing::warn!(%url, %reason, "refusing to open the login URL");
+                            tracing::warn!(url = %shown_url(url), %reason, "refusing to open the login URL");
                             outcome.suspicious = Some(reason.clone());
+                            outcome.not_opened = Some(reason.clone());
                             progress(&LoginEvent::SuspiciousUrl {
                                 url: url.clone(),
                                 reason,
@@ -426,12 +495,15 @@ pub fn login(options: &LoginOptions, cancel: &CancelHandle, mut progress: impl F
                                 outcome.opened = true;
                                 progress(&LoginEvent::BrowserOpened { url: url.clone() });
                             }
-                            Err(reason) => progress(&LoginEvent::BrowserFailed {
-                                url: url.clone(),
-                                reason,
-                            }),
+                            Err(reason) => {
+                                outcome.not_opened = Some(format!("the browser could not be opened: {reason}"));
+                                progress(&LoginEvent::BrowserFailed {
+                                    url: url.clone(),
+                                    reason,
+                                })
+                            }
                         },
-                        Ok(_) => {}
+                        Ok(_) => outcome.not_opened = Some("not asked to open it (--no-browser)".to_owned()),
                     }
                 }
             }
@@ -506,6 +578,24 @@ mod tests {
                 "https://porten.ai/x",
                 "MNOP-4321",
             ),
+            // Issue #12: the URL without the code, then the code with no "code" word.
+            (
+                "Open this link on any device:\nhttps://porten.ai/device\nthen confirm the words KQ7M-R2XD\n",
+                "https://porten.ai/device",
+                "KQ7M-R2XD",
+            ),
+            ("Confirm KQ7M-R2XD\nat https://porten.ai/d\n", "https://porten.ai/d", "KQ7M-R2XD"),
+            (
+                "{\"verification_uri\":\"https://porten.ai/device\",\"user_code\":\"WDJB-MJHT\"}\n",
+                "https://porten.ai/device",
+                "WDJB-MJHT",
+            ),
+            // A code named later replaces a weaker guess (the one in the URL).
+            (
+                "https://porten.ai/device?code=AAAA-BBBB\nYour code: WDJB-MJHT\n",
+                "https://porten.ai/device?code=AAAA-BBBB",
+                "WDJB-MJHT",
+            ),
         ];
         for (text, url, code) in cases {
             assert_eq!(scan(text), (Some(url.to_string()), Some(code.to_string())), "{text:?}");
@@ -517,6 +607,18 @@ mod tests {
         assert_eq!(scan("Enter the code below in your browser\n").1, None);
         assert_eq!(scan("Waiting for approval...\n"), (None, None));
         assert_eq!(scan("the code is\n").1, None);
+        assert_eq!(scan("Error: HTTP-404 from UTF-8 server\n").1, None);
+        assert_eq!(scan("confirm the words below\n").1, None);
+    }
+
+    #[test]
+    fn a_huge_url_is_refused_with_its_length() {
+        let huge = format!("https://porten.ai/device?pad={}", "a".repeat(1 << 20));
+        let reason = check_login_url(&huge, HUB).unwrap_err();
+        assert!(reason.contains("bytes long"), "{reason}");
+        let shown = shown_url(&huge);
+        assert!(shown.len() < 200 && shown.ends_with(" bytes)"), "{shown}");
+        assert_eq!(shown_url("https://porten.ai/d"), "https://porten.ai/d");
     }
 
     #[test]
@@ -587,6 +689,18 @@ mod tests {
         );
         assert_eq!(
             classify_end(Some(1), "\x1b[31mThe code has expired.\x1b[0m\n", "exit code 1"),
+            LoginResult::Expired
+        );
+        assert_eq!(
+            classify_end(
+                Some(0),
+                "The code expires in 15 minutes\n{\"expires_in\":900}\nLogged in\n",
+                "exit code 0"
+            ),
+            LoginResult::Success
+        );
+        assert_eq!(
+            classify_end(Some(1), "{\"error\":\"expired_token\"}\n", "exit code 1"),
             LoginResult::Expired
         );
         assert_eq!(

@@ -388,6 +388,9 @@ pub fn find_existing(spec: &SupervisorSpec, except: Option<u32>) -> Option<u32> 
             return Some(pid);
         }
     }
+    if let Some(pid) = spec.adopt.finder.as_ref().and_then(|f| f.find()).filter(|&p| usable(p)) {
+        return Some(pid);
+    }
     let name = spec.adopt.process_name.as_deref()?;
     let mut table = ProcessTable::default();
     table.refresh();

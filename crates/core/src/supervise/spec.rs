@@ -95,7 +95,38 @@ pub struct AdoptRule {
     pub process_name: Option<String>,
     /// A pid file another program keeps, e.g. `~/.exo/exo.pid`.
     pub pid_file: Option<PathBuf>,
+    /// Any other way to find a running copy, e.g. Porten's desktop app's agent.
+    pub finder: Option<Finder>,
 }
+
+/// A search for a running copy by some other means than a name or a pid file.
+#[derive(Clone)]
+pub struct Finder(std::sync::Arc<dyn Fn() -> Option<u32> + Send + Sync>);
+
+impl Finder {
+    pub fn new(find: impl Fn() -> Option<u32> + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(find))
+    }
+
+    pub fn find(&self) -> Option<u32> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Finder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Finder(..)")
+    }
+}
+
+/// The same search, not an equal one: closures cannot be compared.
+impl PartialEq for Finder {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Finder {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupervisorSpec {
@@ -208,20 +239,42 @@ impl SupervisorSpec {
         AdoptRule {
             process_name: Some(ServiceKind::Exo.program().to_owned()),
             pid_file: exo_pid_file(),
+            finder: None,
         }
     }
 
     /// The Porten agent with the caller's environment (e.g. `PORTEN_ENGINE=openai`, the
-    /// advertised budget and models) and arguments; adopts a running `porten`.
+    /// advertised budget and models) and arguments; adopts a running `porten`, or the agent
+    /// Porten's desktop app runs (see `porten::app`): never a second agent with the same key.
     pub fn porten(settings: &Settings, env: Env, args: Vec<String>) -> Result<Self, String> {
-        let mut spec = Self::new("porten", locate(ServiceKind::Porten, settings)?);
+        let rules = crate::porten::app::AppRules::from_settings(settings);
+        let program = match locate(ServiceKind::Porten, settings) {
+            Ok(program) => program,
+            // A Mac with only Porten's app: its bundled CLI if it has one, else nothing to
+            // start — but its running agent is still adopted (and the reason kept if it stops).
+            Err(reason) => match crate::porten::app::bundled_cli(&rules) {
+                Some(program) => program,
+                None if crate::porten::app::find_app_agent(&rules).is_some() => PathBuf::from("porten"),
+                None => return Err(reason),
+            },
+        };
+        let mut spec = Self::new("porten", program);
         spec.env = env;
         spec.args = args;
-        spec.adopt = AdoptRule {
+        spec.adopt = Self::porten_adopt_rule(settings);
+        Ok(spec)
+    }
+
+    /// How a running agent is recognised: Porten's app's, or any `porten`.
+    pub fn porten_adopt_rule(settings: &Settings) -> AdoptRule {
+        let rules = crate::porten::app::AppRules::from_settings(settings);
+        AdoptRule {
             process_name: Some(ServiceKind::Porten.program().to_owned()),
             pid_file: None,
-        };
-        Ok(spec)
+            finder: Some(Finder::new(move || {
+                crate::porten::app::find_app_agent(&rules).map(|app| app.pid)
+            })),
+        }
     }
 }
 
