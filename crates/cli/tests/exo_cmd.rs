@@ -41,6 +41,8 @@ impl Home {
             .env("HOME", self.path())
             .env("CLUSTERBAR_CONFIG_DIR", self.path().join("config"))
             .env("CLUSTERBAR_LOG_DIR", self.path().join("logs"))
+            // Only what this test started counts as a running exo or agent (EXO.app may run here).
+            .env("CLUSTERBAR_PROCESS_SCOPE", self.path())
             .env("CLUSTERBAR_RUN_DIR", self.path().join("run"))
             // Left over from an old guide in the user's shell: must not reach exo.
             .env("EXO_LIBP2P_NAMESPACE", "old-guide");
@@ -291,4 +293,35 @@ fn run_echoes_exos_output_with_control_characters_escaped() {
     assert!(!text.contains(['\u{1b}', '\r']), "{text:?}");
     let _ = Command::new("kill").args(["-TERM", &run.0.id().to_string()]).status();
     assert!(wait_exit(&mut run.0, Duration::from_secs(10)).success());
+}
+
+/// Issue #11: on a machine where another exo runs (EXO.app on a developer's Mac), the suite adopted
+/// it instead of its stand-in. With `CLUSTERBAR_PROCESS_SCOPE`, an exo outside the scope is not seen.
+#[test]
+fn an_exo_outside_the_process_scope_is_neither_seen_nor_adopted() {
+    let home = Home::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let foreign = elsewhere.path().join("exo");
+    std::fs::write(&foreign, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut other = Command::new(&foreign).spawn().unwrap();
+    let other_pid = other.id();
+
+    let (ok, stdout, stderr) = home.output(&["status", "--json"]);
+    assert!(ok, "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let pids = status["services"]["exo"]["pids"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !pids.contains(&serde_json::json!(other_pid)),
+        "the foreign exo was seen: {pids:?}"
+    );
+
+    let (_running, exo_pid) = home.start_run();
+    assert_ne!(exo_pid, other_pid, "the foreign exo was adopted");
+    let _ = other.kill();
+    let _ = other.wait();
 }

@@ -11,6 +11,8 @@ fn clusterbar(home: &Path) -> Command {
     cmd.env("HOME", home)
         .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
         .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
+        // Only what this test started counts as a running exo or agent (EXO.app may run here).
+        .env("CLUSTERBAR_PROCESS_SCOPE", home)
         .env("CLUSTERBAR_RUN_DIR", home.join("run"))
         .stdin(Stdio::null());
     cmd

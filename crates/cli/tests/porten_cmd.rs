@@ -20,6 +20,8 @@ fn clusterbar(home: &Path, hub: &HubStandIn) -> Command {
     cmd.env("HOME", home)
         .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
         .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
+        // Only what this test started counts as a running exo or agent (EXO.app may run here).
+        .env("CLUSTERBAR_PROCESS_SCOPE", home)
         .env("CLUSTERBAR_RUN_DIR", home.join("run"))
         .env_remove("PORTEN_API_KEY")
         .stdin(Stdio::null());
@@ -225,6 +227,8 @@ fn login(home: &Path, args: &[&str]) -> Output {
         .env("HOME", home)
         .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
         .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
+        // Only what this test started counts as a running exo or agent (EXO.app may run here).
+        .env("CLUSTERBAR_PROCESS_SCOPE", home)
         .env("CLUSTERBAR_RUN_DIR", home.join("run"))
         // Nothing may be opened: an opener that fails loudly.
         .env("CLUSTERBAR_OPENER", "/bin/false")

@@ -91,6 +91,8 @@ fn serve_gives_the_agent_its_own_meter_listener_and_status_shows_its_requests() 
             .env("HOME", dir)
             .env("CLUSTERBAR_CONFIG_DIR", dir.join("config"))
             .env("CLUSTERBAR_LOG_DIR", dir.join("logs"))
+            // Only what this test started counts as a running exo or agent (EXO.app may run here).
+            .env("CLUSTERBAR_PROCESS_SCOPE", dir)
             .env("CLUSTERBAR_RUN_DIR", dir.join("run"));
         command
     };
@@ -159,6 +161,8 @@ fn serve_runs_the_agent_behind_the_meter_and_sigterm_leaves_nothing_behind() {
         .args(["serve", "--exo-url", &exo.url(), "--meter-port", "0"])
         .env("CLUSTERBAR_CONFIG_DIR", dir.join("config"))
         .env("CLUSTERBAR_LOG_DIR", dir.join("logs"))
+        // Only what this test started counts as a running exo or agent (EXO.app may run here).
+        .env("CLUSTERBAR_PROCESS_SCOPE", dir)
         .env("CLUSTERBAR_RUN_DIR", dir.join("run"))
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -53,6 +53,9 @@ impl Driver {
             .env("CLUSTERBAR_SHOW", "1")
             .env("CLUSTERBAR_CONFIG_DIR", config_dir)
             .env("CLUSTERBAR_LOG_DIR", log_dir)
+            // Only what these tests started (under target/ci/tmp) counts as a running exo or
+            // agent: on a Mac where EXO.app runs, the app must not adopt that exo.
+            .env("CLUSTERBAR_PROCESS_SCOPE", config_dir.parent().unwrap_or(config_dir))
             .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -193,6 +193,16 @@ impl ProcessTable {
     /// of processes below it. On Linux the process table also lists every thread (exo's Python
     /// has a dozen); a thread, or a process whose parent is itself a copy, is no copy.
     pub fn copies_of(&self, program: &str) -> Result<Vec<RunningCopy>, String> {
+        self.copies(program, process_scope().as_deref())
+    }
+
+    /// Running copies of `program` wherever they live (not limited by [`process_scope`]): for
+    /// finding Clusterbar's own processes.
+    pub fn pids_of_anywhere(&self, program: &str) -> Result<Vec<u32>, String> {
+        Ok(self.copies(program, None)?.into_iter().map(|c| c.pid).collect())
+    }
+
+    fn copies(&self, program: &str, scope: Option<&Path>) -> Result<Vec<RunningCopy>, String> {
         let system = self.system.as_ref().map_err(Clone::clone)?;
         let own = std::process::id();
         let processes = system.processes();
@@ -207,6 +217,7 @@ impl ProcessTable {
                 process_matches(program, &process.name().to_string_lossy(), &argv)
                     .then(|| (pid.as_u32(), program_path(program, &argv)))
             })
+            .filter(|(_, path)| in_scope(scope, path.as_deref()))
             .collect();
         // Walk up from every process: the topmost copy above it owns it.
         let parent_of = |pid: u32| {
@@ -251,6 +262,23 @@ impl ProcessTable {
             }
         }
         Ok(copies.into_values().collect())
+    }
+}
+
+/// `CLUSTERBAR_PROCESS_SCOPE`: a directory. When set, Clusterbar counts (and adopts) only copies
+/// whose program lies under it — how the test suite keeps to what it started itself on a machine
+/// where EXO.app or a developer's exo runs. Unset in normal use.
+pub fn process_scope() -> Option<PathBuf> {
+    std::env::var_os("CLUSTERBAR_PROCESS_SCOPE")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Whether a copy running `path` is inside `scope` (everything is, without a scope).
+pub fn in_scope(scope: Option<&Path>, path: Option<&Path>) -> bool {
+    match scope {
+        None => true,
+        Some(scope) => path.is_some_and(|p| p.starts_with(scope)),
     }
 }
 
@@ -421,6 +449,29 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("lib/python3.13/site-packages/exo_rs-0.0.1.dist-info")).unwrap();
         assert_eq!(exo_version(&dir.path().join("bin/exo")).as_deref(), Some("0.3.70"));
         assert_eq!(exo_version(Path::new("/nonexistent/bin/exo")), None);
+    }
+
+    #[test]
+    fn a_scope_keeps_to_programs_under_it() {
+        let scope = Path::new("/tmp/test-run-7");
+        assert!(in_scope(None, None));
+        assert!(in_scope(
+            None,
+            Some(Path::new("/Applications/EXO.app/Contents/Resources/exo/exo"))
+        ));
+        assert!(in_scope(Some(scope), Some(Path::new("/tmp/test-run-7/bin/exo"))));
+        assert!(!in_scope(
+            Some(scope),
+            Some(Path::new("/Applications/EXO.app/Contents/Resources/exo/exo"))
+        ));
+        assert!(
+            !in_scope(Some(scope), Some(Path::new("/tmp/test-run-70/exo"))),
+            "a path prefix is not a folder"
+        );
+        assert!(
+            !in_scope(Some(scope), None),
+            "a copy whose program is unknown is outside any scope"
+        );
     }
 
     #[test]

@@ -382,7 +382,23 @@ fn target_for(pid: u32) -> Target {
 /// A running copy someone else started: a live pid in the adopt rule's pid file, or a process
 /// with the program's name. `except` is our own child.
 pub fn find_existing(spec: &SupervisorSpec, except: Option<u32>) -> Option<u32> {
-    let usable = |pid: u32| Some(pid) != except && pid != std::process::id() && group::process_alive(pid);
+    // With a process scope (the test suite), a pid from a pid file or a finder counts only when it
+    // is one of the copies inside the scope.
+    let scoped: Option<Vec<u32>> = super::process_scope().map(|_| {
+        let mut table = ProcessTable::default();
+        table.refresh();
+        spec.adopt
+            .process_name
+            .as_deref()
+            .and_then(|name| table.pids_of(name).ok())
+            .unwrap_or_default()
+    });
+    let usable = |pid: u32| {
+        Some(pid) != except
+            && pid != std::process::id()
+            && group::process_alive(pid)
+            && scoped.as_ref().is_none_or(|pids| pids.contains(&pid))
+    };
     if let Some(path) = &spec.adopt.pid_file {
         if let Some(pid) = pidfile::read_foreign_pid(path).filter(|&p| usable(p)) {
             return Some(pid);
@@ -999,7 +1015,10 @@ pub fn stop_recorded(spec: &SupervisorSpec, force_adopted: bool) -> Result<StopO
 fn is_cli_supervisor(pid: u32) -> bool {
     let mut table = ProcessTable::default();
     table.refresh();
-    table.pids_of("clusterbar").map(|p| p.contains(&pid)).unwrap_or(false)
+    table
+        .pids_of_anywhere("clusterbar")
+        .map(|p| p.contains(&pid))
+        .unwrap_or(false)
 }
 
 /// The log's last `n` lines (for `clusterbar exo logs`).
