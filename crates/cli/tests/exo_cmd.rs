@@ -302,11 +302,13 @@ fn an_exo_outside_the_process_scope_is_neither_seen_nor_adopted() {
     let home = Home::new();
     let elsewhere = tempfile::tempdir().unwrap();
     let foreign = elsewhere.path().join("exo");
-    std::fs::write(&foreign, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    // A shell loop (no exec), so the process stays `sh …/exo`: a running exo by its command line.
+    std::fs::write(&foreign, "#!/bin/sh\nwhile :; do sleep 0.2; done\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut other = Command::new(&foreign).spawn().unwrap();
-    let other_pid = other.id();
+    // Killed on drop, so a failing assertion does not leave it looping.
+    let other = Running(Command::new(&foreign).spawn().unwrap());
+    let other_pid = other.0.id();
 
     let (ok, stdout, stderr) = home.output(&["status", "--json"]);
     assert!(ok, "{stderr}");
@@ -322,6 +324,5 @@ fn an_exo_outside_the_process_scope_is_neither_seen_nor_adopted() {
 
     let (_running, exo_pid) = home.start_run();
     assert_ne!(exo_pid, other_pid, "the foreign exo was adopted");
-    let _ = other.kill();
-    let _ = other.wait();
+    drop(other);
 }
