@@ -69,7 +69,9 @@ impl SseParser {
             }
             self.started = true;
         }
-        if self.pending_cr {
+        // Only once a byte follows: an empty chunk between CR and LF must not split the line end
+        // in two (an extra blank line dispatched an event early; found by the fault suite).
+        if self.pending_cr && !rest.is_empty() {
             self.pending_cr = false;
             if let Some(b'\n') = rest.first() {
                 rest = &rest[1..];
@@ -182,6 +184,14 @@ mod tests {
             event: None,
             data: s.to_string(),
         }
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_is_one_line_end() {
+        let whole: &[u8] = b"data: x\r\n";
+        assert_eq!(parse_in_pieces(&[whole]), vec![]);
+        assert_eq!(parse_in_pieces(&[b"data: x\r", b"", b"\n"]), vec![]);
+        assert_eq!(parse_in_pieces(&[b"data: x\r", b"", b"\n\n"]), vec![data("x")]);
     }
 
     #[test]
