@@ -55,6 +55,9 @@ fi
 step "Core and CLI tests (no GTK needed)"
 cargo test --locked
 
+step "Fault suite, short form (property tests of every parser, kill -9 loop; scripts/fault-suite.sh --long for the figures)"
+timeout 900 scripts/fault-suite.sh
+
 step "UI: type-check, unit tests, build"
 (cd ui && npm run build && npm test)
 
