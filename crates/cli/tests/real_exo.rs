@@ -454,8 +454,8 @@ fn a_real_two_box_cluster_through_clusterbar() {
     }
 }
 
-/// `clusterbar exo run` and the real exo's process tree: start, adopt, restart after kill -9,
-/// stop with every runner, a busy port said clearly.
+/// `clusterbar exo run` and the real exo's process tree: a busy port said clearly, an exo started
+/// elsewhere adopted, then start, restart after kill -9, stop with every runner.
 #[test]
 #[ignore = "needs the real exo (scripts/real-exo.sh build) and root; scripts/test-all.sh runs it"]
 fn clusterbar_supervises_the_real_exo() {
@@ -482,11 +482,45 @@ fn clusterbar_supervises_the_real_exo() {
     let _ = squatter.wait();
     boxes.kill_box(1);
 
-    // Start; `exo status` (another process) reads the supervisor's record.
     let exo_status = || -> Value {
         let out = boxes.clusterbar(1, &["exo", "status", "--json"]);
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     };
+    // An exo someone else started (a terminal, EXO.app) is adopted, never doubled, and a plain
+    // `exo stop` leaves it running.
+    let started = Command::new(script())
+        .args(["start-exo", &boxes.prefix, "1"])
+        .output()
+        .expect("real-exo.sh start-exo");
+    assert!(started.status.success(), "{}", text(&started));
+    let (mut adopting, _) = boxes.clusterbar_lines(1, &["exo", "run", "--quiet"]);
+    let (adopted, _) = wait_for("the running exo adopted", Duration::from_secs(60), || {
+        let supervised = exo_status();
+        (supervised["state"] == "adopted").then_some(supervised)
+    });
+    assert_eq!(adopted["started_by_us"], false, "{adopted}");
+    assert_eq!(
+        exo_pids(&boxes, 1).iter().filter(|p| p.contains("/bin/exo")).count(),
+        1,
+        "one exo, not two: {:?}",
+        boxes.procs(1)
+    );
+    let out = boxes.clusterbar(1, &["exo", "stop"]);
+    assert!(
+        !out.status.success(),
+        "a plain stop must not stop an adopted exo: {}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not started by Clusterbar"),
+        "{}",
+        text(&out)
+    );
+    let _ = adopting.kill();
+    let _ = adopting.wait();
+    boxes.kill_box(1);
+
+    // Start; `exo status` (another process) reads the supervisor's record.
     let (_run, _out) = boxes.clusterbar_lines(1, &["exo", "run", "--quiet"]);
     let (first, _) = wait_for("exo running and answering", Duration::from_secs(120), || {
         let supervised = exo_status();
