@@ -386,8 +386,13 @@ fn forward(
     metering: Option<Metering>,
 ) -> Response<ProxyBody> {
     let (mut parts, inner) = response.into_parts();
+    let reusable = keeps_alive(parts.version, &parts.headers);
     strip_hop_by_hop(&mut parts.headers);
     let (sender, connection) = connection.unzip();
+    // RFC 9112 §9.6: after `Connection: close` no request may follow on that connection. The server
+    // closes it right after this response (cpp-httplib, llama-server's, does so after its keep-alive
+    // maximum), and the close can arrive after the next request was already written: a 502.
+    let sender = sender.filter(|_| reusable);
     let body = UpstreamBody {
         inner,
         connection,
@@ -397,6 +402,23 @@ fn forward(
         held: None,
     };
     Response::from_parts(parts, body.boxed())
+}
+
+/// Whether the upstream lets the connection carry another request after this response.
+fn keeps_alive(version: hyper::Version, headers: &hyper::HeaderMap) -> bool {
+    let tokens = |token: &str| {
+        headers
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if version == hyper::Version::HTTP_10 {
+        tokens("keep-alive")
+    } else {
+        !tokens("close")
+    }
 }
 
 fn local_endpoint(state: &ProxyState, path: &str) -> Response<ProxyBody> {
@@ -646,5 +668,21 @@ impl Drop for UpstreamBody {
             Outcome::ClientClosed
         };
         self.finish(outcome, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connection_close_ends_reuse() {
+        use hyper::header::{HeaderMap, HeaderValue, CONNECTION};
+        let mut headers = HeaderMap::new();
+        assert!(super::keeps_alive(hyper::Version::HTTP_11, &headers));
+        assert!(!super::keeps_alive(hyper::Version::HTTP_10, &headers));
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade, Close"));
+        assert!(!super::keeps_alive(hyper::Version::HTTP_11, &headers));
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(super::keeps_alive(hyper::Version::HTTP_10, &headers));
+        assert!(super::keeps_alive(hyper::Version::HTTP_11, &headers));
     }
 }
