@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real exo (exo-explore/exo) as a test peer on Linux: MLX on CPU, one network namespace and one PID
 # namespace per "box", joined by a bridge, nothing leaving the machine. Built once into a cache outside
-# the clone (~19 min cold on 2 cores, seconds warm); after /work/shared/notes/exo-on-linux.md and its recipe.
+# the clone (~10.5 min cold on 2 cores, seconds warm); after /work/shared/notes/exo-on-linux.md and its recipe.
 #
 #   scripts/real-exo.sh build                 build (or re-check) the cache; prints EXO_ROOT=… and EXO_BIN=…
 #   scripts/real-exo.sh check                 exit 0 when the cache is complete and this machine can run boxes
@@ -98,7 +98,7 @@ EOF
 
   # 4. exo's Rust bindings (pyo3 + maturin): the long step.
   if ! ls "$ROOT"/wheels/exo_rs-*.whl >/dev/null 2>&1; then
-    log "maturin build --release of exo_rs (~19 min on 2 cores; log: $ROOT/logs/maturin.log)"
+    log "maturin build of exo_rs (~10 min on 2 cores; log: $ROOT/logs/maturin.log)"
     # opt-level 1: a test peer needs exo's networking to work, not to be fast; it compiles in
     # markedly less time than exo's release profile (opt-level 3).
     (cd rust/exo_rs && nice -n 10 env VIRTUAL_ENV="$ROOT/venv" PATH="$ROOT/venv/bin:$PATH" \

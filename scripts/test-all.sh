@@ -39,7 +39,7 @@ else
 fi
 
 step "The real exo for the cluster tests: build started in the background (cached outside the clone)"
-# ~19 min cold on 2 cores (exo's Rust bindings), seconds warm; see scripts/real-exo.sh. It runs beside
+# ~10.5 min cold on 2 cores (exo's Rust bindings at opt-level 1), seconds warm; see scripts/real-exo.sh. It runs beside
 # the steps below (their serial phases leave cores idle) and is waited for before its tests. It needs
 # Python 3.13 and root (network namespaces); without them the real-exo tests say they skipped.
 real_exo=skip
