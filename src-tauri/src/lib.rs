@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use clusterbar_core::exo::fit::DEFAULT_CONTEXT_TOKENS;
+use clusterbar_core::exo::launch::ExoLaunch;
 use clusterbar_core::exo::{models_to_bench, ExoClient, FitVerdict};
 use clusterbar_core::join::{JoinOptions, JoinProgress, PreflightItem};
 use clusterbar_core::porten::{AgentController, CancelHandle, KeySource, LoginEvent, LoginOptions};
@@ -15,7 +16,7 @@ use clusterbar_core::sampler::Sampler;
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::TrayState;
 use clusterbar_core::supervise::ServiceKind;
-use clusterbar_core::supervise::{ExoLaunch, Supervisor, SupervisorSpec};
+use clusterbar_core::supervise::{Supervisor, SupervisorSpec};
 use clusterbar_core::warnings::Latch;
 use clusterbar_core::Snapshot;
 use clusterbar_meter::bench::{run_bench_observed, BenchOptions, BenchProgress, BenchReport};

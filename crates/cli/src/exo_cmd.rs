@@ -6,10 +6,11 @@ use clap::Subcommand;
 use clusterbar_core::format::printable;
 use std::path::PathBuf;
 
+use clusterbar_core::exo::launch::ExoLaunch;
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::supervise::process::{find_existing, inspect, stop_recorded, tail_log};
 use clusterbar_core::supervise::secret::keychain_secret;
-use clusterbar_core::supervise::{ExoLaunch, ForegroundEnd, StopOutcome, SupervisedState, Supervisor, SupervisorSpec};
+use clusterbar_core::supervise::{ForegroundEnd, StopOutcome, SupervisedState, Supervisor, SupervisorSpec};
 
 #[derive(Subcommand)]
 pub enum ExoCommand {

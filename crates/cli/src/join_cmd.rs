@@ -3,13 +3,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use clusterbar_core::exo::launch::ExoLaunch;
 use clusterbar_core::exo::ExoClient;
 use clusterbar_core::format::printable;
 use clusterbar_core::join::{join, preflight, preflight_passes, CheckStatus, JoinError, JoinOptions, JoinProgress};
 use clusterbar_core::settings::SettingsStore;
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::stop_recorded;
-use clusterbar_core::supervise::{locate, ExoLaunch, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
+use clusterbar_core::supervise::{locate, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
 
 use crate::porten_cmd::signal_flag;
 

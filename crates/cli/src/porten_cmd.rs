@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clusterbar_core::exo::launch::ExoLaunch;
 use clusterbar_core::exo::ExoClient;
 use clusterbar_core::porten::login::{login, shown_url, CancelHandle, LoginEvent, LoginOptions, LoginResult};
 use clusterbar_core::porten::tokens::PORTEN_CLIENT;
@@ -16,7 +17,7 @@ use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, Ca
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
-use clusterbar_core::supervise::{locate, Env, ExoLaunch, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
+use clusterbar_core::supervise::{locate, Env, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
 
 #[derive(Subcommand)]
 pub enum PortenCommand {

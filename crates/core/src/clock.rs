@@ -1,6 +1,6 @@
-//! Deadlines from waits the user (or a settings file) chose.
+//! Time: deadlines from waits the user (or a settings file) chose, and the wall clock.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The longest wait a deadline stands for; longer ones are clamped to it. A century is "never"
 /// for a person and still far from where `Instant + Duration` overflows.
@@ -14,6 +14,14 @@ pub fn deadline_after(wait: Duration) -> Instant {
         // The clock itself is too close to its end for a century: wait as long as it can.
         .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
         .unwrap_or(now)
+}
+
+/// Wall-clock time, milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! are snake_case, byte sizes end in `_bytes`, and the top-level `schema` number changes only
 //! when a field is removed or changes meaning. Adding a field is not a schema change.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::snapshot::{Services, Snapshot, ThisNode, TrayState, SNAPSHOT_SCHEMA};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+pub use crate::clock::now_unix_ms;
 use crate::exo::pool::{Pool, PoolConfig};
 use crate::exo::watcher::{Watcher, ELECTION_DEBOUNCE};
 use crate::exo::{ClusterView, ExoClient};
@@ -15,90 +16,9 @@ use crate::porten::{AgentAction, AgentController, CatalogChecker};
 use crate::probes::hardware::HardwareReader;
 use crate::supervise::Supervisor;
 
-use crate::probes::host::HostInfo;
-use crate::probes::memory::MemoryInfo;
 use crate::settings::Settings;
-use crate::supervise::{ServiceState, ServiceStatus};
+use crate::supervise::ServiceState;
 use crate::warnings::Warning;
-
-/// Bumped only for incompatible changes of the JSON shape.
-pub const SNAPSHOT_SCHEMA: u32 = 1;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub schema: u32,
-    /// When the sample was taken, milliseconds since the Unix epoch.
-    pub taken_at_unix_ms: u64,
-    /// The one-word summary the tray icon and the popover header show.
-    pub state: TrayState,
-    pub this_node: ThisNode,
-    pub services: Services,
-    /// Every condition that is true now and needs the user's attention.
-    pub warnings: Vec<Warning>,
-    /// The cluster as exo sees it; `None` when exo was not asked or did not answer (then a
-    /// warning `exo_unreachable` says why). Filled by `crate::exo::attach_cluster`.
-    #[serde(default)]
-    pub cluster: Option<crate::exo::ClusterView>,
-    /// What changed in the cluster since the previous sample (a box joined or left, a link got
-    /// slower, a model became ready or failed); the app turns these into notifications.
-    #[serde(default)]
-    pub events: Vec<crate::exo::ClusterEvent>,
-    /// The Porten agent as Clusterbar runs it for this cluster (after "Enroll"): logged in or
-    /// not, state, the environment it advertises and the budget breakdown. `None` = not enrolled.
-    #[serde(default)]
-    pub porten_agent: Option<crate::porten::AgentStatus>,
-    /// The loaded models against the Porten Hub (catalog with the API key, warming) while
-    /// enrolled: where the key came from (never the key), what is offered, each model's warming.
-    #[serde(default)]
-    pub porten_hub: Option<crate::porten::HubCheck>,
-    /// The agent Porten's own desktop app runs on this Mac, when it runs (adopted, never doubled).
-    #[serde(default)]
-    pub porten_app: Option<crate::porten::PortenApp>,
-    /// Tokens served to the Porten agent through the meter, today and in total (what the Hub
-    /// pays for). Filled by `clusterbar status` from the running meter or its ledger; the
-    /// app's popover reads the same figures from the meter's feed.
-    #[serde(default)]
-    pub porten_tokens: Option<crate::porten::PortenTokens>,
-}
-
-/// What the tray icon shows: exo not running, running, or running with something wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrayState {
-    Stopped,
-    Running,
-    Degraded,
-}
-
-impl TrayState {
-    pub fn derive(services: &Services, warnings: &[Warning]) -> Self {
-        if services.exo.state != ServiceState::Running {
-            TrayState::Stopped
-        } else if warnings.is_empty() {
-            TrayState::Running
-        } else {
-            TrayState::Degraded
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ThisNode {
-    #[serde(flatten)]
-    pub host: HostInfo,
-    /// `None` when the memory reader failed; the reason is in `warnings`.
-    pub memory: Option<MemoryInfo>,
-    /// Thunderbolt ports (`thunderbolt[]`), `rdma`, `bridge`, `power_watts`, GPU use and
-    /// temperature, the GPU wired-memory ceiling, and `source_errors`.
-    #[serde(flatten)]
-    pub hardware: crate::probes::hardware::HardwareReport,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Services {
-    pub exo: ServiceStatus,
-    pub porten: ServiceStatus,
-}
 
 /// How often the slow parts of a sample run at most: exo's exposure check probes this
 /// machine's own addresses, which is not worth doing every second.
@@ -325,34 +245,7 @@ impl Collector {
     }
 }
 
-impl Snapshot {
-    pub fn tray_state(&self) -> TrayState {
-        self.state
-    }
-
-    /// One line for the tray tooltip: "exo running · 1 warning".
-    pub fn state_line(&self) -> String {
-        let exo = match self.services.exo.state {
-            ServiceState::Running => "exo running",
-            ServiceState::Stopped => "exo stopped",
-            ServiceState::NotInstalled => "exo not installed",
-        };
-        match self.warnings.len() {
-            0 => exo.to_owned(),
-            1 => format!("{exo} · 1 warning"),
-            n => format!("{exo} · {n} warnings"),
-        }
-    }
-}
-
 /// One sample, for one-shot callers such as `clusterbar status`.
 pub fn collect_snapshot(settings: &Settings, extra_warnings: &[Warning]) -> Snapshot {
     Collector::default().collect(settings, extra_warnings)
-}
-
-pub fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod fit;
+pub mod launch;
 pub mod models;
 pub mod pool;
 pub mod state;
@@ -24,8 +25,9 @@ pub use watcher::{ClusterEvent, Observation, Watcher, ELECTION_DEBOUNCE};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::snapshot::{now_unix_ms, Snapshot, TrayState};
-use crate::warnings::{Severity, Warning};
+use crate::clock::now_unix_ms;
+use clusterbar_model::{Severity, Warning};
+use clusterbar_model::{Snapshot, TrayState};
 
 /// exo is down or unreachable: the cluster part of the snapshot is empty and this says why.
 pub fn exo_unreachable_warning(error: &ExoError) -> Warning {
@@ -110,7 +112,7 @@ pub fn lock_held_reason(last_lines: &[String]) -> Option<String> {
         .find(|part| !part.is_empty())
         .map(|pid| format!(" (pid {pid})"))
         .unwrap_or_default();
-    let file = crate::supervise::spec::exo_pid_file()
+    let file = launch::exo_pid_file()
         .map(|p| format!(" {}", p.display()))
         .unwrap_or_default();
     Some(format!(

@@ -1,7 +1,7 @@
 //! Follows the cluster over time: keeps the last good view through exo's master elections
 //! (when `/state` is briefly empty) and turns changes into events for latched notifications.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::cluster::ClusterEvent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -9,36 +9,6 @@ use super::state::{exo_view_frozen_warning, ClusterView, LinkKind, ModelState, N
 
 /// How long an empty `/state` is treated as an election in progress.
 pub const ELECTION_DEBOUNCE: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum ClusterEvent {
-    NodeJoined {
-        name: String,
-    },
-    NodeLeft {
-        name: String,
-    },
-    /// The best path between two boxes got worse (e.g. rdma → ethernet), slower, or vanished
-    /// while both boxes stayed (`now_kind` = `None`).
-    LinkSlower {
-        from: String,
-        to: String,
-        was_kind: LinkKind,
-        now_kind: Option<LinkKind>,
-        was_gbps: Option<f64>,
-        now_gbps: Option<f64>,
-    },
-    ModelReady {
-        id: String,
-        instance_id: String,
-    },
-    ModelFailed {
-        id: String,
-        instance_id: String,
-        error: Option<String>,
-    },
-}
 
 #[derive(Debug, Clone, PartialEq)]
 struct LinkState {
@@ -65,51 +35,6 @@ pub struct Watcher {
 pub struct Observation {
     pub view: ClusterView,
     pub events: Vec<ClusterEvent>,
-}
-
-impl ClusterEvent {
-    /// Title and one-line body for a notification.
-    pub fn describe(&self) -> (String, String) {
-        match self {
-            ClusterEvent::NodeJoined { name } => {
-                (format!("{name} joined the cluster"), "exo sees it as a member.".into())
-            }
-            ClusterEvent::NodeLeft { name } => (
-                format!("{name} left the cluster"),
-                "Check that it is on, exo runs on it, and its cable is in.".into(),
-            ),
-            ClusterEvent::LinkSlower {
-                from,
-                to,
-                was_kind,
-                now_kind,
-                was_gbps,
-                now_gbps,
-            } => {
-                let speed = |kind: Option<&LinkKind>, gbps: &Option<f64>| {
-                    let kind = kind
-                        .map(|k| format!("{k:?}").to_lowercase())
-                        .unwrap_or_else(|| "no link".into());
-                    gbps.map(|g| format!("{kind} {g:.0} Gb/s")).unwrap_or(kind)
-                };
-                (
-                    format!("{from} ↔ {to} got slower"),
-                    format!(
-                        "{} → {}",
-                        speed(Some(was_kind), was_gbps),
-                        speed(now_kind.as_ref(), now_gbps)
-                    ),
-                )
-            }
-            ClusterEvent::ModelReady { id, .. } => (format!("{id} is ready"), "It can serve requests now.".into()),
-            ClusterEvent::ModelFailed { id, error, .. } => (
-                format!("{id} failed to load"),
-                error
-                    .clone()
-                    .unwrap_or_else(|| "exo did not say why; see its log.".into()),
-            ),
-        }
-    }
 }
 
 impl Watcher {

@@ -6,11 +6,10 @@
 //! agent only once it has held for the debounce time (an exo election empties the view for a
 //! few seconds; that must not bounce the agent twice).
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::porten::{AgentState, AgentStatus, BudgetBreakdown};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::exo::pool::PoolBox;
 use crate::exo::{ClusterView, ModelView, Pool};
 use crate::settings::Settings;
 use crate::supervise::{Env, EnvValue, SuperviseError, SupervisedState, SupervisedStatus, Supervisor};
@@ -75,55 +74,6 @@ pub fn logged_in(settings: &Settings) -> Option<bool> {
             .map(|m| m.is_file() && m.len() > 0)
             .unwrap_or(false),
     )
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentState {
-    /// Not started: see `hold_reason`.
-    Held,
-    Starting,
-    Running,
-    /// Porten's own app runs an agent; Clusterbar watches it and cannot change its environment.
-    Adopted,
-    Restarting,
-    GaveUp,
-    Stopped,
-}
-
-/// The budget the agent advertises and where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BudgetBreakdown {
-    pub vram_budget_mb: u64,
-    pub per_box: Vec<PoolBox>,
-}
-
-/// What the Snapshot (and `clusterbar porten status`) shows about the agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentStatus {
-    /// From the key file; `None` when the home directory is unknown.
-    pub logged_in: Option<bool>,
-    pub key_path: Option<PathBuf>,
-    pub state: AgentState,
-    pub pid: Option<u32>,
-    pub uptime_s: Option<u64>,
-    /// Why the agent is not running (no model loaded, exo down, not installed …).
-    pub hold_reason: Option<String>,
-    /// The environment it runs with (no secrets: these are all plain values).
-    pub env: Vec<(String, String)>,
-    pub budget: Option<BudgetBreakdown>,
-    pub models: Vec<String>,
-    /// A new environment is waiting to hold steady; it applies in this many seconds.
-    pub pending_restart_in_s: Option<u64>,
-    /// The last thing that went wrong starting or restarting it.
-    pub last_error: Option<String>,
-    pub restarts: u32,
-    pub last_lines: Vec<String>,
-    pub log_path: Option<PathBuf>,
-    /// The agent is the one Porten's desktop app runs (adopted, never doubled); set by the
-    /// sampler from the Snapshot's `porten_app`.
-    #[serde(default)]
-    pub run_by_porten_app: bool,
 }
 
 /// Starts the agent supervisor with an environment (tests pass one over a stand-in agent).

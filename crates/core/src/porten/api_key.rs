@@ -12,7 +12,7 @@
 //! The key is a [`Secret`]: not in `Debug`, logs, the Snapshot or a report bundle. Only where it
 //! came from ([`KeySource`]) is ever shown.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::porten::KeySource;
 use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
@@ -20,31 +20,11 @@ use crate::supervise::secret::{keychain_secret, KeychainError};
 use crate::supervise::Secret;
 
 pub const API_KEY_ENV: &str = "PORTEN_API_KEY";
-/// The Keychain item (service name) the key is kept under unless the setting names another.
-pub const DEFAULT_KEYCHAIN_ITEM: &str = "Clusterbar Porten API key";
+pub use crate::settings::DEFAULT_KEYCHAIN_ITEM;
 /// The key file's name in the config directory.
 pub const KEY_FILE_NAME: &str = "porten-api-key";
 /// A key is a few dozen characters; anything much longer is not one.
 const MAX_KEY_BYTES: usize = 512;
-
-/// Where the key in use came from (what `porten check` and the Snapshot show instead of it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeySource {
-    Environment,
-    Keychain,
-    File,
-}
-
-impl KeySource {
-    pub fn describe(self) -> &'static str {
-        match self {
-            KeySource::Environment => "from PORTEN_API_KEY",
-            KeySource::Keychain => "from the Keychain",
-            KeySource::File => "from the key file",
-        }
-    }
-}
 
 /// The key and its origin. `Debug` shows the origin only.
 #[derive(Debug, Clone, PartialEq, Eq)]

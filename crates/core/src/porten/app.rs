@@ -13,34 +13,10 @@
 //! The parsers ([`parse_launchctl_list`], [`match_process`]) are pure and tested anywhere; only
 //! [`launchctl_list`] calls the OS, on macOS.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::porten::{AppMatch, PortenApp};
 use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
-
-/// How a process was recognised as Porten's app's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppMatch {
-    /// Its launchd job carries the app's bundle id (surest: launchd started it for the app).
-    BundleId,
-    /// Its executable lies inside the app's bundle.
-    ExecutablePath,
-    /// Only its name says so.
-    ProcessName,
-}
-
-/// Porten's app's agent as found on this Mac (the Snapshot's `porten_app`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortenApp {
-    /// The process Clusterbar adopts as the agent.
-    pub pid: u32,
-    pub how: AppMatch,
-    /// The launchd label or the executable path that matched, or the process name.
-    pub detail: String,
-    /// Every process recognised as the app's (its agent may be a child of the app).
-    pub pids: Vec<u32>,
-}
 
 /// What identifies the app; see the module docs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

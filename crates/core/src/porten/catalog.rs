@@ -14,13 +14,12 @@
 //! The catalog is asked at most every 5 minutes ([`CATALOG_TTL`]); the warming state every
 //! 30 s while a model warms ([`WARMING_TTL`]), so the progress moves in the popover.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::porten::{hub_unreachable, CatalogState, HubCheck, ModelCheck, Warming};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 use super::api_key::{ApiKey, ApiKeyError, KeySource};
 use crate::settings::Settings;
-use crate::warnings::{Severity, Warning};
 
 pub const CATALOG_TTL: Duration = Duration::from_secs(5 * 60);
 pub const WARMING_TTL: Duration = Duration::from_secs(30);
@@ -33,73 +32,7 @@ const MAX_WARMING_ASKS: usize = 16;
 /// The one line shown, as information, when no key is set.
 pub const NEEDS_KEY: &str = "catalog check needs a Porten API key";
 
-/// The Hub's HTTP origin from its agent URL: `wss://porten.ai` → `https://porten.ai`; plain
-/// `ws`/`http` only for a loopback Hub (a development Hub), since the key travels to it.
-pub fn hub_http_base(hub_url: &str) -> Result<String, String> {
-    let mut parsed = url::Url::parse(hub_url.trim()).map_err(|e| format!("the Hub URL {hub_url:?}: {e}"))?;
-    let scheme = match parsed.scheme() {
-        "wss" | "https" => "https",
-        "ws" | "http" if is_loopback(&parsed) => "http",
-        "ws" | "http" => {
-            return Err(format!(
-                "the Hub URL {hub_url:?} is not encrypted (use wss:// or https://)"
-            ))
-        }
-        other => return Err(format!("the Hub URL {hub_url:?} has the unexpected scheme {other:?}")),
-    };
-    parsed
-        .set_scheme(scheme)
-        .map_err(|()| format!("the Hub URL {hub_url:?} cannot be turned into {scheme}"))?;
-    parsed.set_path("");
-    parsed.set_query(None);
-    parsed.set_fragment(None);
-    Ok(parsed.as_str().trim_end_matches('/').to_owned())
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// Where the catalog and the warming state are asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoints {
-    /// The API base, e.g. `https://porten.ai/v1`; the catalog is `{api}/models`.
-    pub api: String,
-    /// e.g. `https://porten.ai/public/v1/models/warming`.
-    pub warming: String,
-}
-
-/// The endpoints from the settings: `porten_api_url` when set (https, or http on loopback),
-/// else derived from the Hub URL. The warming endpoint is on the API's origin.
-pub fn api_endpoints(hub_url: &str, api_url: Option<&str>) -> Result<Endpoints, String> {
-    let api = match api_url.map(str::trim).filter(|a| !a.is_empty()) {
-        Some(api) => {
-            let parsed = url::Url::parse(api).map_err(|e| format!("the Hub API URL {api:?}: {e}"))?;
-            match parsed.scheme() {
-                "https" => {}
-                "http" if is_loopback(&parsed) => {}
-                _ => return Err(format!("the Hub API URL {api:?} must start with https://")),
-            }
-            if parsed.host().is_none() || parsed.query().is_some() {
-                return Err(format!("the Hub API URL {api:?} needs a host and no query"));
-            }
-            api.trim_end_matches('/').to_owned()
-        }
-        None => format!("{}/v1", hub_http_base(hub_url)?),
-    };
-    let origin = url::Url::parse(&api)
-        .map(|u| u.origin().ascii_serialization())
-        .map_err(|e| format!("the Hub API URL {api:?}: {e}"))?;
-    Ok(Endpoints {
-        warming: format!("{origin}/public/v1/models/warming"),
-        api,
-    })
-}
+pub use crate::settings::hub::{api_endpoints, hub_http_base, Endpoints};
 
 /// The offered ids of a `/v1/models` answer (any unknown shape gives none).
 pub fn parse_catalog(value: &Value) -> Vec<String> {
@@ -118,46 +51,6 @@ pub fn parse_catalog(value: &Value) -> Vec<String> {
     ids.sort();
     ids.dedup();
     ids
-}
-
-/// A model's warming state as the Hub reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Warming {
-    pub ready: bool,
-    /// `downloading`, `loading`, `ready` — or another word a newer Hub uses, kept as sent.
-    pub phase: Option<String>,
-    pub done_mb: Option<u64>,
-    pub total_mb: Option<u64>,
-    /// 0–100.
-    pub pct: Option<f64>,
-}
-
-impl Warming {
-    /// Still on its way to ready.
-    pub fn in_progress(&self) -> bool {
-        !self.ready && self.phase.as_deref() != Some("ready")
-    }
-
-    /// "22 of 49 GB (45 %)". The Hub counts in MB; the docs' 22272 of 49131 MB reads as
-    /// 22 of 49 GB, so a GB here is 1000 MB.
-    pub fn amount(&self) -> Option<String> {
-        let gb = |mb: u64| (mb as f64 / 1000.0).round() as u64;
-        let pct = self.pct.map(|p| format!(" ({p:.0} %)"));
-        match (self.done_mb, self.total_mb) {
-            (Some(done), Some(total)) if total > 0 => {
-                Some(format!("{} of {} GB{}", gb(done), gb(total), pct.unwrap_or_default()))
-            }
-            _ => self.pct.map(|p| format!("{p:.0} %")),
-        }
-    }
-
-    /// "Porten is loading qwen3-coder-next: 22 of 49 GB (45 %)".
-    pub fn describe(&self, id: &str) -> String {
-        match self.amount() {
-            Some(amount) => format!("Porten is loading {id}: {amount}"),
-            None => format!("Porten is loading {id}"),
-        }
-    }
 }
 
 fn number(value: &Value, key: &str) -> Option<f64> {
@@ -299,122 +192,6 @@ pub fn classify_response(url: &str, status: u16, body: &str) -> Result<Value, Hu
             message,
         },
     })
-}
-
-/// How far the catalog check got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CatalogState {
-    /// The Hub listed what it offers.
-    Checked,
-    /// No API key is set: nothing was asked (information, not a problem).
-    NeedsKey,
-    /// 401: the key is wrong or revoked.
-    KeyRejected,
-    /// 403: the key may not read the catalog here (e.g. a region policy).
-    Forbidden,
-    /// The Hub could not be asked or answered something else.
-    Unreachable,
-    /// The settings name no usable Hub, or the key itself is unusable.
-    Invalid,
-}
-
-/// One loaded model against the Hub.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelCheck {
-    /// exo's id, as the agent advertises it.
-    pub id: String,
-    /// Whether the catalog lists exactly this id; `None` when the catalog was not read.
-    pub offered: Option<bool>,
-    /// The offered id it is probably meant to be, when it is not offered.
-    pub closest: Option<String>,
-    pub warming: Option<Warming>,
-    /// Why the warming state is unknown (404: the Hub does not know the id).
-    pub warming_error: Option<String>,
-}
-
-/// What `clusterbar porten check` prints and the Snapshot carries as `porten_hub`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HubCheck {
-    pub hub_url: String,
-    /// The catalog's base (`https://porten.ai/v1`), when the settings give one.
-    pub api_url: Option<String>,
-    /// Where the API key came from; the key itself is never shown.
-    pub api_key: Option<KeySource>,
-    pub catalog: CatalogState,
-    /// One line about the catalog check when it did not run: the missing key, the Hub's refusal.
-    pub note: Option<String>,
-    pub offered: Vec<String>,
-    pub models: Vec<ModelCheck>,
-    pub checked_at_unix_ms: u64,
-}
-
-impl HubCheck {
-    /// The warnings this check raises: `model_not_offered`, `model_warming`,
-    /// `porten_key_rejected` (401/403) and `porten_hub_unreachable`. A missing key raises none.
-    pub fn warnings(&self) -> Vec<Warning> {
-        let mut warnings = Vec::new();
-        let note = self.note.clone().unwrap_or_default();
-        match self.catalog {
-            CatalogState::KeyRejected => warnings.push(Warning::new(
-                "porten_key_rejected",
-                Severity::Warning,
-                format!("The Porten Hub refused the API key: {note}."),
-                "Create a new key in Porten's portal and store it (Settings, or PORTEN_API_KEY for the CLI).",
-            )),
-            CatalogState::Forbidden => warnings.push(Warning::new(
-                "porten_key_rejected",
-                Severity::Warning,
-                format!("The Porten Hub does not allow this key to read its catalog: {note}."),
-                "Check the key's permissions and region in Porten's portal.",
-            )),
-            CatalogState::Unreachable | CatalogState::Invalid => warnings.push(hub_unreachable(&note)),
-            CatalogState::Checked | CatalogState::NeedsKey => {}
-        }
-        for model in &self.models {
-            if model.offered == Some(false) {
-                let fix = match &model.closest {
-                    Some(close) => format!(
-                        "Did you mean {close}? Load that exact id in exo; Porten only routes ids in its catalog."
-                    ),
-                    None => "Load a model from Porten's catalog (porten.ai/models); others get no requests.".to_owned(),
-                };
-                warnings.push(Warning::new(
-                    "model_not_offered",
-                    Severity::Warning,
-                    format!(
-                        "{} is loaded in exo but Porten does not offer it, so the agent gets no requests for it.",
-                        model.id
-                    ),
-                    fix,
-                ));
-            }
-            if let Some(warming) = model.warming.as_ref().filter(|w| w.in_progress()) {
-                let phase = match warming.phase.as_deref() {
-                    Some("downloading") => "Porten's nodes are downloading it",
-                    Some("loading") => "Porten's nodes are loading it into memory",
-                    _ => "Porten is preparing it",
-                };
-                warnings.push(Warning::new(
-                    "model_warming",
-                    Severity::Warning,
-                    warming.describe(&model.id),
-                    format!("Nothing to do: {phase}; requests start when it is ready."),
-                ));
-            }
-        }
-        warnings
-    }
-}
-
-/// The Hub could not be asked; the catalog checks are skipped.
-pub fn hub_unreachable(reason: &str) -> Warning {
-    Warning::new(
-        "porten_hub_unreachable",
-        Severity::Warning,
-        format!("Cannot read Porten's model catalog: {reason}."),
-        "Check the network and the Hub URL in Settings; the agent's models are not checked until then.",
-    )
 }
 
 /// Looks up the API key each time the catalog is due (a key added later is picked up).
@@ -568,7 +345,7 @@ impl CatalogChecker {
             note: catalog.note.clone(),
             offered: catalog.offered.clone(),
             models,
-            checked_at_unix_ms: crate::snapshot::now_unix_ms(),
+            checked_at_unix_ms: crate::clock::now_unix_ms(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod api_key;
 pub mod app;
 pub mod catalog;
+pub mod launch;
 pub mod login;
 pub mod tokens;
 

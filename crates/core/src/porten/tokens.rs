@@ -11,7 +11,7 @@
 //! events). Porten's payout terms are not public; whether prompt tokens pay too is unknown.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::porten::{DayTokens, PortenTokens, TokensSource};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,37 +29,6 @@ const MAX_STATS_BYTES: u64 = 16 << 20;
 /// The meter's ledger: `<config dir>/porten-tokens.json`.
 pub fn ledger_path() -> PathBuf {
     crate::paths::config_dir().join(LEDGER_FILE)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokensSource {
-    /// The running meter (live).
-    Meter,
-    /// The ledger file (no meter runs; figures as of its last save).
-    Ledger,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DayTokens {
-    /// Local calendar day, `YYYY-MM-DD`.
-    pub date: String,
-    pub tokens: u64,
-}
-
-/// The Snapshot's `porten_tokens` (in `clusterbar status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortenTokens {
-    pub source: TokensSource,
-    /// Completion tokens served to the agent since local midnight.
-    pub tokens_today: u64,
-    /// Since the ledger began (`since`).
-    pub tokens_total: u64,
-    pub since: Option<String>,
-    /// Requests the agent sent since the meter started (only from a running meter).
-    pub requests: Option<u64>,
-    /// The last 30 days with tokens, oldest first.
-    pub days: Vec<DayTokens>,
 }
 
 /// The agent's entry in the meter's `/_clusterbar/stats`.

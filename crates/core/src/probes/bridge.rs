@@ -1,29 +1,7 @@
 //! The Thunderbolt Bridge (`bridge0` on macOS) and the IP addresses on Thunderbolt interfaces.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::host::{BridgeInfo, InterfaceIp};
 use std::net::IpAddr;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct BridgeInfo {
-    /// `bridge0` exists.
-    pub present: bool,
-    /// Member interfaces ("en2", "en3", …).
-    pub members: Vec<String>,
-    /// `status: active` (a member has a link).
-    pub active: bool,
-    /// The "Thunderbolt Bridge" network service is enabled; `None` when not known.
-    pub service_enabled: Option<bool>,
-    /// Addresses on the bridge and on Thunderbolt interfaces.
-    pub ips: Vec<InterfaceIp>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InterfaceIp {
-    pub interface: String,
-    pub address: IpAddr,
-    /// Link-local (169.254/16 or fe80::/10): the OS picked it because no DHCP/manual address was set.
-    pub self_assigned: bool,
-}
 
 /// What `ifconfig bridge0` says.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -9,7 +9,7 @@
 //! which is what `clusterbar report --out DIR` writes and `clusterbar doctor --from DIR` reads —
 //! a Linux box can diagnose a Mac's bundle. None of these sources holds a secret.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::host::{HardwareReport, SourceError, TB5_LINK_GBPS};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use super::memory::{MemoryInfo, MemoryPressure};
 use super::power::{self, MacmonReader};
 use super::rdma::{self, RdmaState, RdmaStatus};
 use super::thunderbolt::{self, ThunderboltPort};
-use crate::warnings::Warning;
+use clusterbar_model::warning::Warning;
 
 /// Source names. Linux sysfs files are stored under `sysfs/` + their path below the sysfs root.
 pub mod source {
@@ -250,42 +250,6 @@ fn relative_name(dir: &Path, path: &Path) -> Option<String> {
 
 // ---------------------------------------------------------------------------------------------
 // The report
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HardwareReport {
-    /// "macos" / "linux" as the reader recorded it (named `probed_os` in JSON, beside the
-    /// host's own `os` line in the snapshot).
-    #[serde(rename = "probed_os")]
-    pub os: Option<String>,
-    pub thunderbolt: Vec<ThunderboltPort>,
-    pub rdma: RdmaState,
-    pub bridge: BridgeInfo,
-    /// Whole-machine power in W (macmon `sys_power`; Linux RAPL package or hwmon).
-    pub power_watts: Option<f64>,
-    /// Where `power_watts` came from ("macmon sys_power", "rapl package", "hwmon amdgpu").
-    pub power_source: Option<String>,
-    /// Why `power_watts` is n/a.
-    pub power_unavailable_reason: Option<String>,
-    pub cpu_power_watts: Option<f64>,
-    pub gpu_power_watts: Option<f64>,
-    /// GPU busy share, 0–1.
-    pub gpu_usage: Option<f64>,
-    /// CPU temperature (macmon's average; Linux: the hottest hwmon sensor), °C.
-    pub temp_c: Option<f64>,
-    pub gpu_temp_c: Option<f64>,
-    /// The most memory the GPU may wire (macOS `iogpu.wired_limit_mb`, or the OS default).
-    pub gpu_wired_limit_bytes: Option<u64>,
-    /// `gpu_wired_limit_bytes` is our estimate of the OS default (sysctl said 0).
-    pub gpu_wired_limit_estimated: bool,
-    /// Sources that failed or could not be parsed, so a broken reader is shown, not hidden.
-    pub source_errors: Vec<SourceError>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceError {
-    pub source: String,
-    pub reason: String,
-}
 
 /// Builds the report from what the readers gathered. Pure: no I/O, never panics.
 pub fn parse(raw: &RawSources) -> HardwareReport {
@@ -579,9 +543,6 @@ fn linux_power(raw: &RawSources, report: &mut HardwareReport) {
 
 // ---------------------------------------------------------------------------------------------
 // Warnings
-
-/// Below this a host-to-host link is a TB4/TB3 cable or port (TB5 links at 80 Gb/s).
-pub const TB5_LINK_GBPS: f64 = 80.0;
 
 /// Conditions in the hardware report (and memory) that need the user's attention.
 ///
@@ -1086,7 +1047,7 @@ fn record_interface_addresses(raw: &mut RawSources) {
 mod tests {
     use super::*;
     use crate::probes::power::tests::{close, jsonc_to_line, MACMON_080};
-    use crate::warnings::Severity;
+    use clusterbar_model::warning::Severity;
 
     const TYPE7_IDLE: &str = include_str!(
         "../../tests/fixtures/macos/ioreg-IOThunderboltSwitchType7-host-idle-excerpt-whatcable-issue52-jshier.txt"

@@ -1,22 +1,8 @@
 //! Who this machine is: name, OS, chip. These do not change while the app runs, so they are
 //! read once per process.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::host::HostInfo;
 use std::sync::OnceLock;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostInfo {
-    /// The machine's name as other boxes see it (host name without `.local`).
-    pub name: String,
-    /// e.g. "macOS 26.2" or "Debian GNU/Linux 12 (bookworm)".
-    pub os: String,
-    /// macOS build (e.g. "25C56"); cluster members must agree on it. `None` on Linux.
-    pub os_build: Option<String>,
-    /// e.g. "Apple M3 Ultra"; `None` when the OS does not say.
-    pub chip: Option<String>,
-    pub cpu_cores: usize,
-    pub arch: String,
-}
 
 /// Turns a raw host name into the short name users know ("studio-1.local" → "studio-1").
 pub fn short_host_name(raw: &str) -> String {

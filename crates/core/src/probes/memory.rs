@@ -5,33 +5,10 @@
 //! - macOS: app memory (anonymous − purgeable pages) + wired + compressor-occupied pages,
 //!   which is the "Memory Used" figure Activity Monitor shows, so the two agree.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::host::{MemoryInfo, MemoryPressure};
 use std::collections::HashMap;
 
 use super::ProbeError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemoryPressure {
-    Normal,
-    Warn,
-    Critical,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemoryInfo {
-    pub total_bytes: u64,
-    pub used_bytes: u64,
-    pub available_bytes: u64,
-    /// Pages the kernel will not page out (macOS "wired"); `None` where the OS has no such figure.
-    pub wired_bytes: Option<u64>,
-    /// Memory held by the compressor (macOS) or zswap (Linux).
-    pub compressed_bytes: Option<u64>,
-    pub swap_total_bytes: u64,
-    pub swap_used_bytes: u64,
-    /// `None` when the OS does not say (no PSI on this kernel).
-    pub pressure: Option<MemoryPressure>,
-}
 
 /// Parses `/proc/meminfo` (values in kB).
 pub fn parse_meminfo(text: &str) -> Result<MemoryInfo, ProbeError> {

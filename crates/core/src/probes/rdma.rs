@@ -1,32 +1,8 @@
 //! RDMA over Thunderbolt (macOS 26.2+): whether it is enabled (`rdma_ctl status`) and which
 //! ports are active (`ibv_devinfo`). Linux has no such Thunderbolt RDMA: `unsupported`.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::host::{RdmaState, RdmaStatus};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RdmaStatus {
-    Enabled,
-    Disabled,
-    /// This OS or macOS version has no RDMA over Thunderbolt (no `rdma_ctl`).
-    Unsupported,
-    /// `rdma_ctl` exists but its answer could not be read.
-    Unknown,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RdmaState {
-    pub status: RdmaStatus,
-    /// Why, in one line (the tool's error, or what it printed when we could not read it).
-    pub detail: Option<String>,
-}
-
-impl RdmaState {
-    pub fn new(status: RdmaStatus, detail: Option<String>) -> Self {
-        Self { status, detail }
-    }
-}
 
 /// `rdma_ctl status` prints `enabled` or `disabled`.
 pub fn parse_rdma_ctl_status(text: &str) -> RdmaState {

@@ -10,35 +10,8 @@
 //! XDomains (peer hosts, `DEVTYPE=thunderbolt_xdomain`) report `rx_speed`/`tx_speed` per lane
 //! and `rx_lanes`/`tx_lanes`.
 
-use serde::{Deserialize, Serialize};
+pub use clusterbar_model::host::ThunderboltPort;
 use std::collections::BTreeMap;
-
-/// One Thunderbolt receptacle of this machine (or on Linux, one directly attached link).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct ThunderboltPort {
-    /// The receptacle ("Socket ID" / `receptacle_id_key`), e.g. "2"; `None` when the OS does not say.
-    pub socket: Option<String>,
-    pub link_up: bool,
-    /// Total negotiated speed in the wider direction: per-lane speed × lanes. `None` when down or unknown.
-    pub speed_gbps: Option<f64>,
-    /// Lanes in the wider direction (1, 2, or 3 for an asymmetric TB5 link).
-    pub lanes: Option<u32>,
-    pub per_lane_gbps: Option<f64>,
-    /// TB5 asymmetric mode (3 lanes one way, 1 the other).
-    pub asymmetric: bool,
-    /// The port supports 40 Gb/s per lane (Thunderbolt 5 / USB4 v2).
-    pub tb5_capable: bool,
-    /// Name of what is at the other end ("Mac Studio", "Envoy Ultra").
-    pub peer: Option<String>,
-    /// The other end is a computer (an XDomain link), not a device.
-    pub peer_is_host: bool,
-    /// The peer host's Thunderbolt domain UUID, which identifies it across the cluster.
-    pub peer_domain_uuid: Option<String>,
-    /// The network interface on this port ("en3"), when known.
-    pub interface: Option<String>,
-    /// RDMA port state for this interface (`ibv_devinfo`); `None` when not known.
-    pub rdma_active: Option<bool>,
-}
 
 // ---------------------------------------------------------------------------------------------
 // ioreg

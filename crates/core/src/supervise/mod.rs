@@ -2,6 +2,7 @@
 //! Porten agent. One generic mechanism ([`Supervisor`]) serves both; their specifics live in
 //! [`SupervisorSpec::exo`] and [`SupervisorSpec::porten`].
 
+pub use clusterbar_model::service::{ServiceState, ServiceStatus, SupervisedState, SupervisedStatus};
 pub mod group;
 pub mod logfile;
 pub mod pidfile;
@@ -9,16 +10,16 @@ pub mod process;
 pub mod secret;
 pub mod spec;
 
-pub use process::{ForegroundEnd, StopOutcome, SuperviseError, SupervisedState, SupervisedStatus, Supervisor};
+pub use process::{ForegroundEnd, StopOutcome, SuperviseError, Supervisor};
 pub use secret::Secret;
-pub use spec::{AdoptRule, Env, EnvValue, ExoLaunch, SupervisorSpec, Timings};
+pub use spec::{AdoptRule, Env, EnvValue, SupervisorSpec, Timings};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use crate::settings::Settings;
-use crate::snapshot::Services;
+use clusterbar_model::Services;
 
 /// The programs Clusterbar looks after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,57 +51,6 @@ impl ServiceKind {
             ServiceKind::Exo => settings.exo_path.as_deref(),
             ServiceKind::Porten => settings.porten_path.as_deref(),
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceState {
-    NotInstalled,
-    Stopped,
-    Running,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceStatus {
-    pub state: ServiceState,
-    /// The executable that would be (or is being) run.
-    pub executable: Option<PathBuf>,
-    /// Process ids of running copies — the main process of each, never its threads or the
-    /// workers it spawned (more than one means something else started a second copy).
-    pub pids: Vec<u32>,
-    /// Processes the running copies started themselves (exo's model runners), counted.
-    #[serde(default)]
-    pub child_processes: u32,
-    /// The installed version, when it can be read (exo: EXO.app's Info.plist, or the Python
-    /// package beside the `exo` script). exo's default namespace is its version: boxes on
-    /// different versions never see each other.
-    #[serde(default)]
-    pub version: Option<String>,
-    /// Why the state is what it is, when that is not obvious (e.g. a configured path is missing).
-    pub detail: Option<String>,
-    /// Set when Clusterbar supervises (or has adopted) this program: restarts, uptime, why it
-    /// gave up, where its log is.
-    #[serde(default)]
-    pub supervised: Option<SupervisedStatus>,
-}
-
-impl ServiceStatus {
-    /// Folds in what the supervisor knows: its view of running beats the process table's
-    /// (a program it is restarting is not "stopped" from the user's point of view).
-    pub fn apply_supervised(&mut self, status: SupervisedStatus) {
-        if let Some(pid) = status.pid {
-            if !self.pids.contains(&pid) {
-                self.pids.push(pid);
-            }
-        }
-        if matches!(
-            status.state,
-            SupervisedState::Running | SupervisedState::Adopted | SupervisedState::Starting
-        ) {
-            self.state = ServiceState::Running;
-        }
-        self.supervised = Some(status);
     }
 }
 

@@ -16,7 +16,6 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::group::{self, StopGraces, Target};
@@ -24,40 +23,10 @@ use super::logfile::{self, RotatingLog};
 use super::pidfile::{self, GaveUpRecord, LockError, PidFileError, PidRecord, SupervisorLock};
 use super::spec::{Env, SupervisorSpec, Timings};
 use super::ProcessTable;
+use clusterbar_model::service::{SupervisedState, SupervisedStatus};
 
 /// How many log lines a `gave_up` status carries.
 const LAST_LINES: usize = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SupervisedState {
-    Starting,
-    Running,
-    BackingOff,
-    GaveUp,
-    Stopping,
-    Stopped,
-    /// Someone else started it; we watch it but never start a second.
-    Adopted,
-}
-
-/// What the Snapshot shows about a supervised program.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SupervisedStatus {
-    pub state: SupervisedState,
-    pub pid: Option<u32>,
-    pub started_by_us: bool,
-    pub uptime_s: Option<u64>,
-    /// Restarts after crashes since the supervisor (or its last explicit start) began.
-    pub restarts: u32,
-    /// How the last run ended: "exit code 1", "killed by SIGKILL", "could not start: …".
-    pub last_exit: Option<String>,
-    pub next_restart_in_s: Option<u64>,
-    pub gave_up_reason: Option<String>,
-    /// The log's last lines, filled when the supervisor gives up.
-    pub last_lines: Vec<String>,
-    pub log_path: std::path::PathBuf,
-}
 
 /// The result of a stop request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub mod hub;
+
+/// The Keychain item (service name) the key is kept under unless the setting names another.
+pub const DEFAULT_KEYCHAIN_ITEM: &str = "Clusterbar Porten API key";
+
 pub const DEFAULT_EXO_API_PORT: u16 = 52415;
 /// Near exo's port, clear of the ports exo itself uses.
 pub const DEFAULT_METER_PORT: u16 = 52480;
@@ -92,7 +97,7 @@ impl Default for Settings {
             porten_login_timeout_s: 15 * 60,
             porten_restart_debounce_s: 10,
             porten_api_url: None,
-            porten_api_key_keychain_item: crate::porten::api_key::DEFAULT_KEYCHAIN_ITEM.to_owned(),
+            porten_api_key_keychain_item: DEFAULT_KEYCHAIN_ITEM.to_owned(),
             porten_api_key_file: None,
             porten_meter_port: DEFAULT_PORTEN_METER_PORT,
             porten_app_paths: vec![
@@ -157,7 +162,7 @@ impl Settings {
             ));
         }
         if let Some(api) = &self.porten_api_url {
-            crate::porten::catalog::api_endpoints(&self.porten_hub_url, Some(api))
+            hub::api_endpoints(&self.porten_hub_url, Some(api))
                 .map_err(|e| SettingsError::Invalid(format!("porten_api_url: {e}")))?;
         }
         Ok(())
@@ -174,10 +179,10 @@ pub struct Loaded {
 
 impl Loaded {
     /// The warning every snapshot carries while defaults replace an unreadable file.
-    pub fn standing_warnings(&self) -> Vec<crate::warnings::Warning> {
+    pub fn standing_warnings(&self) -> Vec<clusterbar_model::Warning> {
         self.problem
             .iter()
-            .map(|p| crate::warnings::Warning::settings_reset(p))
+            .map(|p| clusterbar_model::Warning::settings_reset(p))
             .collect()
     }
 }
