@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::pool::{Pool, PoolConfig};
 use crate::warning::Warning;
 
 /// A Thunderbolt link slower than this is running below Thunderbolt 5 speed.
@@ -35,7 +36,7 @@ pub struct ClusterView {
     /// Pooled memory and the VRAM budget advertised to Porten; set by the collector, which
     /// knows this box's GPU ceiling.
     #[serde(default)]
-    pub pool: Option<crate::pool::Pool>,
+    pub pool: Option<Pool>,
     /// exo's `lastEventAppliedIdx`: moves with every cluster event this exo applies.
     #[serde(default)]
     pub last_event_applied_idx: Option<u64>,
@@ -241,5 +242,22 @@ impl ClusterEvent {
                     .unwrap_or_else(|| "exo did not say why; see its log.".into()),
             ),
         }
+    }
+}
+
+impl Pool {
+    /// The members of `view` whose RAM exo reports (boxes without a figure add nothing).
+    pub fn from_view(view: &ClusterView, config: &PoolConfig) -> Self {
+        Self::from_boxes(
+            view.nodes.iter().filter_map(|n| {
+                let ceiling = if n.is_this_node {
+                    config.this_box_gpu_ceiling_bytes
+                } else {
+                    None
+                };
+                Some((n.name.clone(), n.memory_total_bytes?, ceiling))
+            }),
+            config,
+        )
     }
 }

@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use crate::cluster::ClusterView;
-
 fn saturating_sum(values: impl Iterator<Item = u64>) -> u64 {
     values.fold(0u64, u64::saturating_add)
 }
@@ -105,20 +103,5 @@ impl Pool {
             vram_budget_mb: memory_usable_bytes / (1024 * 1024),
             per_box,
         }
-    }
-
-    /// The members of `view` whose RAM exo reports (boxes without a figure add nothing).
-    pub fn from_view(view: &ClusterView, config: &PoolConfig) -> Self {
-        Self::from_boxes(
-            view.nodes.iter().filter_map(|n| {
-                let ceiling = if n.is_this_node {
-                    config.this_box_gpu_ceiling_bytes
-                } else {
-                    None
-                };
-                Some((n.name.clone(), n.memory_total_bytes?, ceiling))
-            }),
-            config,
-        )
     }
 }
