@@ -31,7 +31,7 @@ pub fn run_join(json: bool, timeout: u64, exo_url: Option<String>, namespace: Op
         Some(url) => Collector::with_exo_url(url).map_err(|e| e.to_string())?,
         None => Collector::default(),
     };
-    let snapshot = collector.collect(&settings, &[]);
+    let snapshot = collector.collect(&settings, &[], None);
     let items = preflight(&snapshot, &locate(ServiceKind::Exo, &settings));
     for item in &items {
         let mark = match item.status {

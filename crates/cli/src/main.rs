@@ -167,7 +167,7 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             // The agent's tokens live in the meter (the app's or `serve`'s), else in its ledger.
             let sample = |collector: &mut clusterbar_core::snapshot::Collector| {
-                let mut snapshot = collector.collect(&loaded.settings, &standing);
+                let mut snapshot = collector.collect(&loaded.settings, &standing, None);
                 snapshot.porten_tokens = clusterbar_core::porten::tokens::read(&loaded.settings);
                 snapshot
             };

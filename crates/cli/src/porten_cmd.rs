@@ -13,11 +13,14 @@ use clusterbar_core::exo::launch::ExoLaunch;
 use clusterbar_core::exo::ExoClient;
 use clusterbar_core::porten::login::{login, shown_url, CancelHandle, LoginEvent, LoginOptions, LoginResult};
 use clusterbar_core::porten::tokens::PORTEN_CLIENT;
-use clusterbar_core::porten::{loaded_model_ids, AgentController, AgentStatus, CatalogChecker, CatalogState, HubCheck};
+use clusterbar_core::porten::{loaded_model_ids, CatalogChecker, CatalogState, HubCheck};
+use clusterbar_core::runtime::{ExoStart, HeadNode};
+use clusterbar_core::sampler::Sampler;
 use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
-use clusterbar_core::supervise::{locate, Env, ServiceKind, StopOutcome, Supervisor, SupervisorSpec};
+use clusterbar_core::supervise::{locate, Env, ServiceKind, StopOutcome, SupervisorSpec};
+use tokio::sync::watch;
 
 #[derive(Subcommand)]
 pub enum PortenCommand {
@@ -137,12 +140,13 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
         } => run_login(&settings, no_browser, json, timeout),
         PortenCommand::Start { meter_url, exo_url } => {
             let meter_url = meter_url.unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.porten_meter_port));
-            let mut collector = collector(exo_url.as_deref())?;
             let stop = signal_flag()?;
-            let mut controller = AgentController::from_settings(&settings, &meter_url);
+            let head = HeadNode::new(watch::channel(settings.clone()).1);
+            head.enroll(Ok(meter_url)).map_err(|e| e.to_string())?;
             eprintln!("clusterbar: running the Porten agent alongside exo; Ctrl-C stops it");
-            follow_cluster(&settings, &mut collector, &mut controller, &stop);
-            controller.stop().map_err(|e| e.to_string())
+            let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop);
+            head.unenroll().map_err(|e| e.to_string())?;
+            followed
         }
         PortenCommand::Stop { force } => match stop_recorded(&files_only_spec(&settings), force).map_err(|e| e.to_string())? {
             StopOutcome::Stopped { pid, .. } => print_text(&format!("stopped the Porten agent (pid {pid})")),
@@ -357,7 +361,7 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
         .zip(supervised.pid)
         .is_some_and(|(app, pid)| app.pids.contains(&pid));
     let logged_in = clusterbar_core::porten::agent::logged_in(settings);
-    let snapshot = collector(exo_url)?.collect(settings, &[]);
+    let snapshot = collector(exo_url)?.collect(settings, &[], None);
     let meter_url = format!("http://127.0.0.1:{}", settings.porten_meter_port);
     let plan = clusterbar_core::porten::plan_agent(snapshot.cluster.as_ref(), &meter_url, &settings.porten_hub_url);
     let (env, hold): (Vec<(String, String)>, Option<String>) = match &plan {
@@ -438,57 +442,66 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
     print_text(&lines.join("\n"))
 }
 
-/// Samples the cluster every second and keeps the agent in step, until `stop` is raised.
-fn follow_cluster(settings: &Settings, collector: &mut Collector, controller: &mut AgentController, stop: &AtomicBool) {
-    let mut catalog = CatalogChecker::from_settings(settings);
-    let mut last_report: Option<(String, Option<String>)> = None;
+/// Keeps the agent in step with the cluster through the runtime the app uses too (sampled every
+/// second) and tells what it does, until `stop` is raised.
+fn follow_cluster(
+    settings: &Settings,
+    head: Arc<HeadNode>,
+    exo_url: Option<&str>,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let (_settings_tx, settings_rx) = watch::channel(settings.clone());
+    let sampler = Sampler::start_with(collector(exo_url)?, settings_rx, Vec::new(), Some(head))
+        .map_err(|e| format!("starting the sampler: {e}"))?;
+    // Headless, but following the cluster: the fast cadence an open popover gets.
+    sampler.set_visible(true);
+    let mut snapshots = sampler.subscribe();
+    let mut last_report: Option<(String, Option<String>, Option<String>)> = None;
+    let mut last_hub: Option<Vec<String>> = None;
     while !stop.load(Ordering::SeqCst) {
-        let snapshot = collector.collect(settings, &[]);
-        let now = Instant::now();
-        let action = controller.observe(snapshot.cluster.as_ref(), now);
-        let status: AgentStatus = controller.status(settings, now);
-        let models = snapshot
-            .cluster
-            .as_ref()
-            .map(|c| loaded_model_ids(&c.models))
-            .unwrap_or_default();
-        let report = (
-            format!("{:?} {:?}", status.state, status.models),
-            status.hold_reason.clone(),
-        );
-        if last_report.as_ref() != Some(&report) {
-            match (&status.hold_reason, &status.last_error) {
-                (_, Some(error)) => eprintln!("clusterbar: agent: {}", printable(error)),
-                (Some(reason), None) => eprintln!("clusterbar: agent not running: {}", printable(reason)),
-                (None, None) => eprintln!(
-                    "clusterbar: agent {:?} ({action:?}) offering {} with {} MB",
-                    status.state,
-                    printable(&status.models.join(", ")),
-                    status.budget.as_ref().map(|b| b.vram_budget_mb).unwrap_or(0)
-                ),
-            }
-            if !models.is_empty() {
-                let hub = catalog.check(&models, now);
-                if let Some(note) = hub.note.as_ref().filter(|_| hub.catalog == CatalogState::NeedsKey) {
-                    eprintln!("clusterbar: {note}");
+        let snapshot = snapshots.borrow_and_update().clone();
+        if let Some(status) = &snapshot.porten_agent {
+            let report = (
+                format!("{:?} {:?}", status.state, status.models),
+                status.hold_reason.clone(),
+                status.last_error.clone(),
+            );
+            if last_report.as_ref() != Some(&report) {
+                match (&status.hold_reason, &status.last_error) {
+                    (_, Some(error)) => eprintln!("clusterbar: agent: {}", printable(error)),
+                    (Some(reason), None) => eprintln!("clusterbar: agent not running: {}", printable(reason)),
+                    (None, None) => eprintln!(
+                        "clusterbar: agent {:?} offering {} with {} MB",
+                        status.state,
+                        printable(&status.models.join(", ")),
+                        status.budget.as_ref().map(|b| b.vram_budget_mb).unwrap_or(0)
+                    ),
                 }
-                for warning in hub.warnings() {
-                    eprintln!(
-                        "clusterbar: warning: {} — {}",
-                        printable(&warning.message),
-                        printable(&warning.fix)
-                    );
-                }
+                last_report = Some(report);
             }
-            last_report = Some(report);
+        }
+        if let Some(hub) = &snapshot.porten_hub {
+            let mut lines: Vec<String> = hub
+                .warnings()
+                .iter()
+                .map(|w| format!("clusterbar: warning: {} — {}", printable(&w.message), printable(&w.fix)))
+                .collect();
+            if let Some(note) = hub.note.as_ref().filter(|_| hub.catalog == CatalogState::NeedsKey) {
+                lines.insert(0, format!("clusterbar: {}", printable(note)));
+            }
+            if last_hub.as_ref() != Some(&lines) {
+                lines.iter().for_each(|line| eprintln!("{line}"));
+                last_hub = Some(lines);
+            }
         }
         for _ in 0..10 {
-            if stop.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) || snapshots.has_changed().unwrap_or(true) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    Ok(())
 }
 
 /// `clusterbar serve`: exo (started, adopted, or the one at `--exo-url`), the token meter in
@@ -497,13 +510,13 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     let settings = load_settings();
     let meter_port = meter_port.unwrap_or(settings.meter_port);
     let stop = signal_flag()?;
-    let exo: Option<Supervisor> = match exo_url {
-        Some(_) => None,
-        None => {
-            let spec = SupervisorSpec::exo(&settings, &ExoLaunch::default())?;
-            Some(Supervisor::start(spec).map_err(|e| e.to_string())?)
+    let head = HeadNode::new(watch::channel(settings.clone()).1);
+    if exo_url.is_none() {
+        match head.start_exo(&ExoLaunch::default()).map_err(|e| e.to_string())? {
+            ExoStart::Adopted => eprintln!("clusterbar: adopted the exo already running"),
+            _ => eprintln!("clusterbar: exo starting"),
         }
-    };
+    }
     let upstream = exo_url
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.exo_api_port));
@@ -541,35 +554,21 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
             (None, upstream.clone())
         }
     };
-    let mut collector = collector(exo_url.as_deref())?;
-    if let Some(exo) = exo {
-        if let Ok(mut slot) = collector.exo_supervisor.lock() {
-            *slot = Some(exo);
-        }
-    }
-    let mut controller = AgentController::from_settings(&settings, &meter_url);
+    head.enroll(Ok(meter_url)).map_err(|e| e.to_string())?;
     eprintln!("clusterbar: serving; Ctrl-C or SIGTERM stops everything");
-    follow_cluster(&settings, &mut collector, &mut controller, &stop);
+    let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop);
 
     eprintln!("clusterbar: stopping");
+    // The agent first (it talks to exo through the meter), then the meter, then exo.
     let mut problems = Vec::new();
-    if let Err(e) = controller.stop() {
+    if let Err(e) = head.unenroll() {
         problems.push(format!("agent: {e}"));
     }
     if let Some(meter) = meter {
         runtime.block_on(meter.shutdown());
     }
-    let exo = collector.exo_supervisor.lock().ok().and_then(|mut slot| slot.take());
-    if let Some(exo) = exo {
-        match exo.stop(false) {
-            Ok(StopOutcome::LeftAdoptedRunning { pid }) => {
-                eprintln!("clusterbar: left exo (pid {pid}) running: Clusterbar did not start it")
-            }
-            Ok(_) => {}
-            Err(e) => problems.push(format!("exo: {e}")),
-        }
-        exo.shutdown();
-    }
+    problems.extend(head.shutdown());
+    problems.extend(followed.err());
     if problems.is_empty() {
         Ok(())
     } else {

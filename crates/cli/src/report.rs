@@ -53,7 +53,7 @@ pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<St
         Some(url) => Collector::with_exo_url(url).map_err(|e| e.to_string())?,
         None => Collector::default(),
     };
-    let snapshot = collector.collect(settings, &[]);
+    let snapshot = collector.collect(settings, &[], None);
     let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?;
     write_bundle_file(out, SNAPSHOT_FILE, &json)?;
     let client = match exo_url {

@@ -26,10 +26,10 @@ fn main() {
     let samples: u32 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
     let settings = Settings::default();
     let mut collector = Collector::default();
-    collector.collect(&settings, &[]); // warm: host info and the process table are read once
+    collector.collect(&settings, &[], None); // warm: host info and the process table are read once
     let start = cpu_time();
     for _ in 0..samples {
-        std::hint::black_box(collector.collect(&settings, &[]));
+        std::hint::black_box(collector.collect(&settings, &[], None));
     }
     let per_sample = (cpu_time() - start) / samples;
 

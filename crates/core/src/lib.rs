@@ -13,6 +13,7 @@ pub mod logging;
 pub mod paths;
 pub mod porten;
 pub mod probes;
+pub mod runtime;
 pub mod sampler;
 pub mod settings;
 pub mod snapshot;

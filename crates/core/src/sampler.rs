@@ -5,15 +5,14 @@
 //! Opening the popover triggers a sample at once.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::watch;
 
-use crate::porten::AgentController;
+use crate::runtime::HeadNode;
 use crate::settings::Settings;
 use crate::snapshot::{Collector, Snapshot};
-use crate::supervise::Supervisor;
 use crate::warnings::Warning;
 
 pub const VISIBLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -26,30 +25,38 @@ enum Command {
 
 pub struct Sampler {
     commands: mpsc::Sender<Command>,
-    exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
-    porten_agent: Arc<Mutex<Option<AgentController>>>,
     snapshots: watch::Receiver<Snapshot>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Sampler {
-    /// Takes the first sample before returning, so views never start empty.
-    pub fn start(settings: Arc<RwLock<Settings>>, standing_warnings: Vec<Warning>) -> std::io::Result<Self> {
-        Self::start_with(Collector::default(), settings, standing_warnings)
+    /// Takes the first sample before returning, so views never start empty. Settings arrive on
+    /// a watch channel: a change applies from the next sample on.
+    pub fn start(settings: watch::Receiver<Settings>, standing_warnings: Vec<Warning>) -> std::io::Result<Self> {
+        Self::start_with(Collector::default(), settings, standing_warnings, None)
     }
 
-    /// Starts with a prepared collector (e.g. one that asks exo at another URL).
+    /// Starts with a prepared collector (e.g. one that asks exo at another URL) and, on the head
+    /// node, the runtime: it steps on every new sample on a thread of its own, and each sample
+    /// carries what it last reported.
     pub fn start_with(
         mut collector: Collector,
-        settings: Arc<RwLock<Settings>>,
+        settings: watch::Receiver<Settings>,
         standing_warnings: Vec<Warning>,
+        head: Option<Arc<HeadNode>>,
     ) -> std::io::Result<Self> {
-        let exo_supervisor = collector.exo_supervisor.clone();
-        let porten_agent = collector.porten_agent.clone();
-        let first = collector.collect(&read(&settings), &standing_warnings);
+        let sample = {
+            let head = head.clone();
+            move |collector: &mut Collector| {
+                let report = head.as_ref().map(|h| h.report());
+                let settings = settings.borrow().clone();
+                collector.collect(&settings, &standing_warnings, report.as_ref())
+            }
+        };
+        let first = sample(&mut collector);
         let (publish, snapshots) = watch::channel(first);
         let (commands, inbox) = mpsc::channel();
-        let thread = std::thread::Builder::new()
+        let mut threads = vec![std::thread::Builder::new()
             .name("clusterbar-sampler".into())
             .spawn(move || {
                 let mut visible = false;
@@ -66,22 +73,23 @@ impl Sampler {
                         Ok(Command::SampleNow) | Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
-                    let snapshot = collector.collect(&read(&settings), &standing_warnings);
-                    if publish.send(snapshot).is_err() {
+                    if publish.send(sample(&mut collector)).is_err() {
                         break;
                     }
                 }
-            })?;
+            })?];
+        if let Some(head) = head {
+            threads.push(spawn_stepper(head, snapshots.clone())?);
+        }
         Ok(Self {
-            exo_supervisor,
-            porten_agent,
             commands,
             snapshots,
-            thread: Some(thread),
+            threads,
         })
     }
 
-    /// Tells the sampler whether anyone is looking (the popover is open).
+    /// Tells the sampler whether anyone is looking (the popover is open; `clusterbar serve`
+    /// keeps it on to follow the cluster every second).
     pub fn set_visible(&self, visible: bool) {
         let _ = self.commands.send(Command::Visible(visible));
     }
@@ -89,17 +97,6 @@ impl Sampler {
     /// Samples at once, e.g. after a setting changed.
     pub fn sample_now(&self) {
         let _ = self.commands.send(Command::SampleNow);
-    }
-
-    /// The slot for exo's supervisor: whoever starts exo puts it here, and every sample
-    /// reports its state.
-    pub fn exo_supervisor(&self) -> Arc<Mutex<Option<Supervisor>>> {
-        self.exo_supervisor.clone()
-    }
-
-    /// The slot for the Porten agent's controller (set when the user enrolls).
-    pub fn porten_agent(&self) -> Arc<Mutex<Option<AgentController>>> {
-        self.porten_agent.clone()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
@@ -111,22 +108,39 @@ impl Sampler {
     }
 }
 
+/// The runtime's thread: one step per new sample, the latest only (a step that took long
+/// skips the samples taken meanwhile). Ends when the sampler does.
+fn spawn_stepper(head: Arc<HeadNode>, mut snapshots: watch::Receiver<Snapshot>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("clusterbar-runtime".into())
+        .spawn(move || {
+            let waiter = match tokio::runtime::Builder::new_current_thread().build() {
+                Ok(waiter) => waiter,
+                Err(error) => {
+                    tracing::error!(%error, "the runtime's thread cannot wait for samples: nothing is kept in step");
+                    return;
+                }
+            };
+            loop {
+                let snapshot = snapshots.borrow_and_update().clone();
+                head.step(&snapshot);
+                if waiter.block_on(snapshots.changed()).is_err() {
+                    break;
+                }
+            }
+        })
+}
+
 impl Drop for Sampler {
     fn drop(&mut self) {
-        // Closing the command channel ends the thread's wait at once.
+        // Closing the command channel ends the sampler's wait at once; its end closes the
+        // snapshot channel, which ends the runtime's thread after its current step.
         let (dead, _) = mpsc::channel();
         self.commands = dead;
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
-}
-
-fn read(settings: &RwLock<Settings>) -> Settings {
-    settings
-        .read()
-        .map(|s| s.clone())
-        .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
 }
 
 #[cfg(test)]
@@ -135,7 +149,7 @@ mod tests {
 
     #[test]
     fn publishes_a_first_sample_and_more_on_demand() {
-        let sampler = Sampler::start(Arc::new(RwLock::new(Settings::default())), Vec::new()).unwrap();
+        let sampler = Sampler::start(watch::channel(Settings::default()).1, Vec::new()).unwrap();
         let first = sampler.latest();
         assert_eq!(first.schema, crate::SNAPSHOT_SCHEMA);
         let mut rx = sampler.subscribe();
@@ -155,7 +169,7 @@ mod tests {
     #[test]
     fn standing_warnings_ride_on_every_sample() {
         let warning = Warning::new("settings_reset", crate::warnings::Severity::Warning, "x", "y");
-        let sampler = Sampler::start(Arc::new(RwLock::new(Settings::default())), vec![warning.clone()]).unwrap();
+        let sampler = Sampler::start(watch::channel(Settings::default()).1, vec![warning.clone()]).unwrap();
         assert!(sampler.latest().warnings.contains(&warning));
     }
 }

@@ -5,20 +5,19 @@
 //! when a field is removed or changes meaning. Adding a field is not a schema change.
 
 pub use clusterbar_model::snapshot::{Services, Snapshot, ThisNode, TrayState, SNAPSHOT_SCHEMA};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use crate::clock::now_unix_ms;
 use crate::exo::pool::{Pool, PoolConfig};
 use crate::exo::watcher::{Watcher, ELECTION_DEBOUNCE};
 use crate::exo::{ClusterView, ExoClient};
-use crate::porten::{AgentAction, AgentController, CatalogChecker};
 use crate::probes::hardware::HardwareReader;
-use crate::supervise::Supervisor;
+use crate::runtime::RuntimeReport;
 
 use crate::settings::Settings;
 use crate::supervise::ServiceState;
 use crate::warnings::Warning;
+use clusterbar_model::warning::add_warning;
 
 /// How often the slow parts of a sample run at most: exo's exposure check probes this
 /// machine's own addresses, which is not worth doing every second.
@@ -34,17 +33,9 @@ pub struct Collector {
     exo_url_override: Option<String>,
     watcher: Watcher,
     exposure: Option<(Instant, Option<Warning>)>,
-    /// exo as Clusterbar supervises it (the app and `clusterbar serve` set this).
-    pub exo_supervisor: Arc<Mutex<Option<Supervisor>>>,
-    /// The Porten agent, kept in step with the cluster every sample (set when enrolled).
-    pub porten_agent: Arc<Mutex<Option<AgentController>>>,
-    /// The checker and the settings it was made for (Hub, API URL, key item, key file).
-    catalog: Option<(CatalogSettings, CatalogChecker)>,
     /// Porten's desktop app's agent, looked for every 30 s.
     porten_app: crate::porten::app::AppWatch,
 }
-
-type CatalogSettings = (String, Option<String>, String, Option<std::path::PathBuf>);
 
 impl Default for Collector {
     fn default() -> Self {
@@ -55,9 +46,6 @@ impl Default for Collector {
             exo_url_override: None,
             watcher: Watcher::new(ELECTION_DEBOUNCE),
             exposure: None,
-            exo_supervisor: Arc::new(Mutex::new(None)),
-            porten_agent: Arc::new(Mutex::new(None)),
-            catalog: None,
             porten_app: Default::default(),
         }
     }
@@ -76,7 +64,14 @@ impl Collector {
 
     /// Takes one full sample of this machine. Never fails: a reader that fails leaves its
     /// part empty and adds a warning saying why, so one broken source never hides the others.
-    pub fn collect(&mut self, settings: &Settings, extra_warnings: &[Warning]) -> Snapshot {
+    /// `runtime`: what the head node's runtime last reported (the supervised exo, the agent,
+    /// the Hub's check), folded in as read; collection itself never acts.
+    pub fn collect(
+        &mut self,
+        settings: &Settings,
+        extra_warnings: &[Warning],
+        runtime: Option<&RuntimeReport>,
+    ) -> Snapshot {
         let mut warnings: Vec<Warning> = extra_warnings.to_vec();
         let host = crate::probes::host::read();
         let memory = match crate::probes::memory::read() {
@@ -105,14 +100,11 @@ impl Collector {
             porten.state = ServiceState::Running;
             porten.detail = Some(format!("run by Porten's app ({})", app.detail));
         }
-        if let Ok(guard) = self.exo_supervisor.lock() {
-            if let Some(supervisor) = guard.as_ref() {
-                let status = supervisor.status();
-                if let Some(warning) = Warning::from_supervised("exo", &status) {
-                    warnings.push(warning);
-                }
-                services.exo.apply_supervised(status);
-            }
+        if let Some(status) = runtime.and_then(|r| r.exo.clone()) {
+            services.exo.apply_supervised(status);
+        }
+        for warning in runtime.map(RuntimeReport::warnings).unwrap_or_default() {
+            add_warning(&mut warnings, warning);
         }
         // exo is always asked (a refused loopback connection costs well under a millisecond), so
         // an exo we did not recognise in the process table (`python -m exo`) is still seen.
@@ -128,8 +120,8 @@ impl Collector {
             warnings,
             cluster: None,
             events: Vec::new(),
-            porten_agent: None,
-            porten_hub: None,
+            porten_agent: runtime.and_then(|r| r.porten_agent.clone()),
+            porten_hub: runtime.and_then(|r| r.porten_hub.clone()),
             porten_app,
             porten_tokens: None,
         };
@@ -158,64 +150,7 @@ impl Collector {
                 Err(error) => tracing::debug!(%error, "exo is not running"),
             }
         }
-        self.follow_porten(settings, &mut snapshot);
         snapshot
-    }
-
-    /// Restarts the agent when the budget or the loaded models change (debounced inside the
-    /// controller), reports its state, and checks the loaded models against the Hub's catalog.
-    fn follow_porten(&mut self, settings: &Settings, snapshot: &mut Snapshot) {
-        let Ok(mut guard) = self.porten_agent.lock() else {
-            return;
-        };
-        let Some(controller) = guard.as_mut() else {
-            self.catalog = None;
-            return;
-        };
-        let now = Instant::now();
-        if let AgentAction::Failed(reason) = controller.observe(snapshot.cluster.as_ref(), now) {
-            tracing::warn!(%reason, "the Porten agent could not be (re)started");
-        }
-        let mut status = controller.status(settings, now);
-        status.run_by_porten_app = snapshot
-            .porten_app
-            .as_ref()
-            .zip(status.pid)
-            .is_some_and(|(app, pid)| app.pids.contains(&pid));
-        snapshot.porten_agent = Some(status);
-        drop(guard);
-        let loaded: Vec<String> = snapshot
-            .cluster
-            .as_ref()
-            .map(|c| crate::porten::agent::loaded_model_ids(&c.models))
-            .unwrap_or_default();
-        if !loaded.is_empty() {
-            // A changed Hub, API URL or key location takes effect at once.
-            let wanted = (
-                settings.porten_hub_url.clone(),
-                settings.porten_api_url.clone(),
-                settings.porten_api_key_keychain_item.clone(),
-                settings.porten_api_key_file.clone(),
-            );
-            if self.catalog.as_ref().is_none_or(|(made_for, _)| *made_for != wanted) {
-                self.catalog = Some((wanted, CatalogChecker::from_settings(settings)));
-            }
-            let Some((_, checker)) = self.catalog.as_mut() else {
-                return;
-            };
-            let hub = checker.check(&loaded, now);
-            for warning in hub.warnings() {
-                if !snapshot
-                    .warnings
-                    .iter()
-                    .any(|w| w.code == warning.code && w.message == warning.message)
-                {
-                    snapshot.warnings.push(warning);
-                }
-            }
-            snapshot.porten_hub = Some(hub);
-            snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
-        }
     }
 
     /// exo's view plus the exposure warning (checked at most every minute).
@@ -247,5 +182,5 @@ impl Collector {
 
 /// One sample, for one-shot callers such as `clusterbar status`.
 pub fn collect_snapshot(settings: &Settings, extra_warnings: &[Warning]) -> Snapshot {
-    Collector::default().collect(settings, extra_warnings)
+    Collector::default().collect(settings, extra_warnings, None)
 }

@@ -153,3 +153,14 @@ impl Warning {
         }
     }
 }
+
+/// The one merge rule: a warning is added unless the same condition (same code and message)
+/// is already listed, so two readers that see one problem show it once.
+pub fn add_warning(warnings: &mut Vec<Warning>, warning: Warning) {
+    if !warnings
+        .iter()
+        .any(|w| w.code == warning.code && w.message == warning.message)
+    {
+        warnings.push(warning);
+    }
+}

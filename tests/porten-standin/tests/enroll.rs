@@ -405,7 +405,7 @@ fn the_agent_of_portens_app_is_adopted_never_doubled() {
     assert!(app.try_wait().unwrap().is_none(), "the app's agent was stopped");
 
     // The sampler shows who runs it.
-    let snapshot = clusterbar_core::snapshot::Collector::default().collect(&settings, &[]);
+    let snapshot = clusterbar_core::snapshot::Collector::default().collect(&settings, &[], None);
     let shown = snapshot.porten_app.expect("porten_app in the snapshot");
     assert_eq!(shown.pid, app.id());
     assert!(snapshot.services.porten.pids.contains(&app.id()));
