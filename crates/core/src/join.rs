@@ -474,6 +474,7 @@ mod tests {
             peer_domain_uuid: None,
             interface: Some("en3".into()),
             rdma_active: None,
+            slow: clusterbar_model::limits::below_tb5(Some(gbps)),
         }
     }
 

@@ -5,11 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::pool::{Pool, PoolConfig};
 use crate::warning::Warning;
 
-/// A Thunderbolt link slower than this is running below Thunderbolt 5 speed.
-pub const TB_FULL_SPEED_GBPS: f64 = 80.0;
-
-/// A member not heard from for longer than this is reported stale.
-pub const NODE_STALE_AFTER_S: f64 = 30.0;
+pub use crate::limits::{NODE_STALE_AFTER_S, TB5_LINK_GBPS as TB_FULL_SPEED_GBPS};
 
 /// The whole cluster as exo sees it, keyed by box name (exo's node ids change on restart).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -68,6 +64,9 @@ pub struct NodeView {
     pub is_this_node: bool,
     /// Seconds since exo last heard from the node.
     pub last_seen_s: Option<f64>,
+    /// Not heard from for longer than [`NODE_STALE_AFTER_S`].
+    #[serde(default)]
+    pub stale: bool,
     /// The slowest known Thunderbolt port speed (the bottleneck), Gb/s.
     pub thunderbolt_speed_gbps: Option<f64>,
     pub thunderbolt_ports: Vec<ThunderboltPort>,
@@ -113,6 +112,10 @@ pub struct LinkView {
     pub kinds: Vec<LinkKind>,
     /// For rdma/thunderbolt: the slower of the two ends' port speeds, when exo reports them.
     pub speed_gbps: Option<f64>,
+    /// A Thunderbolt or RDMA link below Thunderbolt 5's speed (the one threshold, set here so
+    /// no view re-derives it).
+    #[serde(default)]
+    pub slow: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

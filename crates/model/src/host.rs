@@ -77,8 +77,7 @@ pub struct SourceError {
     pub reason: String,
 }
 
-/// Below this a host-to-host link is a TB4/TB3 cable or port (TB5 links at 80 Gb/s).
-pub const TB5_LINK_GBPS: f64 = 80.0;
+pub use crate::limits::TB5_LINK_GBPS;
 
 /// One Thunderbolt receptacle of this machine (or on Linux, one directly attached link).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -105,6 +104,9 @@ pub struct ThunderboltPort {
     pub interface: Option<String>,
     /// RDMA port state for this interface (`ibv_devinfo`); `None` when not known.
     pub rdma_active: Option<bool>,
+    /// Up, to another Mac, below Thunderbolt 5's speed (a TB4/TB3 cable or port).
+    #[serde(default)]
+    pub slow: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

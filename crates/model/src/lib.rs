@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod host;
+pub mod limits;
 pub mod pool;
 pub mod porten;
 pub mod service;

@@ -229,6 +229,9 @@ fn parse_node(
         .filter_map(|p| p.speed_gbps)
         .fold(None, |min: Option<f64>, s| Some(min.map_or(s, |m| m.min(s))));
 
+    let last_seen_s = last_seen
+        .and_then(parse_timestamp_ms)
+        .map(|seen| now_unix_ms.saturating_sub(seen) as f64 / 1000.0);
     NodeView {
         name: names.get(id).cloned().unwrap_or_else(|| id.to_owned()),
         node_id: id.to_owned(),
@@ -242,9 +245,8 @@ fn parse_node(
         rdma_enabled: rdma.and_then(|r| field(r, &["enabled"])).and_then(Value::as_bool),
         thunderbolt_bridge_enabled: bridge.and_then(|b| field(b, &["enabled"])).and_then(Value::as_bool),
         is_this_node: this_node_id == Some(id),
-        last_seen_s: last_seen
-            .and_then(parse_timestamp_ms)
-            .map(|seen| now_unix_ms.saturating_sub(seen) as f64 / 1000.0),
+        last_seen_s,
+        stale: clusterbar_model::limits::is_stale(last_seen_s),
         thunderbolt_speed_gbps,
         thunderbolt_ports,
         os_version: known(identity.and_then(|i| text(i, &["osVersion", "os_version"]))),
@@ -456,6 +458,7 @@ fn parse_links(
                 to,
                 kind,
                 kinds,
+                slow: clusterbar_model::limits::below_tb5(speed_gbps),
                 speed_gbps,
             }
         })
@@ -769,11 +772,8 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
     let slow: Vec<String> = view
         .links
         .iter()
-        .filter(|l| matches!(l.kind, LinkKind::Rdma | LinkKind::Thunderbolt))
-        .filter_map(|l| {
-            let speed = l.speed_gbps.filter(|s| *s < TB_FULL_SPEED_GBPS)?;
-            Some(format!("{} ↔ {} at {speed} Gb/s", l.from, l.to))
-        })
+        .filter(|l| l.slow)
+        .filter_map(|l| Some(format!("{} ↔ {} at {} Gb/s", l.from, l.to, l.speed_gbps?)))
         .collect();
     if !slow.is_empty() {
         warnings.push(Warning::new(
@@ -795,7 +795,7 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
         // A frozen view ages every box at once: that is the one warning above, not one per box.
         .filter(|_| view.frozen_for_s.is_none())
         .filter_map(|n| {
-            let age = n.last_seen_s.filter(|s| *s > NODE_STALE_AFTER_S)?;
+            let age = n.last_seen_s.filter(|_| n.stale)?;
             Some(format!("{} ({age:.0} s ago)", n.name))
         })
         .collect();

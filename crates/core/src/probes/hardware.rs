@@ -285,6 +285,9 @@ pub fn parse(raw: &RawSources) -> HardwareReport {
             }
         }
     }
+    for port in &mut thunderbolt {
+        port.slow = port.link_up && port.peer_is_host && clusterbar_model::limits::below_tb5(port.speed_gbps);
+    }
     let bridge = bridge_info(raw, &thunderbolt);
 
     let mut report = HardwareReport {
@@ -553,11 +556,8 @@ fn linux_power(raw: &RawSources, report: &mut HardwareReport) {
 /// more cable closes it); the message says so.
 pub fn hardware_warnings(report: &HardwareReport, memory: Option<&MemoryInfo>) -> Vec<Warning> {
     let mut warnings = Vec::new();
-    for port in &report.thunderbolt {
-        if !(port.link_up && port.peer_is_host) {
-            continue;
-        }
-        if let Some(gbps) = port.speed_gbps.filter(|g| *g < TB5_LINK_GBPS) {
+    for port in report.thunderbolt.iter().filter(|p| p.slow) {
+        if let Some(gbps) = port.speed_gbps {
             warnings.push(Warning::tb_link_slow(
                 port.peer.as_deref(),
                 port.socket.as_deref(),
@@ -1267,6 +1267,8 @@ mod tests {
             peer: Some("Mac mini".into()),
             peer_is_host: host,
             interface: interface.map(str::to_owned),
+            // As `parse` marks it.
+            slow: host && clusterbar_model::limits::below_tb5(gbps),
             ..ThunderboltPort::default()
         }
     }

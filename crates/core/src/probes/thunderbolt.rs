@@ -511,6 +511,7 @@ where
             peer_domain_uuid: if is_xdomain { get("unique_id") } else { None },
             interface: None,
             rdma_active: None,
+            slow: false,
         });
     }
     ports.sort_by_key(|p| socket_order(&p.socket));
