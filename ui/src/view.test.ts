@@ -1,77 +1,14 @@
 // @vitest-environment jsdom
+/// <reference types="vite/client" />
 // The popover's sections update in place: the same Snapshot twice leaves every element object
 // as it was, a changed figure is rewritten in its element, and focus and busy buttons survive.
 
 import { render } from "lit-html";
+import indexHtml from "../index.html?raw";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { ClusterView, ModelView, NodeView, ThisNode, Warning } from "./types";
+import { GB, cluster, model, node, thisNode } from "./testdata";
+import type { ModelView, Warning } from "./types";
 import { clusterView, modelsView, newPageState, thisMacView, uniqueKeys, warningsView, type Actions, type PageState } from "./view";
-
-const GB = 1024 ** 3;
-
-function node(name: string, availableGb: number, extra: Partial<NodeView> = {}): NodeView {
-  return {
-    name,
-    node_id: `id-${name}`,
-    chip: "Apple M4 Pro",
-    hardware_model: "Mac mini",
-    memory_total_bytes: 64 * GB,
-    memory_available_bytes: availableGb * GB,
-    power_watts: 20,
-    gpu_usage: 0.1,
-    temp_c: null,
-    rdma_enabled: true,
-    is_this_node: false,
-    last_seen_s: 1,
-    thunderbolt_speed_gbps: 80,
-    thunderbolt_ports: [],
-    thunderbolt_bridge_enabled: false,
-    os_version: "26.2",
-    os_build: null,
-    disk_total_bytes: null,
-    disk_available_bytes: null,
-    backends: [],
-    ...extra,
-  };
-}
-
-function model(id: string, instance: string): ModelView {
-  return { id, instance_id: instance, state: "ready", progress: null, download_speed_bytes_per_s: null, eta_ms: null, shards: [], error: null };
-}
-
-function cluster(nodes: NodeView[], models: ModelView[] = []): ClusterView {
-  return {
-    nodes,
-    links: [{ from: "studio-1", to: "mini-2", kind: "rdma", speed_gbps: 80 }],
-    memory_total_bytes: nodes.length * 64 * GB,
-    memory_available_bytes: 0,
-    power_watts: null,
-    models,
-    held_ms: null,
-    pool: null,
-    last_event_applied_idx: null,
-    frozen_for_s: null,
-  };
-}
-
-const thisNode: ThisNode = {
-  thunderbolt: [{ socket: "1", link_up: true, speed_gbps: 80, lanes: 2, per_lane_gbps: 40, asymmetric: false, tb5_capable: true, peer: "mini-2", peer_is_host: true, interface: "en2", rdma_active: true }],
-  rdma: { status: "enabled", detail: null },
-  power_watts: null,
-  power_source: null,
-  power_unavailable_reason: null,
-  gpu_usage: null,
-  temp_c: null,
-  gpu_wired_limit_bytes: null,
-  gpu_wired_limit_estimated: false,
-  name: "studio-1",
-  os: "Linux",
-  os_build: null,
-  chip: null,
-  cpu_cores: 8,
-  arch: "x86_64",
-  memory: { total_bytes: 64 * GB, used_bytes: 10 * GB, available_bytes: 54 * GB, wired_bytes: null, compressed_bytes: null, swap_total_bytes: 0, swap_used_bytes: 0, pressure: null },
-};
 
 /** Actions that do what main.ts's do to the page state, then re-render as main.ts's paint does. */
 function recorder(page: PageState, repaint: () => void): Actions & { calls: string[] } {
@@ -218,5 +155,17 @@ describe("this Mac and warnings", () => {
 
   it("makes repeated keys unique", () => {
     expect(uniqueKeys(["a", "b", "a", "a"], (x) => x)).toEqual(["a", "b", "a#1", "a#2"]);
+  });
+});
+
+describe("index.html", () => {
+  it("has one live region: the status line (state word and tok/s), not the whole popover", () => {
+    const doc = new DOMParser().parseFromString(indexHtml, "text/html");
+    const live = Array.from(doc.querySelectorAll("[aria-live]"));
+    expect(live.map((el) => el.id)).toEqual(["status-line"]);
+    expect(live[0]?.getAttribute("aria-live")).toBe("polite");
+    expect(live[0]?.querySelector("#state-word")).not.toBeNull();
+    expect(live[0]?.querySelector("#header-tps")).not.toBeNull();
+    expect(doc.getElementById("popover")?.hasAttribute("aria-live")).toBe(false);
   });
 });
