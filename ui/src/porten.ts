@@ -2,6 +2,7 @@
 // its progress inline and can be cancelled.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { html, render } from "lit-html";
 import { agentOwner, hubLines, keyWords, shownUrl, tokensLine } from "./portenview";
 import type { AgentStatus, JoinUpdate, KeySource, LoginEvent, MeterStats, PreflightItem, Snapshot } from "./types";
 
@@ -34,7 +35,8 @@ export function renderJoinAndPorten(s: Snapshot): void {
   info.textContent = hub.info ?? "";
   const warming = $("porten-warming");
   warming.hidden = hub.warming.length === 0;
-  warming.replaceChildren(...hub.warming.map((line) => Object.assign(document.createElement("li"), { textContent: line })));
+  // Updated in place (rows by position): this runs on every Snapshot.
+  render(hub.warming.map((line) => html`<li>${line}</li>`), warming);
 }
 
 /** What the agent was served through the meter (the meter's feed carries it). */

@@ -1,0 +1,104 @@
+// @vitest-environment jsdom
+/// <reference types="vite/client" />
+// The whole popover page (index.html + main.ts) fed Snapshots through a stand-in for Tauri's
+// IPC: a Snapshot repeated leaves every element object in place, and a busy exo button keeps
+// its label, disabled state and focus while snapshots arrive.
+
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import indexHtml from "../index.html?raw";
+import { snapshot } from "./testdata";
+import type { Snapshot } from "./types";
+
+const ipc = vi.hoisted(() => ({
+  onSnapshot: null as ((s: unknown) => void) | null,
+  calls: [] as string[],
+  /** Settles the pending exo_start. */
+  finishExo: null as (() => void) | null,
+}));
+
+vi.mock("@tauri-apps/api/core", () => ({
+  Channel: class {
+    onmessage: (m: unknown) => void = () => {};
+  },
+  invoke: (cmd: string, args?: Record<string, { onmessage: (m: unknown) => void }>) => {
+    ipc.calls.push(cmd);
+    if (cmd === "subscribe") ipc.onSnapshot = (s) => args?.onSnapshot?.onmessage(s);
+    if (cmd === "exo_start") return new Promise<void>((resolve) => (ipc.finishExo = resolve));
+    if (cmd === "settings") {
+      const settings = { start_at_login: false, exo_path: null, porten_path: null, exo_api_port: 52415 };
+      return Promise.resolve({ settings, path: "/home/me/.config/clusterbar/settings.json", problem: null });
+    }
+    return Promise.resolve(null);
+  },
+}));
+// The chart needs a real layout engine; it is not what these tests are about.
+vi.mock("./throughput", () => ({ renderThroughput: () => {} }));
+
+const send = (s: Snapshot) => {
+  if (!ipc.onSnapshot) throw new Error("the page never subscribed");
+  ipc.onSnapshot(structuredClone(s));
+};
+const $ = (id: string) => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el;
+};
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+beforeAll(async () => {
+  document.body.innerHTML = new DOMParser().parseFromString(indexHtml, "text/html").body.innerHTML;
+  globalThis.ResizeObserver = class {
+    observe() {}
+    unobserve() {}
+    disconnect() {}
+  };
+  await import("./main");
+  await flush();
+});
+
+describe("the popover page", () => {
+  it("renders a Snapshot, and the same Snapshot again changes no element", () => {
+    const s = snapshot();
+    send(s);
+    expect($("error-line").hidden).toBe(true);
+    expect($("state-word").textContent).toBe("Degraded");
+    expect($("box-count").textContent).toBe("3 boxes");
+    expect(document.querySelectorAll("#node-list li.node")).toHaveLength(3);
+    expect($("mem-total").dataset.bytes).toBeDefined();
+    const before = Array.from($("popover").querySelectorAll("*"));
+    send(s);
+    const after = Array.from($("popover").querySelectorAll("*"));
+    expect(after).toHaveLength(before.length);
+    after.forEach((el, i) => expect(el).toBe(before[i]));
+  });
+
+  it("keeps the exo button busy, and focused, across snapshots until its command ends", async () => {
+    const button = $("exo-action") as HTMLButtonElement;
+    expect(button.textContent).toBe("Start exo");
+    button.focus();
+    button.click();
+    expect(ipc.calls).toContain("exo_start");
+    expect(button.textContent).toBe("Starting…");
+    send({ ...snapshot(), taken_at_unix_ms: Date.now() + 1000 });
+    send({ ...snapshot(), taken_at_unix_ms: Date.now() + 2000 });
+    expect(button.textContent).toBe("Starting…");
+    expect(button.disabled).toBe(true);
+    expect(document.activeElement).toBe(button);
+    ipc.finishExo?.();
+    await flush();
+    expect(button.textContent).toBe("Start exo");
+    expect(button.disabled).toBe(false);
+  });
+
+  it("keeps focus and a half-typed value in a settings input while snapshots arrive", async () => {
+    $("settings-btn").click();
+    await flush();
+    const input = $("setting-exo_api_port") as HTMLInputElement;
+    expect(input.value).toBe("52415");
+    input.focus();
+    input.value = "5241";
+    send({ ...snapshot(), taken_at_unix_ms: Date.now() + 3000 });
+    expect(document.activeElement).toBe(input);
+    expect(input.value).toBe("5241");
+  });
+});

@@ -1,0 +1,370 @@
+// The popover's snapshot-driven sections as lit-html templates. Rendering a template into the
+// same container again only writes the parts whose values changed, and keyed lists (`repeat`)
+// move or drop rows by id, so element objects, focus, an open <details> and a busy button all
+// survive the Snapshot that arrives every second. Pure functions of their inputs (no Tauri), so
+// the vitest tests render them into jsdom.
+//
+// No `style="…"` attributes: the page's CSP (style-src 'self') blocks them; `styleMap` writes
+// through the CSSOM, which the CSP allows.
+
+import { html, nothing, type TemplateResult } from "lit-html";
+import { ifDefined } from "lit-html/directives/if-defined.js";
+import { live } from "lit-html/directives/live.js";
+import { repeat } from "lit-html/directives/repeat.js";
+import { styleMap } from "lit-html/directives/style-map.js";
+import { formatAgo, formatBytes } from "./format";
+import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode, Warning } from "./types";
+
+/** A model exo could load here (the `models_loadable` command). */
+export interface LoadableModel {
+  id: string;
+  name: string | null;
+  storage_size_bytes: number | null;
+  fit: { summary: string; need_bytes: number; min_boxes: number | null } | null;
+}
+
+/** What the page remembers between snapshots (the Snapshot itself knows none of it). */
+export interface PageState {
+  /** Boxes the user opened, by name: kept open even if the list is rebuilt (cluster gone and back). */
+  openBoxes: Set<string>;
+  /** instance ids whose Unload is in flight. */
+  unloading: Set<string>;
+  /** The "Load…" list; null while it is closed. */
+  loadable: LoadableModel[] | null;
+  /** Model ids whose Load is in flight. */
+  loading: Set<string>;
+}
+
+export function newPageState(): PageState {
+  return { openBoxes: new Set(), unloading: new Set(), loadable: null, loading: new Set() };
+}
+
+/** What the templates' buttons do; main.ts supplies the real ones, tests record calls. */
+export interface Actions {
+  boxToggled(name: string, open: boolean): void;
+  unload(instanceId: string): void;
+  toggleLoadable(): void;
+  load(id: string): void;
+}
+
+/** Keys for `repeat`, which needs them unique: a repeated key gets its occurrence appended. */
+export function uniqueKeys<T>(items: readonly T[], key: (item: T) => string): string[] {
+  const seen = new Map<string, number>();
+  return items.map((item) => {
+    const k = key(item);
+    const n = seen.get(k) ?? 0;
+    seen.set(k, n + 1);
+    return n === 0 ? k : `${k}#${n}`;
+  });
+}
+
+/** `repeat` over items keyed by `key` (made unique). */
+function keyed<T>(items: readonly T[], key: (item: T) => string, row: (item: T) => TemplateResult): unknown {
+  const keys = uniqueKeys(items, key);
+  return repeat(
+    items.map((item, i) => [keys[i], item] as const),
+    ([k]) => k,
+    ([, item]) => row(item),
+  );
+}
+
+export function gbps(v: number | null): string {
+  return v === null ? "— Gb/s" : `${Number.isInteger(v) ? v : v.toFixed(1)} Gb/s`;
+}
+
+const width = (pct: number | null) => styleMap({ width: pct === null ? "0" : `${pct.toFixed(1)}%` });
+
+// ---- Needs attention ------------------------------------------------------------------------
+
+/** The rows of #warnings, keyed by code and message (one code can name several boxes). */
+export function warningsView(warnings: readonly Warning[]): unknown {
+  return keyed(
+    warnings,
+    (w) => `${w.code}\u0000${w.message}`,
+    (w) => html`<li class="warning-row ${w.severity}" data-code=${w.code}>
+      <div class="strong">${w.message}</div>
+      <div class="small">${w.fix}</div>
+    </li>`,
+  );
+}
+
+// ---- This Mac -------------------------------------------------------------------------------
+
+const RDMA_WORDS = { enabled: "enabled", disabled: "disabled", unsupported: "not supported here", unknown: "unknown" };
+
+/** The content of #boxes: this Mac's figures and its Thunderbolt ports. */
+export function thisMacView(node: ThisNode): TemplateResult {
+  const m = node.memory;
+  const pct = m && m.total_bytes > 0 ? (100 * m.used_bytes) / m.total_bytes : m ? 0 : null;
+  const unread = m ? undefined : "Memory could not be read; see Needs attention";
+  const pressure = m?.pressure ?? null;
+  const extra: string[] = [];
+  if (m) {
+    extra.push(`swap ${formatBytes(m.swap_used_bytes)} of ${formatBytes(m.swap_total_bytes)}`);
+    if (m.wired_bytes !== null) extra.push(`wired ${formatBytes(m.wired_bytes)}`);
+    if (m.compressed_bytes !== null) extra.push(`compressed ${formatBytes(m.compressed_bytes)}`);
+  }
+  const power =
+    node.power_watts !== null
+      ? { text: `${node.power_watts.toFixed(1)} W`, title: node.power_source ?? undefined }
+      : { text: "—", title: node.power_unavailable_reason ?? "Power is not reported on this machine" };
+  const gpu =
+    node.gpu_wired_limit_bytes !== null
+      ? `GPU up to ${formatBytes(node.gpu_wired_limit_bytes)}${node.gpu_wired_limit_estimated ? " (est.)" : ""}`
+      : "";
+  return html`<h2>This Mac</h2>
+    <div class="box" id="this-node">
+      <div class="box-title">
+        <span id="host-name" class="strong">${node.name}</span>
+        <span class="tag">this Mac</span>
+      </div>
+      <div class="muted"><span id="chip" title=${ifDefined(node.chip ? undefined : "The OS does not report the chip")}>${node.chip ?? "—"}</span> · <span id="os">${node.os_build ? `${node.os} (${node.os_build})` : node.os}</span></div>
+      <div class="meter" role="meter" aria-label="Memory used" aria-valuemin="0" aria-valuemax="100" aria-valuenow=${ifDefined(pct === null ? undefined : pct.toFixed(0))} id="mem-meter">
+        <div class="meter-fill" id="mem-fill" style=${width(pct)}></div>
+      </div>
+      <div class="figures">
+        <span>Memory <span id="mem-used" title=${ifDefined(unread)} data-bytes=${ifDefined(m ? String(m.used_bytes) : undefined)}>${m ? formatBytes(m.used_bytes) : "—"}</span> of <span id="mem-total" title=${ifDefined(unread)} data-bytes=${ifDefined(m ? String(m.total_bytes) : undefined)}>${m ? formatBytes(m.total_bytes) : "—"}</span></span>
+        <span id="mem-pressure" class=${pressure && pressure !== "normal" ? "amber" : "muted"} title=${ifDefined(m && !pressure ? "This OS does not report memory pressure" : undefined)}>${m ? (pressure ? `pressure ${pressure}` : "pressure —") : ""}</span>
+      </div>
+      <div class="figures muted" id="mem-extra">${extra.join(" · ")}</div>
+      <div class="figures"><span>Power <span id="power" title=${ifDefined(power.title)}>${power.text}</span></span><span id="gpu-limit" class="muted">${gpu}</span></div>
+      <div class="figures"><span>RDMA <span id="rdma" class=${node.rdma.status === "disabled" ? "amber" : ""} title=${ifDefined(node.rdma.detail ?? undefined)}>${RDMA_WORDS[node.rdma.status]}</span></span></div>
+      <ul id="tb-ports" class="chips" aria-label="Thunderbolt ports">${tbPorts(node)}</ul>
+    </div>`;
+}
+
+function tbPorts(node: ThisNode): unknown {
+  if (node.thunderbolt.length === 0) return html`<li class="muted small">No Thunderbolt ports found</li>`;
+  return keyed(
+    node.thunderbolt,
+    (p) => p.socket ?? p.interface ?? "port",
+    (p) => {
+      const name = p.socket ? `Port ${p.socket}` : "Port";
+      let text: string;
+      if (!p.link_up) text = `${name}: no link`;
+      else {
+        const lanes = p.lanes !== null ? ` · ${p.lanes} lane${p.lanes === 1 ? "" : "s"}` : "";
+        text = `${name}: ${gbps(p.speed_gbps)}${lanes}${p.peer ? ` → ${p.peer}` : ""}${p.rdma_active ? " · RDMA" : ""}`;
+      }
+      const slow = p.link_up && p.peer_is_host && p.speed_gbps !== null && p.speed_gbps < 80;
+      return html`<li class="chip${slow ? " slow" : ""}${p.link_up ? "" : " idle"}">${text}</li>`;
+    },
+  );
+}
+
+// ---- The cluster's boxes --------------------------------------------------------------------
+
+/** The "(frozen …)" / "(electing a master …)" note beside the Boxes heading, or null. */
+function heldNote(c: ClusterView): string | null {
+  if (c.frozen_for_s !== null) return `(frozen: exo's view has not moved for ${Math.round(c.frozen_for_s)} s)`;
+  if (c.held_ms !== null) return `(electing a master: last view ${Math.round(c.held_ms / 1000)} s old)`;
+  return null;
+}
+
+/** The content of #cluster: the pool line and one keyed row per box. */
+export function clusterView(c: ClusterView, page: PageState, act: Actions): TemplateResult {
+  const held = heldNote(c);
+  const pool = c.pool;
+  const watts = c.power_watts !== null ? `${c.power_watts.toFixed(0)} W` : "— W";
+  const poolText = pool
+    ? `Pool ${formatBytes(pool.memory_usable_bytes)} usable of ${formatBytes(pool.memory_total_bytes)} · budget ${pool.vram_budget_mb} MB · ${watts}`
+    : `${formatBytes(c.memory_total_bytes)} in all · ${watts}`;
+  const poolTitle = pool
+    ? pool.per_box.map((b) => `${b.name}: ${formatBytes(b.usable_bytes)} (${b.source === "gpu_ceiling" ? "GPU ceiling" : "share of RAM"})`).join("\n")
+    : undefined;
+  return html`<h2>Boxes <span id="cluster-held" class="amber" ?hidden=${held === null}>${held ?? ""}</span></h2>
+    <div id="pool-line" class="muted small" title=${ifDefined(poolTitle)}>${poolText}</div>
+    <ul id="node-list" class="node-list">${keyed(c.nodes, (n) => n.node_id, (n) => nodeRow(n, c.links, page, act))}</ul>`;
+}
+
+function linkChip(node: string, link: LinkView): TemplateResult {
+  const peer = link.from === node ? link.to : link.from;
+  const kind = { rdma: "RDMA", thunderbolt: "TB", ethernet: "Ethernet", wifi: "Wi-Fi", unknown: "?" }[link.kind];
+  const speed = link.speed_gbps !== null ? `${gbps(link.speed_gbps)} · ` : "";
+  const slow = (link.kind === "rdma" || link.kind === "thunderbolt") && link.speed_gbps !== null && link.speed_gbps < 80;
+  return html`<li class="chip${slow ? " slow" : ""}" data-kind=${link.kind}>↔ ${peer} ${speed}${kind}</li>`;
+}
+
+function nodeRow(n: NodeView, links: readonly LinkView[], page: PageState, act: Actions): TemplateResult {
+  const total = n.memory_total_bytes;
+  const used = total !== null && n.memory_available_bytes !== null ? total - n.memory_available_bytes : null;
+  const stale = n.last_seen_s !== null && n.last_seen_s > 30;
+  const mine = links.filter((l) => l.from === n.name || l.to === n.name);
+  const onToggle = (e: Event) => act.boxToggled(n.name, (e.currentTarget as HTMLDetailsElement).open);
+  return html`<li class="box node" data-name=${n.name}>
+    <details ?open=${page.openBoxes.has(n.name)} @toggle=${onToggle}>
+      <summary title="Details">
+        <div class="box-title">
+          <span class="strong">${n.name}</span>
+          ${n.is_this_node ? html`<span class="tag">this Mac</span>` : nothing}
+          ${stale ? html`<span class="tag amber">seen ${formatAgo((n.last_seen_s ?? 0) * 1000)}</span>` : nothing}
+        </div>
+        <div class="muted small">${[n.chip ?? "—", n.os_build ? `macOS ${n.os_build}` : null].filter(Boolean).join(" · ")}</div>
+        <div class="meter"><div class="meter-fill" style=${width(total && used !== null ? (100 * used) / total : null)}></div></div>
+        <div class="figures small">
+          <span class="box-memory">${total !== null && used !== null ? `${formatBytes(used)} of ${formatBytes(total)}` : "memory —"}</span>
+          <span>${n.power_watts !== null ? `${n.power_watts.toFixed(0)} W` : "— W"}</span>
+          <span>${n.gpu_usage !== null ? `GPU ${(n.gpu_usage * 100).toFixed(0)}%` : "GPU —"}</span>
+        </div>
+        <ul class="chips">
+          ${keyed(mine, (l) => `${l.from}\u0000${l.to}\u0000${l.kind}`, (l) => linkChip(n.name, l))}
+          ${n.rdma_enabled === false ? html`<li class="chip slow">RDMA off</li>` : nothing}
+        </ul>
+      </summary>
+      <ul class="box-detail small">${nodeDetail(n).map((line) => html`<li>${line}</li>`)}</ul>
+    </details>
+  </li>`;
+}
+
+/** What a box says when opened: the facts behind its one-line summary. */
+export function nodeDetail(n: NodeView): string[] {
+  // exo reports macOS as a bare version ("26.2"); other systems by name ("Linux").
+  const osName = n.os_version && /^\d/.test(n.os_version) ? `macOS ${n.os_version}` : n.os_version;
+  const os = osName ? `${osName}${n.os_build ? ` (${n.os_build})` : ""}` : n.os_build ? `macOS ${n.os_build}` : null;
+  const lines: string[] = [[n.hardware_model, os].filter(Boolean).join(" · ")].filter(Boolean);
+  if (n.memory_available_bytes !== null) lines.push(`${formatBytes(n.memory_available_bytes)} memory available`);
+  if (n.temp_c !== null) lines.push(`${n.temp_c.toFixed(0)} °C`);
+  for (const port of n.thunderbolt_ports) {
+    const name = port.rdma_interface?.replace(/^rdma_/, "") ?? "port";
+    const speed = port.speed_gbps !== null ? `${port.speed_gbps} Gb/s` : (port.link_speed_text ?? "no link");
+    lines.push(`Thunderbolt ${name}: ${speed}`);
+  }
+  if (n.rdma_enabled !== null) lines.push(`RDMA ${n.rdma_enabled ? "on" : "off"}`);
+  if (n.thunderbolt_bridge_enabled !== null) lines.push(`Thunderbolt Bridge ${n.thunderbolt_bridge_enabled ? "on" : "off"}`);
+  if (n.disk_available_bytes !== null) {
+    const of = n.disk_total_bytes !== null ? ` of ${formatBytes(n.disk_total_bytes)}` : "";
+    lines.push(`${formatBytes(n.disk_available_bytes)} disk free${of}`);
+  }
+  if (n.backends.length > 0) lines.push(`runs models on ${n.backends.join(", ")}`);
+  if (n.last_seen_s !== null) lines.push(`seen ${formatAgo(n.last_seen_s * 1000)}`);
+  lines.push(`exo node ${n.node_id}`);
+  return lines;
+}
+
+// ---- Models ---------------------------------------------------------------------------------
+
+/** The content of #models: the Load… list, then one keyed row per loaded instance. */
+export function modelsView(models: readonly ModelView[], page: PageState, act: Actions): TemplateResult {
+  return html`<h2>Models <button type="button" id="load-btn" class="small-btn" @click=${() => act.toggleLoadable()}>Load…</button></h2>
+    <ul id="loadable" class="model-list" ?hidden=${page.loadable === null} aria-label="Models that fit">${loadableRows(page, act)}</ul>
+    <ul id="model-list" class="model-list">${keyed(models, (m) => m.instance_id, (m) => modelRow(m, page, act))}</ul>
+    <div id="models-empty" class="muted small" ?hidden=${models.length > 0}>No model loaded: press Load… to pick one that fits.</div>`;
+}
+
+function loadableRows(page: PageState, act: Actions): unknown {
+  const list = page.loadable;
+  if (list === null) return nothing;
+  if (list.length === 0) return html`<li class="muted small">No model exo knows fits this cluster's usable memory.</li>`;
+  return keyed(
+    list,
+    (m) => m.id,
+    (m) => {
+      const busy = page.loading.has(m.id);
+      const fit = m.fit;
+      const size = fit
+        ? `needs ${formatBytes(fit.need_bytes)}${fit.min_boxes ? ` · ${fit.min_boxes} box${fit.min_boxes > 1 ? "es" : ""}` : ""}`
+        : "size unknown";
+      return html`<li class="box loadable" data-id=${m.id}>
+        <div class="figures">
+          <span class="strong model-id">${m.id}</span>
+          <button type="button" class="small-btn" ?disabled=${busy} @click=${() => act.load(m.id)}>${busy ? "Loading…" : "Load"}</button>
+        </div>
+        <div class="muted small">${size}</div>
+      </li>`;
+    },
+  );
+}
+
+function modelRow(m: ModelView, page: PageState, act: Actions): TemplateResult {
+  const pct = m.progress !== null && (m.state === "downloading" || m.state === "loading") ? ` ${(m.progress * 100).toFixed(0)}%` : "";
+  const badge = m.state === "failed" ? "failed" : m.state === "ready" || m.state === "running" ? "running" : "busy";
+  const showMeter = m.progress !== null && m.state !== "ready" && m.state !== "running";
+  const speed =
+    m.state === "downloading" && m.download_speed_bytes_per_s !== null
+      ? `${formatBytes(m.download_speed_bytes_per_s)}/s${m.eta_ms !== null ? ` · ${Math.ceil(m.eta_ms / 1000)} s left` : ""}`
+      : null;
+  const shards = m.shards
+    .map((sh) => (sh.start_layer !== null && sh.end_layer !== null ? `${sh.node} ${sh.start_layer}–${sh.end_layer}` : sh.node))
+    .join(" · ");
+  const busy = page.unloading.has(m.instance_id);
+  return html`<li class="box model" data-state=${m.state}>
+    <div class="figures"><span class="strong model-id">${m.id}</span><span class="badge" data-state=${badge}>${m.state}${pct}</span></div>
+    ${showMeter ? html`<div class="meter"><div class="meter-fill" style=${width((m.progress ?? 0) * 100)}></div></div>` : nothing}
+    ${speed !== null ? html`<div class="muted small">${speed}</div>` : nothing}
+    ${shards ? html`<div class="muted small">layers: ${shards}</div>` : nothing}
+    ${m.error ? html`<div class="error-line small">${m.error}</div>` : nothing}
+    <button type="button" class="small-btn unload" ?disabled=${busy} @click=${() => act.unload(m.instance_id)}>${busy ? "Unloading…" : "Unload"}</button>
+  </li>`;
+}
+
+// ---- Services -------------------------------------------------------------------------------
+
+const SERVICE_WORDS: Record<ServiceStatus["state"], string> = {
+  running: "Running",
+  stopped: "Stopped",
+  not_installed: "Not installed",
+};
+
+export function serviceDetail(status: ServiceStatus): string {
+  const parts: string[] = [];
+  const sup = status.supervised;
+  if (sup) {
+    const who = sup.state === "adopted" ? ["adopted"] : sup.started_by_us ? ["started by Clusterbar"] : [];
+    if (sup.restarts) who.push(`${sup.restarts} restarts`);
+    parts.push(`${sup.state.replace("_", " ")}${who.length ? ` (${who.join(", ")})` : ""}`);
+    if (sup.gave_up_reason) parts.push(`gave up: ${sup.gave_up_reason}`);
+    else if (sup.next_restart_in_s !== null) parts.push(`restarting in ${sup.next_restart_in_s} s`);
+  }
+  if (status.pids.length > 1) parts.push(`${status.pids.length} copies running (pids ${status.pids.join(", ")})`);
+  if (status.child_processes > 0) parts.push(`${status.child_processes} worker process${status.child_processes === 1 ? "" : "es"}`);
+  if (status.version) parts.push(`version ${status.version}`);
+  if (status.executable) parts.push(status.executable);
+  if (status.detail) parts.push(status.detail);
+  return parts.join(" · ");
+}
+
+/** The content of #services. */
+export function servicesView(services: Snapshot["services"]): TemplateResult {
+  const row = (id: "exo" | "porten", label: string, s: ServiceStatus) =>
+    html`<div class="service-row">
+        <span class="strong">${label}</span>
+        <span id="${id}-state" class="badge" data-state=${s.state}>${SERVICE_WORDS[s.state]}</span>
+      </div>
+      <div id="${id}-detail" class="muted small">${serviceDetail(s)}</div>`;
+  return html`<h2>Services</h2>
+    ${row("exo", "exo", services.exo)}
+    ${row("porten", "Porten agent", services.porten)}`;
+}
+
+// ---- Settings -------------------------------------------------------------------------------
+
+/** Editable settings: [key, label, kind, help]. Ports and paths apply at once except the
+ * meter's port, which the meter binds at launch. */
+export const EDITABLE: [string, string, "text" | "number" | "bool", string][] = [
+  ["exo_path", "exo path", "text", "empty = automatic (PATH, EXO.app)"],
+  ["exo_api_port", "exo API port", "number", "the same on every Mac of the cluster"],
+  ["exo_namespace", "exo namespace", "text", "empty = exo's default (its version); the same on every Mac"],
+  ["meter_port", "Token meter port", "number", "applies at the next launch"],
+  ["show_tokens_in_menu_bar", "Show tok/s in the menu bar", "bool", ""],
+  ["porten_path", "Porten agent path", "text", "empty = automatic (PATH)"],
+  ["porten_hub_url", "Porten Hub", "text", "sign-in pages must be on this host"],
+  ["porten_api_url", "Porten Hub API", "text", "empty = https://<Hub host>/v1"],
+  ["porten_meter_port", "Meter port for the agent", "number", "applies at the next launch"],
+];
+
+/** The rows of #settings-list. `live` compares with the input's current value, so a re-render
+ * after Save writes only what the core changed (a value being typed elsewhere is left alone). */
+export function settingsView(view: SettingsView): TemplateResult {
+  const rows = EDITABLE.map(([key, label, kind, help]) => {
+    const id = `setting-${key}`;
+    const value = view.settings[key];
+    const input =
+      kind === "bool"
+        ? html`<input id=${id} data-key=${key} data-kind=${kind} type="checkbox" .checked=${live(value === true)}>`
+        : html`<input id=${id} data-key=${key} data-kind=${kind} type=${kind} placeholder=${ifDefined(help || undefined)}
+            .value=${live(value === null || value === undefined ? "" : String(value))}>`;
+    return html`<dt><label for=${id}>${label}</label></dt><dd>${input}${help && kind !== "text" ? html`<span class="muted small"> ${help}</span>` : nothing}</dd>`;
+  });
+  const login = view.settings.start_at_login ? "on (menu: Start at Login)" : "off (menu: Start at Login)";
+  return html`${rows}<dt>Start at login</dt><dd>${login}</dd><dt>Settings file</dt><dd>${view.path}</dd>`;
+}
