@@ -18,6 +18,7 @@ export function node(name: string, availableGb: number, extra: Partial<NodeView>
     rdma_enabled: true,
     is_this_node: false,
     last_seen_s: 1,
+    stale: false,
     thunderbolt_speed_gbps: 80,
     thunderbolt_ports: [],
     thunderbolt_bridge_enabled: false,
@@ -37,7 +38,7 @@ export function model(id: string, instance: string): ModelView {
 export function cluster(nodes: NodeView[], models: ModelView[] = []): ClusterView {
   return {
     nodes,
-    links: [{ from: "studio-1", to: "mini-2", kind: "rdma", speed_gbps: 80 }],
+    links: [{ from: "studio-1", to: "mini-2", kind: "rdma", speed_gbps: 80, slow: false }],
     memory_total_bytes: nodes.length * 64 * GB,
     memory_available_bytes: 0,
     power_watts: null,
@@ -50,7 +51,7 @@ export function cluster(nodes: NodeView[], models: ModelView[] = []): ClusterVie
 }
 
 export const thisNode: ThisNode = {
-  thunderbolt: [{ socket: "1", link_up: true, speed_gbps: 80, lanes: 2, per_lane_gbps: 40, asymmetric: false, tb5_capable: true, peer: "mini-2", peer_is_host: true, interface: "en2", rdma_active: true }],
+  thunderbolt: [{ socket: "1", link_up: true, speed_gbps: 80, lanes: 2, per_lane_gbps: 40, asymmetric: false, tb5_capable: true, peer: "mini-2", peer_is_host: true, interface: "en2", rdma_active: true, slow: false }],
   rdma: { status: "enabled", detail: null },
   power_watts: null,
   power_source: null,

@@ -27,6 +27,8 @@ export interface ThunderboltPort {
   peer_is_host: boolean;
   interface: string | null;
   rdma_active: boolean | null;
+  /** Up, to another Mac, below Thunderbolt 5 (the threshold is set in Rust). */
+  slow: boolean;
 }
 
 export interface ThisNode {
@@ -84,6 +86,8 @@ export interface NodeView {
   rdma_enabled: boolean | null;
   is_this_node: boolean;
   last_seen_s: number | null;
+  /** Not heard from for too long (the threshold is set in Rust). */
+  stale: boolean;
   thunderbolt_speed_gbps: number | null;
   thunderbolt_ports: { rdma_interface: string | null; link_speed_text: string | null; speed_gbps: number | null }[];
   thunderbolt_bridge_enabled: boolean | null;
@@ -99,6 +103,8 @@ export interface LinkView {
   to: string;
   kind: "rdma" | "thunderbolt" | "ethernet" | "wifi" | "unknown";
   speed_gbps: number | null;
+  /** A Thunderbolt/RDMA link below Thunderbolt 5 (the threshold is set in Rust). */
+  slow: boolean;
 }
 
 export interface ShardView {

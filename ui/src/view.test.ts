@@ -50,6 +50,20 @@ describe("the cluster's boxes", () => {
     after.forEach((el, i) => expect(el).toBe(before[i]));
   });
 
+  it("marks slow links and stale boxes from the snapshot's flags, never from its own thresholds", () => {
+    const c = three();
+    c.links = [
+      { from: "studio-1", to: "mini-2", kind: "thunderbolt", speed_gbps: 40, slow: true },
+      { from: "mini-2", to: "mini-3", kind: "thunderbolt", speed_gbps: 40, slow: false },
+    ];
+    c.nodes[2] = { ...c.nodes[2], last_seen_s: 5, stale: true };
+    render(clusterView(c, page, act), root);
+    const chips = Array.from(root.querySelectorAll("li[data-name='mini-2'] .chip[data-kind='thunderbolt']"));
+    expect(chips.map((chip) => chip.classList.contains("slow"))).toEqual([true, false]);
+    expect(root.querySelector("li[data-name='mini-3'] .box-title .tag.amber")?.textContent).toContain("seen");
+    expect(root.querySelector("li[data-name='mini-2'] .box-title .tag.amber")).toBeNull();
+  });
+
   it("rewrites a changed box's memory in its own element", () => {
     render(clusterView(three(), page, act), root);
     const row = root.querySelector("li[data-name='mini-2']");

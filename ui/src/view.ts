@@ -146,7 +146,7 @@ function tbPorts(node: ThisNode): unknown {
         const lanes = p.lanes !== null ? ` · ${p.lanes} lane${p.lanes === 1 ? "" : "s"}` : "";
         text = `${name}: ${gbps(p.speed_gbps)}${lanes}${p.peer ? ` → ${p.peer}` : ""}${p.rdma_active ? " · RDMA" : ""}`;
       }
-      const slow = p.link_up && p.peer_is_host && p.speed_gbps !== null && p.speed_gbps < 80;
+      const slow = p.slow;
       return html`<li class="chip${slow ? " slow" : ""}${p.link_up ? "" : " idle"}">${text}</li>`;
     },
   );
@@ -181,14 +181,14 @@ function linkChip(node: string, link: LinkView): TemplateResult {
   const peer = link.from === node ? link.to : link.from;
   const kind = { rdma: "RDMA", thunderbolt: "TB", ethernet: "Ethernet", wifi: "Wi-Fi", unknown: "?" }[link.kind];
   const speed = link.speed_gbps !== null ? `${gbps(link.speed_gbps)} · ` : "";
-  const slow = (link.kind === "rdma" || link.kind === "thunderbolt") && link.speed_gbps !== null && link.speed_gbps < 80;
+  const slow = link.slow;
   return html`<li class="chip${slow ? " slow" : ""}" data-kind=${link.kind}>↔ ${peer} ${speed}${kind}</li>`;
 }
 
 function nodeRow(n: NodeView, links: readonly LinkView[], page: PageState, act: Actions): TemplateResult {
   const total = n.memory_total_bytes;
   const used = total !== null && n.memory_available_bytes !== null ? total - n.memory_available_bytes : null;
-  const stale = n.last_seen_s !== null && n.last_seen_s > 30;
+  const stale = n.stale;
   const mine = links.filter((l) => l.from === n.name || l.to === n.name);
   const onToggle = (e: Event) => act.boxToggled(n.name, (e.currentTarget as HTMLDetailsElement).open);
   return html`<li class="box node" data-name=${n.name}>
