@@ -1,6 +1,7 @@
 // The popover. It renders the Snapshot the app pushes over a Channel; it never polls.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { errorText } from "./errors";
 import { formatAgo, formatBytes } from "./format";
 import { wireBenchmark } from "./bench";
 import { refreshKeyState, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
@@ -265,7 +266,7 @@ function modelRow(m: ModelView): HTMLElement {
   unload.addEventListener("click", () => {
     unload.disabled = true;
     unload.textContent = "Unloading…";
-    invoke("model_unload", { instanceId: m.instance_id }).catch((e) => showError(`Unload: ${e}`));
+    invoke("model_unload", { instanceId: m.instance_id }).catch((e) => showError(`Unload: ${errorText(e)}`));
   });
   li.append(unload);
   return li;
@@ -401,7 +402,7 @@ async function saveSettings(): Promise<void> {
     status.textContent = "Saved.";
     status.className = "small";
   } catch (e) {
-    status.textContent = `Not saved: ${e}`;
+    status.textContent = `Not saved: ${errorText(e)}`;
     status.className = "small error-line";
   }
 }
@@ -450,7 +451,7 @@ async function toggleLoadable(): Promise<void> {
             load.textContent = "Loading…";
             invoke("model_load", { id: m.id })
               .then(() => (list.hidden = true))
-              .catch((e) => showError(`Load: ${e}`));
+              .catch((e) => showError(`Load: ${errorText(e)}`));
           });
           row.append(load);
           li.append(row);
@@ -464,10 +465,10 @@ async function toggleLoadable(): Promise<void> {
 
 function wire(): void {
   $("settings-save").addEventListener("click", () => {
-    saveSettings().catch((e) => showError(`Settings: ${e}`));
+    saveSettings().catch((e) => showError(`Settings: ${errorText(e)}`));
   });
   $("load-btn").addEventListener("click", () => {
-    toggleLoadable().catch((e) => showError(`Models: ${e}`));
+    toggleLoadable().catch((e) => showError(`Models: ${errorText(e)}`));
   });
   wireJoinAndPorten(showError);
   wireBenchmark(showError);
@@ -478,23 +479,23 @@ function wire(): void {
     button.disabled = true;
     button.textContent = command === "exo_stop" ? "Stopping…" : "Starting…";
     invoke<string>(command)
-      .catch((e) => showError(`exo: ${e}`))
+      .catch((e) => showError(`exo: ${errorText(e)}`))
       .finally(() => {
         exoBusy = false;
         if (lastSnapshot) renderExoAction(lastSnapshot);
       });
   });
   $("settings-btn").addEventListener("click", () => {
-    toggleSettings().catch((e) => showError(`Settings: ${e}`));
+    toggleSettings().catch((e) => showError(`Settings: ${errorText(e)}`));
   });
   $("logs-btn").addEventListener("click", () => {
-    invoke("open_logs").catch((e) => showError(`Logs: ${e}`));
+    invoke("open_logs").catch((e) => showError(`Logs: ${errorText(e)}`));
   });
   $("quit-btn").addEventListener("click", () => {
-    invoke("quit").catch((e) => showError(`Quit: ${e}`));
+    invoke("quit").catch((e) => showError(`Quit: ${errorText(e)}`));
   });
   document.addEventListener("keydown", (ev) => {
-    if (ev.key === "Escape") invoke("hide_popover").catch((e) => showError(`${e}`));
+    if (ev.key === "Escape") invoke("hide_popover").catch((e) => showError(errorText(e)));
   });
   // The window follows the content's height (the app clamps it to the popover's maximum).
   let lastHeight = 0;
@@ -502,7 +503,7 @@ function wire(): void {
     const height = Math.ceil($("popover").getBoundingClientRect().height);
     if (height !== lastHeight) {
       lastHeight = height;
-      invoke("fit_popover", { height }).catch((e) => showError(`${e}`));
+      invoke("fit_popover", { height }).catch((e) => showError(errorText(e)));
     }
   }).observe($("popover"));
   // "3 s ago" keeps counting between snapshots without asking the app, and only while the
@@ -527,7 +528,7 @@ function guarded(what: string, f: () => void): void {
   try {
     f();
   } catch (e) {
-    showError(`${what}: ${e instanceof Error ? `${e.message} ${e.stack ?? ""}` : e}`);
+    showError(`${what}: ${e instanceof Error ? `${e.message} ${e.stack ?? ""}` : errorText(e)}`);
   }
 }
 
@@ -555,4 +556,4 @@ async function start(): Promise<void> {
   await invoke("subscribe_throughput", { onUpdate: throughput });
 }
 
-start().catch((e) => showError(`Could not reach Clusterbar's core: ${e}`));
+start().catch((e) => showError(`Could not reach Clusterbar's core: ${errorText(e)}`));
