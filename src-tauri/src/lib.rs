@@ -9,7 +9,7 @@
 //! - `popover`, `tray`: the window and the menu-bar icon.
 
 mod cmd;
-pub mod error;
+mod error;
 mod popover;
 mod state;
 #[cfg(test)]
