@@ -2,6 +2,7 @@
 // the core through the token meter, with its progress pushed over a Channel.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { errorText } from "./errors";
 import type { BenchProgress, BenchReport, ModelBench } from "./types";
 
 /** Runs per model the popover asks for (each run is a story and a JSON answer). */
@@ -70,8 +71,8 @@ export function wireBenchmark(showError: (text: string) => void): void {
       })
       .catch((e) => {
         // Kept on screen (not only in the error bar): the reason is what the user acts on.
-        status.textContent = `Benchmark failed: ${e}`;
-        showError(`Benchmark: ${e}`);
+        status.textContent = `Benchmark failed: ${errorText(e)}`;
+        showError(`Benchmark: ${errorText(e)}`);
       })
       .finally(() => {
         button.disabled = false;

@@ -1,5 +1,6 @@
 // The popover. It renders the Snapshot the app pushes over a Channel; it never polls.
 
+import { errorText } from "./errors";
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { render as renderView } from "lit-html";
 import { formatAgo } from "./format";
@@ -54,11 +55,11 @@ const actions: Actions = {
     invoke("model_unload", { instanceId }).catch((e) => {
       page.unloading.delete(instanceId);
       paint();
-      showError(`Unload: ${e}`);
+      showError(`Unload: ${errorText(e)}`);
     });
   },
   toggleLoadable() {
-    toggleLoadable().catch((e) => showError(`Models: ${e}`));
+    toggleLoadable().catch((e) => showError(`Models: ${errorText(e)}`));
   },
   load(id) {
     page.loading.add(id);
@@ -67,7 +68,7 @@ const actions: Actions = {
       .then(() => {
         page.loadable = null;
       })
-      .catch((e) => showError(`Load: ${e}`))
+      .catch((e) => showError(`Load: ${errorText(e)}`))
       .finally(() => {
         page.loading.delete(id);
         paint();
@@ -150,7 +151,7 @@ async function saveSettings(): Promise<void> {
     status.textContent = "Saved.";
     status.className = "small";
   } catch (e) {
-    status.textContent = `Not saved: ${e}`;
+    status.textContent = `Not saved: ${errorText(e)}`;
     status.className = "small error-line";
   }
 }
@@ -183,7 +184,7 @@ async function toggleLoadable(): Promise<void> {
 
 function wire(): void {
   $("settings-save").addEventListener("click", () => {
-    saveSettings().catch((e) => showError(`Settings: ${e}`));
+    saveSettings().catch((e) => showError(`Settings: ${errorText(e)}`));
   });
   wireJoinAndPorten(showError);
   wireBenchmark(showError);
@@ -194,23 +195,23 @@ function wire(): void {
     button.disabled = true;
     button.textContent = exoBusy;
     invoke<string>(command)
-      .catch((e) => showError(`exo: ${e}`))
+      .catch((e) => showError(`exo: ${errorText(e)}`))
       .finally(() => {
         exoBusy = null;
         if (lastSnapshot) renderExoAction(lastSnapshot);
       });
   });
   $("settings-btn").addEventListener("click", () => {
-    toggleSettings().catch((e) => showError(`Settings: ${e}`));
+    toggleSettings().catch((e) => showError(`Settings: ${errorText(e)}`));
   });
   $("logs-btn").addEventListener("click", () => {
-    invoke("open_logs").catch((e) => showError(`Logs: ${e}`));
+    invoke("open_logs").catch((e) => showError(`Logs: ${errorText(e)}`));
   });
   $("quit-btn").addEventListener("click", () => {
-    invoke("quit").catch((e) => showError(`Quit: ${e}`));
+    invoke("quit").catch((e) => showError(`Quit: ${errorText(e)}`));
   });
   document.addEventListener("keydown", (ev) => {
-    if (ev.key === "Escape") invoke("hide_popover").catch((e) => showError(`${e}`));
+    if (ev.key === "Escape") invoke("hide_popover").catch((e) => showError(`${errorText(e)}`));
   });
   // The window follows the content's height (the app clamps it to the popover's maximum).
   let lastHeight = 0;
@@ -218,7 +219,7 @@ function wire(): void {
     const height = Math.ceil($("popover").getBoundingClientRect().height);
     if (height !== lastHeight) {
       lastHeight = height;
-      invoke("fit_popover", { height }).catch((e) => showError(`${e}`));
+      invoke("fit_popover", { height }).catch((e) => showError(`${errorText(e)}`));
     }
   }).observe($("popover"));
   // "3 s ago" keeps counting between snapshots without asking the app, and only while the
@@ -271,4 +272,4 @@ async function start(): Promise<void> {
   await invoke("subscribe_throughput", { onUpdate: throughput });
 }
 
-start().catch((e) => showError(`Could not reach Clusterbar's core: ${e}`));
+start().catch((e) => showError(`Could not reach Clusterbar's core: ${errorText(e)}`));

@@ -1,6 +1,7 @@
 // Joining the cluster and enrolling it in Porten: the two actions that take time. Each shows
 // its progress inline and can be cancelled.
 
+import { errorText } from "./errors";
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { html, render } from "lit-html";
 import { agentOwner, hubLines, keyWords, shownUrl, tokensLine } from "./portenview";
@@ -50,7 +51,7 @@ export function renderPortenTokens(stats: MeterStats | null): void {
 /** Shown when Settings open: where the key comes from (never the key). */
 export async function refreshKeyState(): Promise<void> {
   const source = await invoke<KeySource | null>("porten_api_key_source").catch((e) => {
-    $("porten-key-state").textContent = `unreadable: ${e}`;
+    $("porten-key-state").textContent = `unreadable: ${errorText(e)}`;
     return undefined;
   });
   if (source !== undefined) $("porten-key-state").textContent = keyWords(source);
@@ -120,7 +121,7 @@ async function join(showError: (t: string) => void): Promise<void> {
   };
   await invoke("join_cluster", { onUpdate: channel }).catch((e) => {
     joining = false;
-    showError(`Join: ${e}`);
+    showError(`Join: ${errorText(e)}`);
   });
 }
 
@@ -168,12 +169,12 @@ async function signIn(showError: (t: string) => void): Promise<void> {
   $("porten-cancel").hidden = false;
   await invoke("porten_login", { onEvent: channel }).catch((e) => {
     signingIn = false;
-    showError(`Sign in: ${e}`);
+    showError(`Sign in: ${errorText(e)}`);
   });
 }
 
 export function wireJoinAndPorten(showError: (t: string) => void): void {
-  $("join-btn").addEventListener("click", () => void join(showError).catch((e) => showError(`Join: ${e}`)));
+  $("join-btn").addEventListener("click", () => void join(showError).catch((e) => showError(`Join: ${errorText(e)}`)));
   $("join-cancel").addEventListener("click", () => void invoke("join_cancel"));
   $("join-dismiss").addEventListener("click", () => {
     joinOutcomeShown = false;
@@ -206,11 +207,11 @@ export function wireJoinAndPorten(showError: (t: string) => void): void {
         input.value = "";
         $("porten-key-state").textContent = `${keyWords(source)}; the catalog is checked within a minute`;
       },
-      (e) => ($("porten-key-state").textContent = `not stored: ${e}`),
+      (e) => ($("porten-key-state").textContent = `not stored: ${errorText(e)}`),
     );
   });
   $("porten-enroll").addEventListener("click", () => {
     const enrolled = $("porten-enroll").dataset.enrolled === "true";
-    invoke("porten_enroll", { enabled: !enrolled }).catch((e) => showError(`Porten: ${e}`));
+    invoke("porten_enroll", { enabled: !enrolled }).catch((e) => showError(`Porten: ${errorText(e)}`));
   });
 }

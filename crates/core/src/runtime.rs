@@ -174,6 +174,12 @@ impl HeadNode {
         }
     }
 
+    /// Takes exo's supervisor out (the join drives it and hands it back with
+    /// [`HeadNode::supervise_exo`]).
+    pub fn take_exo(&self) -> Option<Supervisor> {
+        lock(&self.exo).take()
+    }
+
     /// Stops exo. `force_adopted`: the user asked, so a copy Clusterbar did not start stops too.
     pub fn stop_exo(&self, force_adopted: bool) -> Result<StopOutcome, RuntimeError> {
         let slot = lock(&self.exo);

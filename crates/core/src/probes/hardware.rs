@@ -987,9 +987,7 @@ fn record_command(raw: &mut RawSources, timings: &mut SourceTimings, name: &str,
     match super::run_tool(program, args) {
         Ok(output) => put(raw, name, output.as_bytes()),
         // `ifconfig bridge0` on a Mac without the bridge, a missing tool: absent, not broken.
-        Err(e) if e.to_string().contains("does not exist") || e.to_string().contains("No such file") => {
-            set_error(raw, name, &format!("{NOT_PRESENT}: {e}"))
-        }
+        Err(e @ super::ProbeError::Absent { .. }) => set_error(raw, name, &format!("{NOT_PRESENT}: {e}")),
         Err(e) => set_error(raw, name, &e.to_string()),
     }
     timings.push((name.to_owned(), started.elapsed()));

@@ -34,6 +34,10 @@ pub enum ProbeError {
     Read { path: String, source: std::io::Error },
     #[error("running {command}: {reason}")]
     Command { command: String, reason: String },
+    /// The tool is not installed, or it said that what it was asked about does not exist
+    /// (`ifconfig bridge0` on a Mac without the bridge): absent, not broken.
+    #[error("running {command}: {reason}")]
+    Absent { command: String, reason: String },
     #[error("parsing {what}: {reason}")]
     Parse { what: &'static str, reason: String },
 }
@@ -43,18 +47,25 @@ pub enum ProbeError {
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub(crate) fn run_tool(program: &str, args: &[&str]) -> Result<String, ProbeError> {
     let command = format!("{program} {}", args.join(" "));
-    let output = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| ProbeError::Command {
-            command: command.clone(),
-            reason: e.to_string(),
-        })?;
+    let output = std::process::Command::new(program).args(args).output().map_err(|e| {
+        let (command, reason) = (command.clone(), e.to_string());
+        // A tool that is not installed is absent (the io error's kind says so), not broken.
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ProbeError::Absent { command, reason }
+        } else {
+            ProbeError::Command { command, reason }
+        }
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(ProbeError::Command {
-            command,
-            reason: format!("{} {}", output.status, stderr.lines().next().unwrap_or("")),
+        let said = stderr.lines().next().unwrap_or("");
+        let reason = format!("{} {said}", output.status);
+        // The tools' exit status does not tell "no such interface/file" from a failure; their
+        // one-line message does (this reads the tool's output, as the parsers do).
+        return Err(if said.contains("does not exist") || said.contains("No such file") {
+            ProbeError::Absent { command, reason }
+        } else {
+            ProbeError::Command { command, reason }
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -68,4 +79,22 @@ pub(crate) fn read_text(path: &std::path::Path) -> Result<String, ProbeError> {
             path: path.display().to_string(),
             source,
         })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_or_a_missing_thing_is_absent_and_other_failures_are_not() {
+        let missing = run_tool("/nonexistent/clusterbar-tool", &[]);
+        assert!(matches!(missing, Err(ProbeError::Absent { .. })), "{missing:?}");
+        let no_bridge = run_tool(
+            "/bin/sh",
+            &["-c", "echo 'ifconfig: interface bridge0 does not exist' >&2; exit 1"],
+        );
+        assert!(matches!(no_bridge, Err(ProbeError::Absent { .. })), "{no_bridge:?}");
+        let failed = run_tool("/bin/sh", &["-c", "echo 'permission denied' >&2; exit 1"]);
+        assert!(matches!(failed, Err(ProbeError::Command { .. })), "{failed:?}");
+    }
 }

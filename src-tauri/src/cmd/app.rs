@@ -1,0 +1,46 @@
+//! The app itself: the latest snapshot, the popover's size and visibility, logs, quitting.
+
+use clusterbar_core::Snapshot;
+use tauri::{AppHandle, Runtime, State};
+
+use crate::error::{CommandError, ErrorCode};
+use crate::popover::{hide, POPOVER_HEIGHT, POPOVER_WIDTH};
+use crate::state::AppState;
+
+#[tauri::command]
+pub(crate) fn snapshot(state: State<'_, AppState>) -> Snapshot {
+    state.sampler.latest()
+}
+
+#[tauri::command]
+pub(crate) fn hide_popover<R: Runtime>(app: AppHandle<R>) {
+    hide(&app);
+}
+
+/// The page reports its content height; the popover takes it (up to its maximum) so there
+/// is no empty space under short content and a scroll bar only when content is long.
+#[tauri::command]
+pub(crate) fn fit_popover<R: Runtime>(window: tauri::WebviewWindow<R>, height: f64) -> Result<(), CommandError> {
+    if !height.is_finite() || height <= 0.0 {
+        return Err(CommandError::new(
+            ErrorCode::InvalidArgument,
+            format!("invalid popover height {height}"),
+        ));
+    }
+    let height = height.clamp(160.0, POPOVER_HEIGHT);
+    Ok(window.set_size(tauri::LogicalSize::new(POPOVER_WIDTH, height))?)
+}
+
+#[tauri::command]
+pub(crate) fn open_logs<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
+    use tauri_plugin_opener::OpenerExt;
+    let dir = clusterbar_core::paths::log_dir();
+    app.opener()
+        .open_path(dir.display().to_string(), None::<&str>)
+        .map_err(|e| CommandError::new(ErrorCode::Io, format!("opening {}: {e}", dir.display())))
+}
+
+#[tauri::command]
+pub(crate) fn quit<R: Runtime>(app: AppHandle<R>) {
+    app.exit(0);
+}

@@ -1,0 +1,131 @@
+//! The commands through Tauri's IPC, on the MockRuntime: what the page would receive.
+
+use clusterbar_core::settings::{Settings, SettingsStore};
+use clusterbar_core::Snapshot;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+
+use crate::popover::POPOVER;
+use crate::{build_app, AppState, CommandError, ErrorCode, SettingsView};
+
+fn invoke_with<T: serde::de::DeserializeOwned>(
+    webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+    cmd: &str,
+    args: serde_json::Value,
+) -> Result<T, serde_json::Value> {
+    get_ipc_response(
+        webview,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().expect("static url"),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|body| body.deserialize::<T>().expect("response shape"))
+}
+
+fn invoke<T: serde::de::DeserializeOwned>(
+    webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+    cmd: &str,
+) -> Result<T, serde_json::Value> {
+    invoke_with(webview, cmd, serde_json::json!({}))
+}
+
+/// The error a command sent the page, which must be exactly `{code, detail}`.
+fn refusal(error: serde_json::Value) -> CommandError {
+    let fields = error.as_object().expect("an object");
+    assert_eq!(fields.len(), 2, "{error}");
+    serde_json::from_value(error).expect("{code, detail}")
+}
+
+fn app_with(
+    dir: &std::path::Path,
+) -> (
+    tauri::App<tauri::test::MockRuntime>,
+    tauri::WebviewWindow<tauri::test::MockRuntime>,
+) {
+    let state = AppState::start(SettingsStore::new(dir), false).unwrap();
+    let app = build_app(mock_builder(), state)
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    let webview = tauri::WebviewWindowBuilder::new(&app, POPOVER, Default::default())
+        .build()
+        .unwrap();
+    (app, webview)
+}
+
+#[test]
+fn snapshot_command_returns_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_app, webview) = app_with(dir.path());
+    let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
+    assert_eq!(snapshot.schema, clusterbar_core::SNAPSHOT_SCHEMA);
+    assert!(!snapshot.this_node.host.name.is_empty());
+    #[cfg(target_os = "linux")]
+    {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let expected = clusterbar_core::probes::memory::parse_meminfo(&meminfo)
+            .unwrap()
+            .total_bytes;
+        assert_eq!(snapshot.this_node.memory.unwrap().total_bytes, expected);
+    }
+}
+
+#[test]
+fn corrupt_settings_are_reported_through_the_settings_command_and_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("settings.json"), "{ not json").unwrap();
+    let (_app, webview) = app_with(dir.path());
+    let view: SettingsView = invoke(&webview, "settings").unwrap();
+    assert!(view.problem.as_deref().unwrap_or("").contains("settings.json.bad"));
+    assert_eq!(view.settings, Settings::default());
+    let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
+    assert!(snapshot.warnings.iter().any(|w| w.code == "settings_reset"));
+}
+
+#[test]
+fn unknown_commands_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_app, webview) = app_with(dir.path());
+    assert!(invoke::<serde_json::Value>(&webview, "plugin:shell|execute").is_err());
+    assert!(invoke::<serde_json::Value>(&webview, "no_such_command").is_err());
+}
+
+#[test]
+fn failing_commands_send_the_page_a_code_and_a_detail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_app, webview) = app_with(dir.path());
+    let file = dir.path().join("settings.json");
+    let before = std::fs::read(&file).ok();
+
+    let unknown =
+        invoke_with::<serde_json::Value>(&webview, "update_settings", serde_json::json!({"patch": {"nope": 1}}));
+    let unknown = refusal(unknown.unwrap_err());
+    assert_eq!(unknown.code, ErrorCode::SettingsInvalid);
+    assert_eq!(unknown.detail, "unknown setting \"nope\"");
+
+    let out_of_range = invoke_with::<serde_json::Value>(
+        &webview,
+        "update_settings",
+        serde_json::json!({"patch": {"exo_api_port": 0}}),
+    );
+    let out_of_range = refusal(out_of_range.unwrap_err());
+    assert_eq!(out_of_range.code, ErrorCode::SettingsInvalid);
+    assert!(out_of_range.detail.contains("exo_api_port"), "{}", out_of_range.detail);
+    assert_eq!(std::fs::read(&file).ok(), before, "a refused change writes nothing");
+
+    // Nothing started or adopted exo in this app, so there is nothing to stop.
+    let stop = refusal(invoke::<serde_json::Value>(&webview, "exo_stop").unwrap_err());
+    assert_eq!(stop.code, ErrorCode::NotStartedByClusterbar);
+
+    let fit = invoke_with::<serde_json::Value>(&webview, "fit_popover", serde_json::json!({"height": -1.0}));
+    assert_eq!(
+        fit.unwrap_err(),
+        serde_json::json!({"code": "invalid_argument", "detail": "invalid popover height -1"})
+    );
+}
