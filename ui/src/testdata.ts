@@ -37,12 +37,15 @@ export function model(id: string, instance: string): ModelView {
 
 export function cluster(nodes: NodeView[], models: ModelView[] = []): ClusterView {
   return {
+    this_node_id: "id-studio-1",
     nodes,
-    links: [{ from: "studio-1", to: "mini-2", kind: "rdma", speed_gbps: 80, slow: false }],
+    links: [{ from: "studio-1", to: "mini-2", kind: "rdma", kinds: ["rdma"], speed_gbps: 80, slow: false }],
     memory_total_bytes: nodes.length * 64 * GB,
     memory_available_bytes: 0,
     power_watts: null,
     models,
+    warnings: [],
+    unknown: [],
     held_ms: null,
     pool: null,
     last_event_applied_idx: null,
@@ -51,9 +54,15 @@ export function cluster(nodes: NodeView[], models: ModelView[] = []): ClusterVie
 }
 
 export const thisNode: ThisNode = {
-  thunderbolt: [{ socket: "1", link_up: true, speed_gbps: 80, lanes: 2, per_lane_gbps: 40, asymmetric: false, tb5_capable: true, peer: "mini-2", peer_is_host: true, interface: "en2", rdma_active: true, slow: false }],
+  thunderbolt: [{ socket: "1", link_up: true, speed_gbps: 80, lanes: 2, per_lane_gbps: 40, asymmetric: false, tb5_capable: true, peer: "mini-2", peer_is_host: true, peer_domain_uuid: null, interface: "en2", rdma_active: true, slow: false }],
+  probed_os: "linux",
   rdma: { status: "enabled", detail: null },
+  bridge: { present: false, members: [], active: false, service_enabled: null, ips: [] },
   power_watts: null,
+  cpu_power_watts: null,
+  gpu_power_watts: null,
+  gpu_temp_c: null,
+  source_errors: [],
   power_source: null,
   power_unavailable_reason: null,
   gpu_usage: null,
@@ -90,7 +99,10 @@ export function snapshot(): Snapshot {
     services: { exo: service("stopped"), porten: service("not_installed") },
     warnings: [{ code: "tb_link_slow", severity: "warning", message: "slow link to mini-3", fix: "use a TB5 cable" }],
     cluster: cluster([node("studio-1", 40, { is_this_node: true }), node("mini-2", 50), node("mini-3", 60)], [model("m/one", "inst-a")]),
+    events: [],
     porten_agent: null,
     porten_hub: null,
+    porten_app: null,
+    porten_tokens: null,
   };
 }

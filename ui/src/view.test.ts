@@ -53,8 +53,8 @@ describe("the cluster's boxes", () => {
   it("marks slow links and stale boxes from the snapshot's flags, never from its own thresholds", () => {
     const c = three();
     c.links = [
-      { from: "studio-1", to: "mini-2", kind: "thunderbolt", speed_gbps: 40, slow: true },
-      { from: "mini-2", to: "mini-3", kind: "thunderbolt", speed_gbps: 40, slow: false },
+      { from: "studio-1", to: "mini-2", kind: "thunderbolt", kinds: ["thunderbolt"], speed_gbps: 40, slow: true },
+      { from: "mini-2", to: "mini-3", kind: "thunderbolt", kinds: ["thunderbolt"], speed_gbps: 40, slow: false },
     ];
     c.nodes[2] = { ...c.nodes[2], last_seen_s: 5, stale: true };
     render(clusterView(c, page, act), root);

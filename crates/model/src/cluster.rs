@@ -1,6 +1,7 @@
 //! The cluster as exo sees it: boxes, the links between them, models and what changed.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::pool::{Pool, PoolConfig};
 use crate::warning::Warning;
@@ -8,7 +9,7 @@ use crate::warning::Warning;
 pub use crate::limits::{NODE_STALE_AFTER_S, TB5_LINK_GBPS as TB_FULL_SPEED_GBPS};
 
 /// The whole cluster as exo sees it, keyed by box name (exo's node ids change on restart).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, TS)]
 pub struct ClusterView {
     /// The node id of the exo answering (`GET /node_id`), when known.
     pub this_node_id: Option<String>,
@@ -43,7 +44,7 @@ pub struct ClusterView {
     pub frozen_for_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct NodeView {
     /// exo's friendly name (the Mac's computer name), else the node id.
     pub name: String,
@@ -82,7 +83,9 @@ pub struct NodeView {
     pub backends: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+// Named apart from this Mac's own `host::ThunderboltPort` in the page's types.
+#[ts(rename = "NodeThunderboltPort")]
 pub struct ThunderboltPort {
     /// e.g. "rdma_en3"; the network interface is the part after "rdma_".
     pub rdma_interface: Option<String>,
@@ -91,7 +94,7 @@ pub struct ThunderboltPort {
     pub speed_gbps: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkKind {
     Unknown,
@@ -102,7 +105,7 @@ pub enum LinkKind {
 }
 
 /// One pair of boxes, however many paths exo found between them (both directions merged).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct LinkView {
     pub from: String,
     pub to: String,
@@ -118,7 +121,7 @@ pub struct LinkView {
     pub slow: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelState {
     Downloading,
@@ -131,7 +134,7 @@ pub enum ModelState {
 }
 
 /// One loaded (or loading) instance of a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ModelView {
     /// The id clients must send (`shardAssignments.modelId`).
     pub id: String,
@@ -145,7 +148,7 @@ pub struct ModelView {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ShardView {
     pub node: String,
     pub runner_id: String,
@@ -173,7 +176,7 @@ impl ClusterView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ClusterEvent {
     NodeJoined {

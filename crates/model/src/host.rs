@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use ts_rs::TS;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct HostInfo {
     /// The machine's name as other boxes see it (host name without `.local`).
     pub name: String,
@@ -18,7 +19,7 @@ pub struct HostInfo {
     pub arch: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum MemoryPressure {
     Normal,
@@ -26,7 +27,7 @@ pub enum MemoryPressure {
     Critical,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct MemoryInfo {
     pub total_bytes: u64,
     pub used_bytes: u64,
@@ -41,7 +42,7 @@ pub struct MemoryInfo {
     pub pressure: Option<MemoryPressure>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct HardwareReport {
     /// "macos" / "linux" as the reader recorded it (named `probed_os` in JSON, beside the
     /// host's own `os` line in the snapshot).
@@ -71,7 +72,7 @@ pub struct HardwareReport {
     pub source_errors: Vec<SourceError>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SourceError {
     pub source: String,
     pub reason: String,
@@ -80,7 +81,7 @@ pub struct SourceError {
 pub use crate::limits::TB5_LINK_GBPS;
 
 /// One Thunderbolt receptacle of this machine (or on Linux, one directly attached link).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, TS)]
 pub struct ThunderboltPort {
     /// The receptacle ("Socket ID" / `receptacle_id_key`), e.g. "2"; `None` when the OS does not say.
     pub socket: Option<String>,
@@ -109,7 +110,7 @@ pub struct ThunderboltPort {
     pub slow: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RdmaStatus {
     Enabled,
@@ -120,7 +121,7 @@ pub enum RdmaStatus {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct RdmaState {
     pub status: RdmaStatus,
     /// Why, in one line (the tool's error, or what it printed when we could not read it).
@@ -133,7 +134,7 @@ impl RdmaState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, TS)]
 pub struct BridgeInfo {
     /// `bridge0` exists.
     pub present: bool,
@@ -147,7 +148,7 @@ pub struct BridgeInfo {
     pub ips: Vec<InterfaceIp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct InterfaceIp {
     pub interface: String,
     pub address: IpAddr,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use ts_rs::TS;
 
 fn saturating_sum(values: impl Iterator<Item = u64>) -> u64 {
     values.fold(0u64, u64::saturating_add)
@@ -10,7 +11,7 @@ fn saturating_sum(values: impl Iterator<Item = u64>) -> u64 {
 
 pub const DEFAULT_USABLE_FRACTION: f64 = 0.75;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PoolConfig {
     /// Share of RAM usable for a model on a box whose GPU ceiling is unknown (0–1).
     pub usable_fraction: f64,
@@ -33,14 +34,14 @@ impl Default for PoolConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum UsableSource {
     GpuCeiling,
     Fraction,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PoolBox {
     pub name: String,
     pub total_bytes: u64,
@@ -48,7 +49,7 @@ pub struct PoolBox {
     pub source: UsableSource,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Pool {
     pub memory_total_bytes: u64,
     pub memory_usable_bytes: u64,

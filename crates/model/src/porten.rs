@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use ts_rs::TS;
 
 use crate::pool::PoolBox;
 use crate::warning::{Severity, Warning};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
     /// Not started: see `hold_reason`.
@@ -22,14 +23,14 @@ pub enum AgentState {
 }
 
 /// The budget the agent advertises and where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct BudgetBreakdown {
     pub vram_budget_mb: u64,
     pub per_box: Vec<PoolBox>,
 }
 
 /// What the Snapshot (and `clusterbar porten status`) shows about the agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct AgentStatus {
     /// From the key file; `None` when the home directory is unknown.
     pub logged_in: Option<bool>,
@@ -57,7 +58,7 @@ pub struct AgentStatus {
 }
 
 /// Where the key in use came from (what `porten check` and the Snapshot show instead of it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum KeySource {
     Environment,
@@ -76,7 +77,7 @@ impl KeySource {
 }
 
 /// A model's warming state as the Hub reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Warming {
     pub ready: bool,
     /// `downloading`, `loading`, `ready` — or another word a newer Hub uses, kept as sent.
@@ -116,7 +117,7 @@ impl Warming {
 }
 
 /// How far the catalog check got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum CatalogState {
     /// The Hub listed what it offers.
@@ -134,7 +135,7 @@ pub enum CatalogState {
 }
 
 /// One loaded model against the Hub.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ModelCheck {
     /// exo's id, as the agent advertises it.
     pub id: String,
@@ -148,7 +149,7 @@ pub struct ModelCheck {
 }
 
 /// What `clusterbar porten check` prints and the Snapshot carries as `porten_hub`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct HubCheck {
     pub hub_url: String,
     /// The catalog's base (`https://porten.ai/v1`), when the settings give one.
@@ -232,7 +233,7 @@ pub fn hub_unreachable(reason: &str) -> Warning {
 }
 
 /// How a process was recognised as Porten's app's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum AppMatch {
     /// Its launchd job carries the app's bundle id (surest: launchd started it for the app).
@@ -244,7 +245,7 @@ pub enum AppMatch {
 }
 
 /// Porten's app's agent as found on this Mac (the Snapshot's `porten_app`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct PortenApp {
     /// The process Clusterbar adopts as the agent.
     pub pid: u32,
@@ -255,7 +256,7 @@ pub struct PortenApp {
     pub pids: Vec<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TokensSource {
     /// The running meter (live).
@@ -264,7 +265,7 @@ pub enum TokensSource {
     Ledger,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DayTokens {
     /// Local calendar day, `YYYY-MM-DD`.
     pub date: String,
@@ -272,7 +273,7 @@ pub struct DayTokens {
 }
 
 /// The Snapshot's `porten_tokens` (in `clusterbar status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct PortenTokens {
     pub source: TokensSource,
     /// Completion tokens served to the agent since local midnight.

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use ts_rs::TS;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {
     NotInstalled,
@@ -11,7 +12,7 @@ pub enum ServiceState {
     Running,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ServiceStatus {
     pub state: ServiceState,
     /// The executable that would be (or is being) run.
@@ -54,7 +55,7 @@ impl ServiceStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SupervisedState {
     Starting,
@@ -68,7 +69,7 @@ pub enum SupervisedState {
 }
 
 /// What the Snapshot shows about a supervised program.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SupervisedStatus {
     pub state: SupervisedState,
     pub pid: Option<u32>,

@@ -5,6 +5,7 @@
 //! when a field is removed or changes meaning. Adding a field is not a schema change.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::host::{HostInfo, MemoryInfo};
 use crate::service::{ServiceState, ServiceStatus};
@@ -13,7 +14,7 @@ use crate::warning::Warning;
 /// Bumped only for incompatible changes of the JSON shape.
 pub const SNAPSHOT_SCHEMA: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Snapshot {
     pub schema: u32,
     /// When the sample was taken, milliseconds since the Unix epoch.
@@ -51,7 +52,7 @@ pub struct Snapshot {
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TrayState {
     Stopped,
@@ -71,7 +72,7 @@ impl TrayState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ThisNode {
     #[serde(flatten)]
     pub host: HostInfo,
@@ -83,7 +84,7 @@ pub struct ThisNode {
     pub hardware: crate::host::HardwareReport,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Services {
     pub exo: ServiceStatus,
     pub porten: ServiceStatus,
