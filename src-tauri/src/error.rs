@@ -136,7 +136,6 @@ impl From<RuntimeError> for CommandError {
             RuntimeError::ExoNotSupervised => Self::new(ErrorCode::NotStartedByClusterbar, error),
             // With the default launch the spec fails only when exo cannot be located.
             RuntimeError::ExoNotStartable(_) => Self::new(ErrorCode::ProgramNotFound, error),
-            RuntimeError::NoMeter(_) => Self::new(ErrorCode::MeterUnavailable, error),
         }
     }
 }
@@ -156,7 +155,9 @@ impl From<ApiKeyError> for CommandError {
     fn from(error: ApiKeyError) -> Self {
         let code = match &error {
             ApiKeyError::Malformed { .. } => ErrorCode::ApiKeyInvalid,
-            ApiKeyError::Keychain(_) | ApiKeyError::File { .. } => ErrorCode::ApiKeyUnavailable,
+            ApiKeyError::Keychain(_) | ApiKeyError::File { .. } | ApiKeyError::KeychainStore(_) => {
+                ErrorCode::ApiKeyUnavailable
+            }
         };
         Self::new(code, error)
     }

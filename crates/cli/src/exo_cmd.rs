@@ -85,7 +85,7 @@ pub fn run(command: ExoCommand) -> Result<(), String> {
                 models_dirs,
                 hf_token,
             };
-            let mut spec = SupervisorSpec::exo(&settings, &launch)?;
+            let mut spec = SupervisorSpec::exo(&settings, &launch).map_err(|e| e.to_string())?;
             spec.echo_output = !quiet;
             // Nothing to adopt: exo is about to start, so its port must be free.
             if find_existing(&spec, None).is_none() {

@@ -65,7 +65,7 @@ pub fn run_join(json: bool, timeout: u64, exo_url: Option<String>, namespace: Op
         ..JoinOptions::default()
     };
     let start = || {
-        let spec = SupervisorSpec::exo(&settings, &launch)?;
+        let spec = SupervisorSpec::exo(&settings, &launch).map_err(|e| e.to_string())?;
         Supervisor::start(spec).map_err(|e| e.to_string())
     };
     let result = join(&client, start, &options, &stop, |step| {

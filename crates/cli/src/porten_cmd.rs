@@ -142,7 +142,7 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
             let meter_url = meter_url.unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.porten_meter_port));
             let stop = signal_flag()?;
             let head = HeadNode::new(watch::channel(settings.clone()).1);
-            head.enroll(Ok(meter_url)).map_err(|e| e.to_string())?;
+            head.enroll(&meter_url);
             eprintln!("clusterbar: running the Porten agent alongside exo; Ctrl-C stops it");
             let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop);
             head.unenroll().map_err(|e| e.to_string())?;
@@ -264,7 +264,7 @@ fn collector(exo_url: Option<&str>) -> Result<Collector, String> {
 }
 
 fn run_login(settings: &Settings, no_browser: bool, json: bool, timeout: Option<u64>) -> Result<(), String> {
-    let program = locate(ServiceKind::Porten, settings)?;
+    let program = locate(ServiceKind::Porten, settings).map_err(|e| e.to_string())?;
     let timeout = Duration::from_secs(timeout.unwrap_or(settings.porten_login_timeout_s));
     let mut options = LoginOptions::new(program, &settings.porten_hub_url, timeout);
     options.open_browser = !no_browser;
@@ -554,7 +554,7 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
             (None, upstream.clone())
         }
     };
-    head.enroll(Ok(meter_url)).map_err(|e| e.to_string())?;
+    head.enroll(&meter_url);
     eprintln!("clusterbar: serving; Ctrl-C or SIGTERM stops everything");
     let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop);
 

@@ -54,7 +54,10 @@ pub const INSTALL_EXO_FIX: &str = "Install EXO.app (github.com/exo-explore/exo/r
 git clone https://github.com/exo-explore/exo && cd exo && uv run exo; then set the path to exo in Settings if it is not on PATH.";
 
 /// The checklist, from one snapshot and where exo was found (`supervise::locate`). Pure.
-pub fn preflight(snapshot: &Snapshot, exo_located: &Result<PathBuf, String>) -> Vec<PreflightItem> {
+pub fn preflight(
+    snapshot: &Snapshot,
+    exo_located: &Result<PathBuf, crate::supervise::LocateError>,
+) -> Vec<PreflightItem> {
     let mut items = Vec::new();
     let exo_running = snapshot.services.exo.state == ServiceState::Running;
     items.push(match exo_located {
@@ -77,7 +80,12 @@ pub fn preflight(snapshot: &Snapshot, exo_located: &Result<PathBuf, String>) -> 
             "exo is not installed where Clusterbar looks, but one is running",
             None,
         ),
-        Err(reason) => PreflightItem::new("exo_found", CheckStatus::Fail, reason.clone(), Some(INSTALL_EXO_FIX)),
+        Err(reason) => PreflightItem::new(
+            "exo_found",
+            CheckStatus::Fail,
+            reason.to_string(),
+            Some(INSTALL_EXO_FIX),
+        ),
     });
 
     items.push(if exo_running {
@@ -488,7 +496,7 @@ mod tests {
 
     #[test]
     fn a_missing_exo_fails_with_the_install_fix() {
-        let items = preflight(&base_snapshot(), &Err("exo not found".into()));
+        let items = preflight(&base_snapshot(), &Err(crate::supervise::LocateError::ExoNotFound));
         let exo = items.iter().find(|i| i.id == "exo_found").unwrap();
         assert_eq!(exo.status, CheckStatus::Fail);
         assert!(exo.fix.as_deref().unwrap().contains("EXO.app"));

@@ -24,9 +24,7 @@ pub enum RuntimeError {
     #[error("exo was not started or adopted by Clusterbar; press Start first to adopt it")]
     ExoNotSupervised,
     #[error("exo cannot be started: {0}")]
-    ExoNotStartable(String),
-    #[error("cannot enroll without the token meter: {0}")]
-    NoMeter(String),
+    ExoNotStartable(#[from] crate::exo::launch::ExoSpecError),
     #[error(transparent)]
     Supervise(#[from] SuperviseError),
 }
@@ -159,7 +157,7 @@ impl HeadNode {
             supervisor.start_again()?;
             return Ok(ExoStart::StartedAgain);
         }
-        let spec = SupervisorSpec::exo(&self.settings(), launch).map_err(RuntimeError::ExoNotStartable)?;
+        let spec = SupervisorSpec::exo(&self.settings(), launch)?;
         let supervisor = Supervisor::start(spec)?;
         let adopted = !supervisor.status().started_by_us;
         *slot = Some(supervisor);
@@ -189,13 +187,12 @@ impl HeadNode {
 
     /// Enrolls this cluster: from the next step on the agent runs (or is adopted) with the
     /// pooled budget and the loaded models, talking to exo through `meter_url`.
-    pub fn enroll(&self, meter_url: Result<String, String>) -> Result<(), RuntimeError> {
+    /// Enrolling again while enrolled changes nothing.
+    pub fn enroll(&self, meter_url: &str) {
         let mut slot = lock(&self.agent);
         if slot.is_none() {
-            let meter_url = meter_url.map_err(RuntimeError::NoMeter)?;
-            *slot = Some(AgentController::from_settings(&self.settings(), &meter_url));
+            *slot = Some(AgentController::from_settings(&self.settings(), meter_url));
         }
-        Ok(())
     }
 
     /// Stops the agent (an adopted one keeps running) and forgets the enrollment.

@@ -48,7 +48,8 @@ pub(crate) fn join_cluster(state: State<'_, AppState>, on_update: Channel<JoinUp
             let start = move || match existing {
                 Some(supervisor) => supervisor.start_again().map(|()| supervisor).map_err(|e| e.to_string()),
                 None => {
-                    Supervisor::start(SupervisorSpec::exo(&settings, &ExoLaunch::default())?).map_err(|e| e.to_string())
+                    Supervisor::start(SupervisorSpec::exo(&settings, &ExoLaunch::default()).map_err(|e| e.to_string())?)
+                        .map_err(|e| e.to_string())
                 }
             };
             let progress = |p: &JoinProgress| {

@@ -17,8 +17,8 @@ use crate::state::AppState;
 pub(crate) async fn porten_set_api_key(state: State<'_, AppState>, key: String) -> Result<KeySource, CommandError> {
     let settings = state.settings();
     let stored = blocking("storing the key", move || {
-        clusterbar_core::porten::api_key::store(&settings, &key)
-            .map_err(|why| CommandError::new(ErrorCode::ApiKeyUnavailable, why))
+        // A malformed key is `api_key_invalid`, a Keychain or file that refuses it `api_key_unavailable`.
+        Ok(clusterbar_core::porten::api_key::store(&settings, &key)?)
     })
     .await?;
     state.sampler.sample_now();
@@ -80,7 +80,7 @@ pub(crate) async fn porten_enroll(state: State<'_, AppState>, enabled: bool) -> 
                 let meter = meter.map_err(|e| {
                     CommandError::new(e.code, format!("cannot enroll without the token meter: {}", e.detail))
                 })?;
-                head.enroll(Ok(meter))?;
+                head.enroll(&meter);
             }
         } else {
             head.unenroll()?;

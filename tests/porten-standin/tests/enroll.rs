@@ -211,7 +211,7 @@ fn agent_factory(dir: &Path, program: PathBuf) -> AgentFactory {
             porten_path: Some(program.clone()),
             ..Settings::default()
         };
-        let mut spec = SupervisorSpec::porten(&settings, env, vec!["run".into()])?;
+        let mut spec = SupervisorSpec::porten(&settings, env, vec!["run".into()]).map_err(|e| e.to_string())?;
         spec.pid_file = dir.join("porten.pid.json");
         spec.log = clusterbar_core::supervise::logfile::LogConfig::new(dir.join("porten.log"));
         spec.adopt.process_name = None;

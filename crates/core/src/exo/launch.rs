@@ -6,7 +6,16 @@ use std::path::PathBuf;
 use crate::settings::{Settings, DEFAULT_EXO_API_PORT};
 use crate::supervise::secret::Secret;
 use crate::supervise::spec::{AdoptRule, SupervisorSpec};
-use crate::supervise::{locate, ServiceKind};
+use crate::supervise::{locate, LocateError, ServiceKind};
+
+/// Why exo's launch could not be prepared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExoSpecError {
+    #[error(transparent)]
+    Locate(#[from] LocateError),
+    #[error("models directories cannot be joined into EXO_MODELS_DIRS: {0}")]
+    ModelsDirs(String),
+}
 
 fn home() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.home_dir().to_owned())
@@ -46,7 +55,7 @@ pub struct ExoLaunch {
 
 impl SupervisorSpec {
     /// exo: located as `locate` does; adopts any running `exo` or the one in `~/.exo/exo.pid`.
-    pub fn exo(settings: &Settings, launch: &ExoLaunch) -> Result<Self, String> {
+    pub fn exo(settings: &Settings, launch: &ExoLaunch) -> Result<Self, ExoSpecError> {
         let mut spec = Self::new("exo", locate(ServiceKind::Exo, settings)?);
         // Only a non-default port is passed, so a default setup runs exo with no arguments.
         if settings.exo_api_port != DEFAULT_EXO_API_PORT {
@@ -59,8 +68,8 @@ impl SupervisorSpec {
         // set; an old guide's `export` in the user's shell must not keep exo from starting.
         spec.env_remove.push(LEGACY_NAMESPACE_VAR.to_owned());
         if !launch.models_dirs.is_empty() {
-            let joined = std::env::join_paths(&launch.models_dirs)
-                .map_err(|e| format!("models directories cannot be joined into EXO_MODELS_DIRS: {e}"))?;
+            let joined =
+                std::env::join_paths(&launch.models_dirs).map_err(|e| ExoSpecError::ModelsDirs(e.to_string()))?;
             spec.env
                 .insert("EXO_MODELS_DIRS".into(), joined.to_string_lossy().into_owned().into());
         }

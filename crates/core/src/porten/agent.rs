@@ -130,7 +130,8 @@ impl AgentController {
                 &factory_settings,
                 env,
                 factory_settings.porten_run_args.clone(),
-            )?;
+            )
+            .map_err(|e| e.to_string())?;
             Supervisor::start(spec).map_err(|e| e.to_string())
         });
         Self::new(

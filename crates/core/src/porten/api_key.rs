@@ -41,6 +41,9 @@ pub enum ApiKeyError {
     Malformed { from: KeySource, reason: &'static str },
     #[error("the key file {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    /// The Keychain would not take the key (macOS `security add-generic-password`).
+    #[error("the Keychain did not store the key: {0}")]
+    KeychainStore(String),
 }
 
 /// Checks the characters of a key, which goes into an HTTP header: visible ASCII only, so a
@@ -177,37 +180,38 @@ pub fn keychain_store_command(item: &str, account: &str, key: &str) -> Result<St
 }
 
 /// Stores the key: the Keychain on macOS, the key file elsewhere. Returns where it went.
-pub fn store(settings: &Settings, key: &str) -> Result<KeySource, String> {
+pub fn store(settings: &Settings, key: &str) -> Result<KeySource, ApiKeyError> {
     let key = key.trim();
     #[cfg(target_os = "macos")]
     {
         use std::io::Write;
         let account = std::env::var("USER").unwrap_or_else(|_| "clusterbar".to_owned());
-        let command = keychain_store_command(&settings.porten_api_key_keychain_item, &account, key)?;
+        let command = keychain_store_command(&settings.porten_api_key_keychain_item, &account, key)
+            .map_err(|reason| ApiKeyError::KeychainStore(reason.to_owned()))?;
         let mut child = std::process::Command::new("/usr/bin/security")
             .arg("-i")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .map_err(|e| format!("running security: {e}"))?;
+            .map_err(|e| ApiKeyError::KeychainStore(format!("running security: {e}")))?;
         if let Some(mut stdin) = child.stdin.take() {
             stdin
                 .write_all(command.as_bytes())
-                .map_err(|e| format!("talking to security: {e}"))?;
+                .map_err(|e| ApiKeyError::KeychainStore(format!("talking to security: {e}")))?;
         }
         let output = child
             .wait_with_output()
-            .map_err(|e| format!("waiting for security: {e}"))?;
+            .map_err(|e| ApiKeyError::KeychainStore(format!("waiting for security: {e}")))?;
         let said = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() || !said.trim().is_empty() {
-            return Err(format!("the Keychain did not store the key: {}", said.trim()));
+            return Err(ApiKeyError::KeychainStore(said.trim().to_owned()));
         }
         Ok(KeySource::Keychain)
     }
     #[cfg(not(target_os = "macos"))]
     {
-        write_key_file(&key_file(settings), key).map_err(|e| e.to_string())?;
+        write_key_file(&key_file(settings), key)?;
         Ok(KeySource::File)
     }
 }

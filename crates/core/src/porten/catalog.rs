@@ -201,7 +201,7 @@ pub type KeyLookup = Box<dyn FnMut() -> Result<Option<ApiKey>, ApiKeyError> + Se
 /// while a model warms) and keeps the answers.
 pub struct CatalogChecker {
     hub_url: String,
-    endpoints: Result<Endpoints, String>,
+    endpoints: Result<Endpoints, crate::settings::hub::HubUrlError>,
     agent: ureq::Agent,
     ttl: Duration,
     warming_ttl: Duration,
@@ -362,7 +362,7 @@ impl CatalogChecker {
             Ok(endpoints) => endpoints.clone(),
             Err(reason) => {
                 answer.state = CatalogState::Invalid;
-                answer.note = Some(reason.clone());
+                answer.note = Some(reason.to_string());
                 return answer;
             }
         };

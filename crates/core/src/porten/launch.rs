@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use crate::settings::Settings;
 use crate::supervise::spec::{AdoptRule, Env, Finder, SupervisorSpec};
-use crate::supervise::{locate, ServiceKind};
+use crate::supervise::{locate, LocateError, ServiceKind};
 
 impl SupervisorSpec {
     /// The Porten agent with the caller's environment (e.g. `PORTEN_ENGINE=openai`, the
     /// advertised budget and models) and arguments; adopts a running `porten`, or the agent
     /// Porten's desktop app runs (see `porten::app`): never a second agent with the same key.
-    pub fn porten(settings: &Settings, env: Env, args: Vec<String>) -> Result<Self, String> {
+    pub fn porten(settings: &Settings, env: Env, args: Vec<String>) -> Result<Self, LocateError> {
         let rules = crate::porten::app::AppRules::from_settings(settings);
         let program = match locate(ServiceKind::Porten, settings) {
             Ok(program) => program,

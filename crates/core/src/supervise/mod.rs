@@ -54,18 +54,28 @@ impl ServiceKind {
     }
 }
 
+/// Why a program could not be located.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocateError {
+    #[error("the configured {program} path {} is not an executable file", .path.display())]
+    ConfiguredNotExecutable { program: &'static str, path: PathBuf },
+    #[error("exo not found: install EXO.app, or set the path to exo in Settings")]
+    ExoNotFound,
+    #[error("porten not found: install the Porten agent, or set its path in Settings")]
+    PortenNotFound,
+}
+
 /// Locates a program: the configured path wins (and is reported when it is wrong), then
 /// PATH, then well-known install locations.
-pub fn locate(kind: ServiceKind, settings: &Settings) -> Result<PathBuf, String> {
+pub fn locate(kind: ServiceKind, settings: &Settings) -> Result<PathBuf, LocateError> {
     if let Some(path) = kind.configured_path(settings) {
         return if is_executable(path) {
             Ok(path.to_owned())
         } else {
-            Err(format!(
-                "the configured {} path {} is not an executable file",
-                kind.program(),
-                path.display()
-            ))
+            Err(LocateError::ConfiguredNotExecutable {
+                program: kind.program(),
+                path: path.to_owned(),
+            })
         };
     }
     if let Ok(found) = which::which(kind.program()) {
@@ -74,9 +84,9 @@ pub fn locate(kind: ServiceKind, settings: &Settings) -> Result<PathBuf, String>
     kind.well_known_paths()
         .into_iter()
         .find(|p| is_executable(p))
-        .ok_or_else(|| match kind {
-            ServiceKind::Exo => "exo not found: install EXO.app, or set the path to exo in Settings".to_owned(),
-            ServiceKind::Porten => "porten not found: install the Porten agent, or set its path in Settings".to_owned(),
+        .ok_or(match kind {
+            ServiceKind::Exo => LocateError::ExoNotFound,
+            ServiceKind::Porten => LocateError::PortenNotFound,
         })
 }
 
@@ -323,7 +333,7 @@ pub fn service_status(kind: ServiceKind, settings: &Settings, table: &ProcessTab
     };
     let detail = match (located_error, table_error) {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-        (a, b) => a.or(b),
+        (a, b) => a.map(|e| e.to_string()).or(b),
     };
     let version = match kind {
         ServiceKind::Exo => executable.as_deref().and_then(exo_version),
@@ -431,7 +441,11 @@ mod tests {
             ..Settings::default()
         };
         let err = locate(ServiceKind::Exo, &settings).unwrap_err();
-        assert!(err.contains("/nonexistent/exo"), "{err}");
+        assert!(
+            matches!(&err, LocateError::ConfiguredNotExecutable { program: "exo", path } if path == Path::new("/nonexistent/exo")),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("/nonexistent/exo"), "{err}");
     }
 
     #[test]
