@@ -1,5 +1,7 @@
 //! `clusterbar exo run|stop|status|logs` end to end, with a shell script standing in for exo.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,15 +37,9 @@ impl Home {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("clusterbar"));
+        let mut command = common::clusterbar(self.path());
         command
             .args(args)
-            .env("HOME", self.path())
-            .env("CLUSTERBAR_CONFIG_DIR", self.path().join("config"))
-            .env("CLUSTERBAR_LOG_DIR", self.path().join("logs"))
-            // Only what this test started counts as a running exo or agent (EXO.app may run here).
-            .env("CLUSTERBAR_PROCESS_SCOPE", self.path())
-            .env("CLUSTERBAR_RUN_DIR", self.path().join("run"))
             // Left over from an old guide in the user's shell: must not reach exo.
             .env("EXO_LIBP2P_NAMESPACE", "old-guide");
         command

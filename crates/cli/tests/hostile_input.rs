@@ -1,22 +1,14 @@
 //! Issue #11 (an outside attack on the CLI): hostile settings, arguments and report bundles end
 //! with a clear message and the documented exit code — never a panic (101) or a hang.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn clusterbar(home: &Path) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("clusterbar"));
-    cmd.env("HOME", home)
-        .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
-        .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
-        // Only what this test started counts as a running exo or agent (EXO.app may run here).
-        .env("CLUSTERBAR_PROCESS_SCOPE", home)
-        .env("CLUSTERBAR_RUN_DIR", home.join("run"))
-        .stdin(Stdio::null());
-    cmd
-}
+use common::clusterbar;
 
 /// Runs with a time limit: a hang is a failure, not a stuck test run.
 fn output_within(mut command: Command, limit: Duration) -> Output {

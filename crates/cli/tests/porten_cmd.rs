@@ -1,6 +1,8 @@
 //! `clusterbar porten check` against the stand-in exo and the stand-in Porten Hub (which demands
 //! the API key on its catalog, as Porten's API reference says the real one does).
 
+mod common;
+
 use clusterbar_core::exo::{loaded_model_ids, ExoClient};
 use exo_standin::StandIn;
 use porten_standin::{HubConfig, HubStandIn, WarmPlan};
@@ -16,16 +18,7 @@ fn clusterbar(home: &Path, hub: &HubStandIn) -> Command {
     std::fs::create_dir_all(home.join("config")).unwrap();
     let settings = serde_json::json!({"porten_hub_url": hub.hub_url()});
     std::fs::write(home.join("config/settings.json"), settings.to_string()).unwrap();
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("clusterbar"));
-    cmd.env("HOME", home)
-        .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
-        .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
-        // Only what this test started counts as a running exo or agent (EXO.app may run here).
-        .env("CLUSTERBAR_PROCESS_SCOPE", home)
-        .env("CLUSTERBAR_RUN_DIR", home.join("run"))
-        .env_remove("PORTEN_API_KEY")
-        .stdin(Stdio::null());
-    cmd
+    common::clusterbar(home)
 }
 
 /// The stand-in exo once its model is ready (the scenario loads it within seconds).
@@ -190,20 +183,7 @@ fn a_key_file_that_others_can_read_is_refused_with_the_reason() {
     assert_eq!(value["catalog"], "checked");
 }
 
-/// `porten-standin`, built beside `clusterbar`: always asked of cargo (a no-op when fresh), so
-/// a stale copy from an earlier build never plays the wordings of an older stand-in.
-fn porten_standin() -> std::path::PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "porten-standin", "--bin", "porten-standin"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building porten-standin");
-    });
-    assert_cmd::cargo::cargo_bin("clusterbar").with_file_name("porten-standin")
-}
+use common::porten_standin;
 
 /// A home whose settings run `porten` as the stand-in with `vars`.
 fn login_home(vars: &[(&str, String)]) -> tempfile::TempDir {

@@ -1,25 +1,14 @@
 //! `clusterbar serve` against the stand-in exo and the stand-in Porten agent: the agent runs
 //! behind the meter, and SIGTERM leaves no process behind.
 
+mod common;
+
 use exo_standin::StandIn;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// `porten-standin`, built beside `clusterbar` (built here when a narrower build skipped it).
-fn porten_standin() -> PathBuf {
-    let clusterbar = assert_cmd::cargo::cargo_bin("clusterbar");
-    let standin = clusterbar.with_file_name("porten-standin");
-    if !standin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "porten-standin", "--bin", "porten-standin"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building porten-standin");
-    }
-    standin
-}
+use common::porten_standin;
 
 fn alive(pid: i32) -> bool {
     // A zombie has exited; /proc says so in its state letter.
@@ -85,15 +74,8 @@ fn serve_gives_the_agent_its_own_meter_listener_and_status_shows_its_requests() 
                                       "meter_port": meter_port, "porten_meter_port": agent_port});
     std::fs::write(dir.join("config/settings.json"), settings.to_string()).unwrap();
     let clusterbar = |args: &[&str]| {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("clusterbar"));
-        command
-            .args(args)
-            .env("HOME", dir)
-            .env("CLUSTERBAR_CONFIG_DIR", dir.join("config"))
-            .env("CLUSTERBAR_LOG_DIR", dir.join("logs"))
-            // Only what this test started counts as a running exo or agent (EXO.app may run here).
-            .env("CLUSTERBAR_PROCESS_SCOPE", dir)
-            .env("CLUSTERBAR_RUN_DIR", dir.join("run"));
+        let mut command = common::clusterbar(dir);
+        command.args(args);
         command
     };
     let mut serve = clusterbar(&["serve", "--exo-url", &exo.url()])
@@ -157,13 +139,8 @@ fn serve_runs_the_agent_behind_the_meter_and_sigterm_leaves_nothing_behind() {
     let settings = serde_json::json!({"porten_path": porten, "porten_hub_url": "ws://127.0.0.1:1"});
     std::fs::write(dir.join("config/settings.json"), settings.to_string()).unwrap();
 
-    let mut serve = std::process::Command::new(assert_cmd::cargo::cargo_bin("clusterbar"))
+    let mut serve = common::clusterbar(dir)
         .args(["serve", "--exo-url", &exo.url(), "--meter-port", "0"])
-        .env("CLUSTERBAR_CONFIG_DIR", dir.join("config"))
-        .env("CLUSTERBAR_LOG_DIR", dir.join("logs"))
-        // Only what this test started counts as a running exo or agent (EXO.app may run here).
-        .env("CLUSTERBAR_PROCESS_SCOPE", dir)
-        .env("CLUSTERBAR_RUN_DIR", dir.join("run"))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -1,0 +1,35 @@
+//! What every CLI test shares: `clusterbar` run in a home of its own, seeing only what the test
+//! started, and the stand-in `porten` built beside it.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// `clusterbar` with its config, logs, pid files and HOME inside `home`, and process discovery
+/// scoped to `home`: only what this test started counts as a running exo or agent (EXO.app may
+/// run on the machine). No API key leaks in from the developer's shell.
+pub fn clusterbar(home: &Path) -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("clusterbar"));
+    command
+        .env("HOME", home)
+        .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
+        .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
+        .env("CLUSTERBAR_PROCESS_SCOPE", home)
+        .env("CLUSTERBAR_RUN_DIR", home.join("run"))
+        .env_remove("PORTEN_API_KEY")
+        .stdin(Stdio::null());
+    command
+}
+
+/// The stand-in `porten` (tests/porten-standin). A test never runs cargo: `cargo test` at the
+/// workspace root builds it (it is a default member), a narrower run says how to.
+pub fn porten_standin() -> PathBuf {
+    let standin = assert_cmd::cargo::cargo_bin("clusterbar").with_file_name("porten-standin");
+    assert!(
+        standin.exists(),
+        "{} is missing: run `cargo build -p porten-standin` (plain `cargo test` at the root builds it)",
+        standin.display()
+    );
+    standin
+}
