@@ -85,7 +85,10 @@ fn wait_for_run(supervisor: &Supervisor, file: &Path, n: usize, previous: Option
             }
         }
         if Instant::now() >= deadline {
-            return Err(format!("run {n} never came: {status:?}, {} children recorded", recorded.len()));
+            return Err(format!(
+                "run {n} never came: {status:?}, {} children recorded",
+                recorded.len()
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -171,13 +174,21 @@ fn kill_9_of_exo_again_and_again_restarts_it_with_backoff_and_leaves_no_orphan()
             .unwrap_or_else(|e| panic!("kill {}: {e}", k + 1));
         restarted_at.push(next.seen_at);
         // Its orphan was stopped before the restart (the whole recorded group is).
-        assert!(gone(run.grandchild), "kill {}: child {} of exo {} survived", k + 1, run.grandchild, run.pid);
+        assert!(
+            gone(run.grandchild),
+            "kill {}: child {} of exo {} survived",
+            k + 1,
+            run.grandchild,
+            run.pid
+        );
         assert!(gone(run.pid));
 
         // The delay the supervisor chose: doubling, capped, reset by a stable run. How long the
         // killed run lasted in the supervisor's eyes lies between these two bounds.
         let delays = logged_delays(&log);
-        let logged = delays.get(k).unwrap_or_else(|| panic!("kill {}: no delay logged: {delays:?}", k + 1));
+        let logged = delays
+            .get(k)
+            .unwrap_or_else(|| panic!("kill {}: no delay logged: {delays:?}", k + 1));
         let ran_at_least = kill_at - run.seen_at;
         let ran_at_most = next.seen_at - k.checked_sub(1).map_or(started, |p| killed_at[p]);
         let doubled = tenths(backoff_delay(&timings, in_a_row + 1));
@@ -225,7 +236,10 @@ fn kill_9_of_exo_again_and_again_restarts_it_with_backoff_and_leaves_no_orphan()
     let gave_up = wait_state(&supervisor, "giving up", |s| s.state == SupervisedState::GaveUp);
     let reason = gave_up.gave_up_reason.clone().unwrap_or_default();
     assert!(
-        reason.contains(&format!("exited {max} times within {} s", timings.crash_window.as_secs())),
+        reason.contains(&format!(
+            "exited {max} times within {} s",
+            timings.crash_window.as_secs()
+        )),
         "{reason}"
     );
     assert_eq!(gave_up.last_exit.as_deref(), Some("killed by SIGKILL"));
