@@ -69,7 +69,7 @@ run() {
     kills) inputs="$loops kills, $(grep -oE '[0-9]+ orphans' "$log" | head -1 || echo '? orphans')" ;;
     exo-kills) inputs="$exo_kills kills, $(grep -oE '[0-9]+ orphans' "$log" | head -1 || echo '? orphans')" ;;
     events) inputs="$(grep -oE '[0-9]+ events' "$log" | head -1 || echo '? events'), $(grep -oE '[0-9]+ client-closed' "$log" | head -1 || echo '? client-closed')" ;;
-    sockets) inputs="$idle idle sockets, $((passed + failures)) tests" ;;
+    sockets) inputs="$idle idle sockets" ;;
     *) inputs="$((passed + failures)) tests" ;;
   esac
   rows+=("$(printf '| %-30s | %32s | %8s | %6.1f |' "$label" "$inputs" "$failures" "$(awk -v a="$start" -v b="$end" 'BEGIN {print b - a}')")")
@@ -82,8 +82,9 @@ run "settings.json"             cases clusterbar-core  fault_parsers settings:: 
 run "SSE parser + meter"        cases clusterbar-meter fault_sse --skip sanity
 run "sanity of the generators"  tests clusterbar-core  fault_parsers sanity
 run "hostile CLI input"         tests clusterbar       hostile_input
-run "SSE through the meter, disconnects" events clusterbar-meter fault_stream --nocapture
-run "meter idle-connection flood" sockets clusterbar-meter connections --nocapture
+run "SSE via meter, disconnects" events clusterbar-meter fault_stream --nocapture
+run "meter connection bounds"   tests clusterbar-meter connections
+run "meter idle-connection flood" sockets clusterbar-meter fault_idle_flood --nocapture
 run "supervisor faults"         tests! clusterbar      exo_cmd
 run "kill -9 supervisor loop"   kills! clusterbar       fault_kill_loop --ignored --nocapture --test-threads=1
 run "kill -9 exo loop"          exo-kills standin-proc  fault_exo_kills --ignored --nocapture
