@@ -55,7 +55,7 @@ fi
 step "Core and CLI tests (no GTK needed)"
 cargo test --locked
 
-step "Fault suite, short form (property tests of every parser, kill -9 loop; scripts/fault-suite.sh --long for the figures)"
+step "Fault suite, short form (property tests of every parser, SSE disconnects, idle flood, kill -9 loops; scripts/fault-suite.sh --long for the figures)"
 timeout 900 scripts/fault-suite.sh
 
 step "UI: type-check, unit tests, build"

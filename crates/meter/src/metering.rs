@@ -124,6 +124,7 @@ pub enum Outcome {
 pub struct RequestRecord {
     pub model: String,
     pub endpoint: Endpoint,
+    /// The upstream's status; 0 when the client left before any answer came.
     pub status: u16,
     pub outcome: Outcome,
     pub streamed: bool,
@@ -199,6 +200,14 @@ impl ResponseMeter {
             server_reported: ServerReported::default(),
             body_bytes: 0,
         }
+    }
+
+    /// A request that got no response at all (the client left first): status 0, nothing served,
+    /// and still metered (there was no body that could not be read).
+    pub fn unanswered(endpoint: Endpoint, sent_at: Instant) -> Self {
+        let mut meter = Self::new(endpoint, 0, None, sent_at);
+        meter.mode = Mode::Json(Vec::new());
+        meter
     }
 
     /// Observes the next chunk of the response body; returns how many content events it completed

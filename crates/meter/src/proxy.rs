@@ -320,7 +320,19 @@ pub(crate) async fn handle(
         state.stats.request_started();
     }
     let sent_at = Instant::now();
+    let mut unanswered = endpoint.map(|endpoint| Unanswered {
+        stats: state.stats.clone(),
+        endpoint,
+        sent_at,
+        peek: peek.clone(),
+        client: state.client.clone(),
+        armed: true,
+    });
     let result = send_upstream(&state, Request::from_parts(parts, upstream_body)).await;
+    // Answered (or failed): counted below from here on.
+    if let Some(unanswered) = unanswered.as_mut() {
+        unanswered.armed = false;
+    }
 
     let Some(endpoint) = endpoint else {
         return Ok(match result {
@@ -328,10 +340,7 @@ pub(crate) async fn handle(
             Err(e) => bad_gateway(&state, &e),
         });
     };
-    let model = peek
-        .as_ref()
-        .and_then(|p| p.lock().ok().and_then(|p| p.model()))
-        .unwrap_or_else(|| "unknown".into());
+    let model = model_of(peek.as_ref());
     state.stats.request_model_known(&model);
     match result {
         Ok((response, connection)) => {
@@ -357,6 +366,41 @@ pub(crate) async fn handle(
             state.stats.request_finished(record, 0, now);
             Ok(bad_gateway(&state, &e))
         }
+    }
+}
+
+fn model_of(peek: Option<&Arc<Mutex<RequestPeek>>>) -> String {
+    peek.and_then(|p| p.lock().ok().and_then(|p| p.model()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A metered request waiting for the upstream's response head. When the client goes away meanwhile
+/// (it gives up during a long prefill) hyper drops the request's future, and with it this: the
+/// request is then counted once, as closed by the client, rather than staying in flight for good
+/// (issue #11's fault suite). Dropping the future also drops the upstream connection, which closes
+/// the upstream request.
+struct Unanswered {
+    stats: StatsHub,
+    endpoint: Endpoint,
+    sent_at: Instant,
+    peek: Option<Arc<Mutex<RequestPeek>>>,
+    client: Option<String>,
+    /// Cleared once the upstream answered or failed: the response's own metering counts it then.
+    armed: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let model = model_of(self.peek.as_ref());
+        self.stats.request_model_known(&model);
+        let now = Instant::now();
+        let meter = ResponseMeter::unanswered(self.endpoint, self.sent_at);
+        let mut record = meter.finish(model, Outcome::ClientClosed, now, unix_ms());
+        record.client = self.client.take();
+        self.stats.request_finished(record, 0, now);
     }
 }
 

@@ -369,6 +369,49 @@ async fn client_disconnect_closes_the_upstream_request() {
     assert_eq!(stats.recent[0].outcome, Outcome::ClientClosed);
 }
 
+/// Issue #11's fault suite found it: a client that left before the response head (during a long
+/// prefill) was never counted, and stayed "in flight" for good.
+#[tokio::test]
+async fn a_client_leaving_before_the_answer_is_counted_once_and_the_upstream_request_closed() {
+    use tokio::io::AsyncWriteExt;
+    // The upstream takes the request and never answers; it is told when its handler is dropped.
+    let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<mpsc::Sender<()>>();
+    let handler: Handler = Arc::new(move |_req: Request<Incoming>| {
+        let arrived_tx = arrived_tx.clone();
+        Box::pin(async move {
+            let (dropped_tx, _dropped_rx) = mpsc::channel::<()>(1);
+            arrived_tx.send(dropped_tx).unwrap();
+            std::future::pending::<Response<UpBody>>().await
+        })
+    });
+    let meter = start_meter(start_upstream(handler).await).await;
+    let mut client = tokio::net::TcpStream::connect(meter.local_addr()).await.unwrap();
+    let body = r#"{"model":"m","stream":true}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: meter\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    let upstream_handler = tokio::time::timeout(WAIT, arrived.recv()).await.unwrap().unwrap();
+    assert_eq!(meter.stats().cluster.in_flight, 1);
+    drop(client);
+    // The meter closes its upstream request: the handler holding the sender is dropped.
+    tokio::time::timeout(WAIT, upstream_handler.closed())
+        .await
+        .expect("the upstream request stayed open after the client left");
+    let stats = wait_for(|| meter.stats(), |s| s.cluster.requests == 1).await;
+    let c = &stats.cluster;
+    assert_eq!((c.requests, c.in_flight, c.client_closed, c.errors), (1, 0, 1, 0));
+    assert_eq!(stats.models[0].id, "m");
+    assert_eq!(
+        (stats.models[0].aggregate.requests, stats.models[0].aggregate.in_flight),
+        (1, 0)
+    );
+    assert_eq!(stats.recent[0].outcome, Outcome::ClientClosed);
+    assert_eq!(stats.recent[0].status, 0, "no answer, so no status");
+    meter.shutdown().await;
+}
+
 #[tokio::test]
 async fn upstream_down_is_a_502_in_openai_error_shape() {
     let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

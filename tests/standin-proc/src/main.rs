@@ -6,7 +6,7 @@
 //! - `--refuse MESSAGE`   print MESSAGE on stderr and exit 1 at once
 //! - `--ignore-int`       ignore SIGINT; `--ignore-term` ignore SIGTERM
 //! - `--grandchild FILE`  start a copy of itself (same process group, ignoring the same signals,
-//!   running until killed) and write that copy's pid to FILE
+//!   running until killed) and append that copy's pid to FILE (a line each run)
 //! - `--lines N`          print N lines (`line 1` … on stdout; odd ones also to stderr as `err N`)
 //! - `--line-bytes B`     pad each printed stdout line to B bytes (for log rotation tests)
 //! - `--exit CODE`        exit with CODE after `--after-ms T` (default 0 ms)
@@ -118,7 +118,14 @@ fn run(o: &Options) -> Result<(), String> {
             command.arg("--ignore-term");
         }
         let grandchild = command.spawn().map_err(|e| format!("starting the grandchild: {e}"))?;
-        std::fs::write(path, grandchild.id().to_string()).map_err(|e| format!("writing {path}: {e}"))?;
+        // Appended in one write, so restarts keep every run's grandchild (the kill loop counts them).
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("opening {path}: {e}"))?;
+        file.write_all(format!("{}\n", grandchild.id()).as_bytes())
+            .map_err(|e| format!("writing {path}: {e}"))?;
     }
     let mut out = std::io::stdout().lock();
     for n in 1..=o.lines {
