@@ -64,8 +64,9 @@ step "UI: type-check, unit tests, build"
 step "Build the app"
 cargo build --locked -p clusterbar-app
 
-step "Workspace tests (app commands through tauri::test's MockRuntime)"
-cargo test --locked --workspace
+# Only the two crates outside default-members: the core and CLI tests ran above, once.
+step "App tests (commands through tauri::test's MockRuntime)"
+cargo test --locked -p clusterbar-app -p e2e
 
 step "Clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
