@@ -112,7 +112,17 @@ impl AppState {
         let mut next = self.settings();
         change(&mut next);
         self.store.save(&next)?;
-        self.settings.send_replace(next.clone());
+        let previous = self.settings.send_replace(next.clone());
+        // The meter forwards to exo's port: a new port applies to the next request, as the
+        // Settings panel says, not at the next launch.
+        if previous.exo_api_port != next.exo_api_port {
+            if let Ok(Ok(meter)) = self.meter.lock().as_deref() {
+                let upstream = format!("http://127.0.0.1:{}", next.exo_api_port);
+                if let Err(error) = meter.set_upstream(&upstream) {
+                    tracing::warn!(%error, "the meter keeps its upstream");
+                }
+            }
+        }
         self.sampler.sample_now();
         Ok(next)
     }

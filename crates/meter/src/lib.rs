@@ -151,21 +151,18 @@ impl Meter {
                 }
             }
         }
-        let upstream_text = format!("{}{}", parsed.scheme_authority, parsed.path_prefix);
-        let stats = StatsHub::new(upstream_text.clone());
+        let route: proxy::SharedRoute = Arc::new(std::sync::RwLock::new(Arc::new(proxy::Route::new(parsed))));
+        let stats = StatsHub::new(current_route(&route).text.clone());
         if let Some(path) = &options.ledger {
             match ledger::load(path) {
                 Ok(earlier) => stats.load_ledger(earlier),
                 Err(e) => tracing::warn!(error = %e, "the token ledger starts afresh"),
             }
         }
-        let idle = proxy::IdlePool::default();
         let state_for = |client: Option<String>| {
             Arc::new(proxy::ProxyState {
-                upstream: parsed.clone(),
-                upstream_text: upstream_text.clone(),
+                route: route.clone(),
                 stats: stats.clone(),
-                idle: idle.clone(),
                 client,
             })
         };
@@ -213,6 +210,7 @@ impl Meter {
             publish_rx,
             watched,
             shutdown: Some(shutdown_tx),
+            route,
             servers,
             publisher,
             ledger: options.ledger,
@@ -229,12 +227,31 @@ pub struct MeterHandle {
     publish_rx: watch::Receiver<Arc<MeterStats>>,
     watched: Arc<AtomicBool>,
     shutdown: Option<watch::Sender<bool>>,
+    route: proxy::SharedRoute,
     servers: Vec<JoinHandle<()>>,
     publisher: JoinHandle<()>,
     ledger: Option<std::path::PathBuf>,
 }
 
 impl MeterHandle {
+    /// Sends requests from now on to `upstream` (exo's API port changed in Settings). Requests on
+    /// their way finish where they went; no connection to the old upstream is reused.
+    pub fn set_upstream(&self, upstream: &str) -> Result<(), MeterError> {
+        let route = Arc::new(proxy::Route::new(proxy::Upstream::parse(upstream)?));
+        self.stats.set_upstream(route.text.clone());
+        tracing::info!(upstream = %route.text, "token meter upstream changed");
+        match self.route.write() {
+            Ok(mut current) => *current = route,
+            Err(poisoned) => *poisoned.into_inner() = route,
+        }
+        Ok(())
+    }
+
+    /// Where requests go now.
+    pub fn upstream(&self) -> String {
+        current_route(&self.route).text.clone()
+    }
+
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -405,5 +422,12 @@ async fn publish(
                 break;
             }
         }
+    }
+}
+
+fn current_route(route: &proxy::SharedRoute) -> Arc<proxy::Route> {
+    match route.read() {
+        Ok(route) => route.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
     }
 }

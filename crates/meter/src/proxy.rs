@@ -68,13 +68,43 @@ impl Upstream {
     }
 }
 
-pub(crate) struct ProxyState {
+/// Where requests go, with the connections kept open to it. Replaced whole when the upstream
+/// changes (exo's port in Settings): requests already on their way finish with the old one, and its
+/// idle connections are never handed to the new upstream.
+pub(crate) struct Route {
     pub upstream: Upstream,
-    pub upstream_text: String,
-    pub stats: StatsHub,
+    pub text: String,
     pub idle: IdlePool,
+}
+
+impl Route {
+    pub fn new(upstream: Upstream) -> Self {
+        Self {
+            text: format!("{}{}", upstream.scheme_authority, upstream.path_prefix),
+            upstream,
+            idle: IdlePool::default(),
+        }
+    }
+}
+
+/// The route every listener shares.
+pub(crate) type SharedRoute = Arc<std::sync::RwLock<Arc<Route>>>;
+
+pub(crate) struct ProxyState {
+    pub route: SharedRoute,
+    pub stats: StatsHub,
     /// Set on a client's own listener: its requests are counted for it too.
     pub client: Option<String>,
+}
+
+impl ProxyState {
+    /// The route as it is now (one read per request).
+    fn route(&self) -> Arc<Route> {
+        match self.route.read() {
+            Ok(route) => route.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -171,8 +201,8 @@ type UpstreamReply = (Response<Incoming>, Option<(UpstreamSender, UpstreamConnec
 
 /// Sends `request` on a connection that just finished another request, or on a new one, and returns the response
 /// head with the connection that carries its body.
-async fn send_upstream(state: &ProxyState, mut request: Request<ProxyBody>) -> Result<UpstreamReply, UpstreamError> {
-    while let Some((sender, connection)) = state.idle.checkout() {
+async fn send_upstream(route: &Route, mut request: Request<ProxyBody>) -> Result<UpstreamReply, UpstreamError> {
+    while let Some((sender, connection)) = route.idle.checkout() {
         match exchange(sender, connection, request).await {
             Ok(reply) => return Ok(reply),
             // Closed before the request was written: it is whole again, and goes on another connection.
@@ -182,7 +212,7 @@ async fn send_upstream(state: &ProxyState, mut request: Request<ProxyBody>) -> R
             },
         }
     }
-    let (sender, connection) = connect(&state.upstream).await?;
+    let (sender, connection) = connect(&route.upstream).await?;
     exchange(sender, connection, request)
         .await
         .map_err(|failed| UpstreamError::Http(failed.into_error()))
@@ -287,7 +317,8 @@ pub(crate) async fn handle(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let (mut parts, body) = request.into_parts();
-    parts.uri = match state.upstream.target_for(&path_and_query) {
+    let route = state.route();
+    parts.uri = match route.upstream.target_for(&path_and_query) {
         Ok(uri) => uri,
         Err(e) => {
             let message = format!("clusterbar meter: cannot form the upstream URL: {e}");
@@ -301,7 +332,7 @@ pub(crate) async fn handle(
     };
     strip_hop_by_hop(&mut parts.headers);
     // Host names the upstream (as nginx's proxy_pass does by default).
-    parts.headers.insert(header::HOST, state.upstream.host.clone());
+    parts.headers.insert(header::HOST, route.upstream.host.clone());
     parts
         .headers
         .append(header::VIA, HeaderValue::from_static("1.1 clusterbar-meter"));
@@ -328,7 +359,7 @@ pub(crate) async fn handle(
         client: state.client.clone(),
         armed: true,
     });
-    let result = send_upstream(&state, Request::from_parts(parts, upstream_body)).await;
+    let result = send_upstream(&route, Request::from_parts(parts, upstream_body)).await;
     // Answered (or failed): counted below from here on.
     if let Some(unanswered) = unanswered.as_mut() {
         unanswered.armed = false;
@@ -336,8 +367,8 @@ pub(crate) async fn handle(
 
     let Some(endpoint) = endpoint else {
         return Ok(match result {
-            Ok((response, connection)) => forward(&state, response, connection, None),
-            Err(e) => bad_gateway(&state, &e),
+            Ok((response, connection)) => forward(&route, response, connection, None),
+            Err(e) => bad_gateway(&route, &e),
         });
     };
     let model = model_of(peek.as_ref());
@@ -356,7 +387,7 @@ pub(crate) async fn handle(
                 live_tokens: 0,
                 client: state.client.clone(),
             };
-            Ok(forward(&state, response, connection, Some(metering)))
+            Ok(forward(&route, response, connection, Some(metering)))
         }
         Err(e) => {
             let now = Instant::now();
@@ -364,7 +395,7 @@ pub(crate) async fn handle(
             let mut record = meter.finish(model, Outcome::UpstreamFailed, now, unix_ms());
             record.client = state.client.clone();
             state.stats.request_finished(record, 0, now);
-            Ok(bad_gateway(&state, &e))
+            Ok(bad_gateway(&route, &e))
         }
     }
 }
@@ -404,15 +435,15 @@ impl Drop for Unanswered {
     }
 }
 
-fn bad_gateway(state: &ProxyState, error: &UpstreamError) -> Response<ProxyBody> {
+fn bad_gateway(route: &Route, error: &UpstreamError) -> Response<ProxyBody> {
     let mut cause = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
         cause = format!("{cause}: {inner}");
         source = inner.source();
     }
-    tracing::warn!(upstream = %state.upstream_text, %cause, "upstream request failed");
-    let message = format!("clusterbar meter: upstream {} failed: {cause}", state.upstream_text);
+    tracing::warn!(upstream = %route.text, %cause, "upstream request failed");
+    let message = format!("clusterbar meter: upstream {} failed: {cause}", route.text);
     openai_error(
         StatusCode::BAD_GATEWAY,
         &message,
@@ -424,7 +455,7 @@ fn bad_gateway(state: &ProxyState, error: &UpstreamError) -> Response<ProxyBody>
 /// The upstream's response for the client: hop-by-hop fields dropped, the body forwarded (and metered) as it
 /// arrives, driving the connection that carries it.
 fn forward(
-    state: &ProxyState,
+    route: &Route,
     response: Response<Incoming>,
     connection: Option<(UpstreamSender, UpstreamConnection)>,
     metering: Option<Metering>,
@@ -441,7 +472,7 @@ fn forward(
         inner,
         connection,
         sender,
-        idle: state.idle.clone(),
+        idle: route.idle.clone(),
         metering,
         held: None,
     };

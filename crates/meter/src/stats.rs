@@ -183,7 +183,7 @@ struct Inner {
 /// Shared, cheap-to-clone aggregate store. All updates are O(1) under a short mutex.
 #[derive(Debug, Clone)]
 pub struct StatsHub {
-    upstream: String,
+    upstream: Arc<Mutex<String>>,
     inner: Arc<Mutex<Inner>>,
     /// Signalled on every change, so the publisher can sleep while nothing happens.
     activity: Arc<Notify>,
@@ -201,9 +201,16 @@ fn local_today() -> NaiveDate {
 }
 
 impl StatsHub {
+    /// The upstream the stats name (it changes when exo's port does).
+    pub fn set_upstream(&self, upstream: String) {
+        if let Ok(mut current) = self.upstream.lock() {
+            *current = upstream;
+        }
+    }
+
     pub fn new(upstream: impl Into<String>) -> Self {
         Self {
-            upstream: upstream.into(),
+            upstream: Arc::new(Mutex::new(upstream.into())),
             inner: Arc::new(Mutex::new(Inner {
                 epoch: Instant::now(),
                 epoch_unix_ms: unix_ms(),
@@ -380,7 +387,7 @@ impl StatsHub {
                 .collect(),
         };
         MeterStats {
-            upstream: self.upstream.clone(),
+            upstream: self.upstream.lock().map(|u| u.clone()).unwrap_or_default(),
             generated_unix_ms: unix_ms(),
             cluster: aggregate(&mut inner.cluster, now_second),
             models: inner

@@ -715,3 +715,33 @@ async fn a_clients_taken_port_leaves_the_meter_running() {
     assert!(why.unwrap().contains("cannot listen"));
     meter.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_new_upstream_takes_the_next_request_and_no_old_connection_is_reused() {
+    let (first, first_accepted) = counting_upstream(None).await;
+    let (second, second_accepted) = counting_upstream(None).await;
+    let meter = start_meter(first).await;
+    get_ok(&meter).await;
+    assert_eq!(first_accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // exo's port changed in Settings: the same meter now forwards to the new one, at once.
+    meter.set_upstream(&format!("http://{second}")).unwrap();
+    assert_eq!(meter.upstream(), format!("http://{second}"));
+    get_ok(&meter).await;
+    get_ok(&meter).await;
+    assert_eq!(
+        second_accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the new upstream got a connection (and kept it for the next request)"
+    );
+    assert_eq!(
+        first_accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the idle connection to the old upstream was not reused"
+    );
+    let stats = get_json(meter.local_addr(), "/_clusterbar/stats").await;
+    assert_eq!(stats["upstream"], format!("http://{second}"));
+    // A bad address is refused and changes nothing.
+    assert!(meter.set_upstream("ftp://example.com").is_err());
+    assert_eq!(meter.upstream(), format!("http://{second}"));
+    meter.shutdown().await;
+}
