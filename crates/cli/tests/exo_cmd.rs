@@ -302,8 +302,10 @@ fn an_exo_outside_the_process_scope_is_neither_seen_nor_adopted() {
     std::fs::write(&foreign, "#!/bin/sh\nwhile :; do sleep 0.2; done\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // Killed on drop, so a failing assertion does not leave it looping.
-    let other = Running(Command::new(&foreign).spawn().unwrap());
+    // Killed on drop, so a failing assertion does not leave it looping. Run as `sh …/exo` (what
+    // the kernel would run for its #! line anyway): exec of a file this process just wrote can fail
+    // with ETXTBSY while another test thread's fork still holds the write descriptor.
+    let other = Running(Command::new("/bin/sh").arg(&foreign).spawn().unwrap());
     let other_pid = other.0.id();
 
     let (ok, stdout, stderr) = home.output(&["status", "--json"]);
