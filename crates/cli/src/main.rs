@@ -148,7 +148,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Models { action, exo_url } => {
             let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
             let client = cluster::client(exo_url.as_deref(), &settings)?;
-            render::print_text(&models::run(action, &client)?)
+            render::print_text(&models::run(action, &client, &settings)?)
         }
         Command::Status {
             json,

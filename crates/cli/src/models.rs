@@ -2,9 +2,10 @@
 
 use clap::Subcommand;
 use clusterbar_core::exo::fit::{fit_with, Architecture, DEFAULT_CONTEXT_TOKENS};
-use clusterbar_core::exo::{self, ExoClient, FitVerdict, Pool, PoolConfig};
+use clusterbar_core::exo::{self, ExoClient, FitVerdict};
 use clusterbar_core::format::{bytes, printable};
-use clusterbar_core::snapshot::now_unix_ms;
+use clusterbar_core::settings::Settings;
+use clusterbar_core::snapshot::{now_unix_ms, Collector};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -64,7 +65,7 @@ fn positive_number(text: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(command: ModelsCommand, client: &ExoClient) -> Result<String, String> {
+pub fn run(command: ModelsCommand, client: &ExoClient, settings: &Settings) -> Result<String, String> {
     match command {
         ModelsCommand::List { json } => list(client, json),
         ModelsCommand::Load { id, min_nodes, wait } => load(client, &id, min_nodes, wait),
@@ -79,7 +80,7 @@ pub fn run(command: ModelsCommand, client: &ExoClient) -> Result<String, String>
             bits,
             context,
             json,
-        } => fit(client, id.as_deref(), params_b.zip(bits), context, json),
+        } => fit(client, settings, id.as_deref(), params_b.zip(bits), context, json),
     }
 }
 
@@ -291,13 +292,28 @@ fn unload(client: &ExoClient, id: &str) -> Result<String, String> {
 
 fn fit(
     client: &ExoClient,
+    settings: &Settings,
     id: Option<&str>,
     params: Option<(f64, f64)>,
     context: u64,
     as_json: bool,
 ) -> Result<String, String> {
-    let view = client.cluster_view(now_unix_ms()).map_err(|e| e.to_string())?;
-    let pool = Pool::from_view(&view, &PoolConfig::default());
+    // The pool exactly as the app computes it (one sample: this Mac's measured GPU ceiling for a
+    // local exo), so the CLI and the popover never disagree on whether a model fits.
+    let mut collector = Collector::with_exo_url(client.base_url()).map_err(|e| e.to_string())?;
+    let snapshot = collector.collect(settings, &[], None);
+    let pool = match snapshot.cluster.and_then(|c| c.pool) {
+        Some(pool) => pool,
+        None => {
+            let why = snapshot
+                .warnings
+                .iter()
+                .find(|w| w.code == "exo_unreachable")
+                .map(|w| w.message.clone())
+                .unwrap_or_else(|| format!("exo at {} gave no cluster", client.base_url()));
+            return Err(printable(&why).into_owned());
+        }
+    };
     let verdict: FitVerdict = match (id, params) {
         (Some(id), _) => {
             let cards = client.models().map_err(|e| e.to_string())?;

@@ -126,8 +126,11 @@ impl Collector {
             porten_tokens: None,
         };
         {
+            // This Mac's measured ceiling belongs to the node exo calls "this" only when that exo
+            // runs here: a remote exo's "this" is another box.
+            let local_exo = self.exo_url_override.as_deref().is_none_or(is_loopback_url);
             let config = PoolConfig {
-                this_box_gpu_ceiling_bytes: gpu_ceiling,
+                this_box_gpu_ceiling_bytes: gpu_ceiling.filter(|_| local_exo),
                 ..PoolConfig::default()
             };
             let now = snapshot.taken_at_unix_ms;
@@ -180,7 +183,32 @@ impl Collector {
     }
 }
 
+/// Whether an exo URL points at this machine (loopback), whatever its port.
+pub fn is_loopback_url(url: &str) -> bool {
+    match url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// One sample, for one-shot callers such as `clusterbar status`.
 pub fn collect_snapshot(settings: &Settings, extra_warnings: &[Warning]) -> Snapshot {
     Collector::default().collect(settings, extra_warnings, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_exo_on_this_machine_gets_its_gpu_ceiling() {
+        assert!(is_loopback_url("http://127.0.0.1:52415"));
+        assert!(is_loopback_url("http://localhost:8000/"));
+        assert!(is_loopback_url("http://[::1]:52415"));
+        assert!(!is_loopback_url("http://studio.local:52415"));
+        assert!(!is_loopback_url("http://192.168.99.2:52415"));
+        assert!(!is_loopback_url("not a url"));
+    }
 }
