@@ -85,7 +85,10 @@ fn corrupt_settings_are_reported_through_the_settings_command_and_the_snapshot()
     assert!(view.problem.as_deref().unwrap_or("").contains("settings.json.bad"));
     assert_eq!(view.settings, Settings::default());
     let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
-    assert!(snapshot.warnings.iter().any(|w| w.code == "settings_reset"));
+    assert!(snapshot
+        .warnings
+        .iter()
+        .any(|w| w.code == clusterbar_core::warnings::WarningCode::SettingsReset));
 }
 
 #[test]

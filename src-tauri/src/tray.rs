@@ -43,8 +43,8 @@ fn notify_changes<R: Runtime>(app: &AppHandle<R>, latch: &mut Latch, snapshot: &
             tracing::warn!(error = %e, "could not show a notification");
         }
     }
-    for code in changes.cleared {
-        tracing::info!(%code, "condition cleared");
+    for (code, scope) in changes.cleared {
+        tracing::info!(%code, ?scope, "condition cleared");
     }
 }
 

@@ -97,7 +97,7 @@ export function snapshot(): Snapshot {
     state: "degraded",
     this_node: thisNode,
     services: { exo: service("stopped"), porten: service("not_installed") },
-    warnings: [{ code: "tb_link_slow", severity: "warning", message: "slow link to mini-3", fix: "use a TB5 cable" }],
+    warnings: [{ code: "tb_link_slow", scope: "this_mac", severity: "warning", message: "slow link to mini-3", fix: "use a TB5 cable" }],
     cluster: cluster([node("studio-1", 40, { is_this_node: true }), node("mini-2", 50), node("mini-3", 60)], [model("m/one", "inst-a")]),
     events: [],
     porten_agent: null,

@@ -23,6 +23,8 @@ export type { ThunderboltPort } from "./generated/ThunderboltPort";
 export type { TrayState } from "./generated/TrayState";
 export type { Warming } from "./generated/Warming";
 export type { Warning } from "./generated/Warning";
+export type { WarningCode } from "./generated/WarningCode";
+export type { WarningScope } from "./generated/WarningScope";
 
 /** clusterbar-meter `ClientStats`: what a client with its own listener (the Porten agent) was served. */
 export interface ClientStats {

@@ -7,7 +7,7 @@ import { render } from "lit-html";
 import indexHtml from "../index.html?raw";
 import { beforeEach, describe, expect, it } from "vitest";
 import { GB, cluster, model, node, thisNode } from "./testdata";
-import type { ModelView, Warning } from "./types";
+import type { ModelView, Warning, WarningCode } from "./types";
 import { clusterView, modelsView, newPageState, thisMacView, uniqueKeys, warningsView, type Actions, type PageState } from "./view";
 
 /** Actions that do what main.ts's do to the page state, then re-render as main.ts's paint does. */
@@ -156,8 +156,8 @@ describe("this Mac and warnings", () => {
     expect(root.querySelector("#tb-ports li")?.textContent).toBe("Port 1: 80 Gb/s · 2 lanes → mini-2 · RDMA");
   });
 
-  it("keys warnings by code and message", () => {
-    const w = (code: string, message: string): Warning => ({ code, severity: "warning", message, fix: "fix it" });
+  it("keys warnings by code and scope", () => {
+    const w = (code: WarningCode, message: string): Warning => ({ code, scope: "this_mac", severity: "warning", message, fix: "fix it" });
     const list = document.createElement("ul");
     root.append(list);
     render(warningsView([w("rdma_disabled", "RDMA is off on mini-2"), w("tb_link_slow", "slow link")]), list);
@@ -165,6 +165,10 @@ describe("this Mac and warnings", () => {
     render(warningsView([w("tb_link_slow", "slow link")]), list);
     expect(list.querySelectorAll("li")).toHaveLength(1);
     expect(list.querySelector("li[data-code='tb_link_slow']")).toBe(slow);
+    // A message that changes (a countdown, another box named) is rewritten in the same row.
+    render(warningsView([w("tb_link_slow", "slow link, now at 20 Gb/s")]), list);
+    expect(list.querySelector("li[data-code='tb_link_slow']")).toBe(slow);
+    expect(slow?.textContent).toContain("now at 20 Gb/s");
   });
 
   it("makes repeated keys unique", () => {

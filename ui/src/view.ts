@@ -80,7 +80,7 @@ const width = (pct: number | null) => styleMap({ width: pct === null ? "0" : `${
 export function warningsView(warnings: readonly Warning[]): unknown {
   return keyed(
     warnings,
-    (w) => `${w.code}\u0000${w.message}`,
+    (w) => `${w.code}\u0000${w.scope}`,
     (w) => html`<li class="warning-row ${w.severity}" data-code=${w.code}>
       <div class="strong">${w.message}</div>
       <div class="small">${w.fix}</div>

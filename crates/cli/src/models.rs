@@ -308,7 +308,7 @@ fn fit(
             let why = snapshot
                 .warnings
                 .iter()
-                .find(|w| w.code == "exo_unreachable")
+                .find(|w| w.code == clusterbar_core::warnings::WarningCode::ExoUnreachable)
                 .map(|w| w.message.clone())
                 .unwrap_or_else(|| format!("exo at {} gave no cluster", client.base_url()));
             return Err(printable(&why).into_owned());

@@ -14,6 +14,7 @@ use clusterbar_core::files::{read_regular, BUNDLE_FILE_MAX_BYTES};
 use clusterbar_core::probes::hardware::{self, HardwareReader, RawSources};
 use clusterbar_core::settings::Settings;
 use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot, TrayState};
+use clusterbar_core::warnings::WarningScope;
 
 const SNAPSHOT_FILE: &str = "snapshot.json";
 const EXO_STATE_FILE: &str = "exo_state.json";
@@ -99,29 +100,13 @@ pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
     let mut snapshot: Snapshot =
         serde_json::from_slice(&saved).map_err(|e| format!("{SNAPSHOT_FILE} is not a Clusterbar snapshot: {e}"))?;
     let report = hardware::parse(&raw);
-    let mut warnings = hardware::hardware_warnings(&report, snapshot.this_node.memory.as_ref());
-    for error in &report.source_errors {
-        warnings.push(clusterbar_core::warnings::Warning::probe_failed(
-            &error.source,
-            &error.reason,
-        ));
-    }
-    // Standing conditions that are not re-derivable from raw outputs stay as recorded.
-    let rederived = [
-        "tb_link_slow",
-        "rdma_disabled",
-        "tb_bridge_on",
-        "tb_bridge_cycle",
-        "memory_pressure",
-        "probe_failed",
-    ];
-    let cluster_codes: Vec<String> = snapshot
-        .cluster
-        .iter()
-        .flat_map(|c| c.warnings.iter().map(|w| w.code.clone()))
-        .collect();
+    // The hardware's warnings exactly as a live sample derives them (one function for both).
+    let mut warnings = hardware::this_mac_warnings(&report, snapshot.this_node.memory.as_ref());
+    // Standing conditions that are not re-derivable from raw outputs stay as recorded; the
+    // cluster's are derived again from the saved /state below.
     for kept in snapshot.warnings.iter() {
-        if !rederived.contains(&kept.code.as_str()) && !cluster_codes.contains(&kept.code) {
+        let rederived = kept.scope == WarningScope::ThisMac && hardware::DERIVED_FROM_HARDWARE.contains(&kept.code);
+        if !rederived && kept.scope != WarningScope::Cluster {
             warnings.push(kept.clone());
         }
     }

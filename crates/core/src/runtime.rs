@@ -62,7 +62,11 @@ impl RuntimeReport {
     /// the Hub said about the loaded models.
     pub fn warnings(&self) -> Vec<Warning> {
         let mut warnings: Vec<Warning> = Vec::new();
-        warnings.extend(self.exo.as_ref().and_then(|s| Warning::from_supervised("exo", s)));
+        warnings.extend(
+            self.exo
+                .as_ref()
+                .and_then(|s| Warning::from_supervised(clusterbar_model::Program::Exo, s)),
+        );
         if let Some(agent) = &self.porten_agent {
             warnings.extend(agent_warning(agent));
         }
@@ -88,7 +92,7 @@ fn agent_warning(agent: &AgentStatus) -> Option<Warning> {
             last_lines: agent.last_lines.clone(),
             log_path: agent.log_path.clone().unwrap_or_default(),
         };
-        Warning::from_supervised("porten", &status)
+        Warning::from_supervised(clusterbar_model::Program::Porten, &status)
     })?
 }
 

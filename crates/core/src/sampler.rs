@@ -168,7 +168,12 @@ mod tests {
 
     #[test]
     fn standing_warnings_ride_on_every_sample() {
-        let warning = Warning::new("settings_reset", crate::warnings::Severity::Warning, "x", "y");
+        let warning = Warning::new(
+            clusterbar_model::WarningCode::SettingsReset,
+            crate::warnings::Severity::Warning,
+            "x",
+            "y",
+        );
         let sampler = Sampler::start(watch::channel(Settings::default()).1, vec![warning.clone()]).unwrap();
         assert!(sampler.latest().warnings.contains(&warning));
     }

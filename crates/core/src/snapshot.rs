@@ -83,10 +83,7 @@ impl Collector {
             }
         };
         let hardware = crate::probes::hardware::parse(&self.hardware.sample());
-        warnings.extend(crate::probes::hardware::hardware_warnings(&hardware, memory.as_ref()));
-        for error in &hardware.source_errors {
-            warnings.push(Warning::probe_failed(&error.source, &error.reason));
-        }
+        warnings.extend(crate::probes::hardware::this_mac_warnings(&hardware, memory.as_ref()));
         self.processes.refresh();
         let mut services = crate::supervise::discover_services(settings, &self.processes);
         let porten_app = self

@@ -1,23 +1,29 @@
 //! Conditions that need the user's attention. Each has a stable `code` that scripts and the
 //! notification latch key on, a one-line cause and the fix.
 
-pub use clusterbar_model::warning::{Severity, Warning};
+pub use clusterbar_model::warning::{Severity, Warning, WarningCode, WarningScope};
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A condition as the latch knows it: its code in its scope (this Mac's slow link and the
+/// cluster's are two conditions).
+pub type Condition = (WarningCode, WarningScope);
 
 /// Turns the warnings of successive samples into notifications that neither flicker nor
 /// nag: a condition is raised once it was present in [`Latch::RAISE_AFTER`] consecutive
 /// samples, is never raised again while it stays, and is cleared once when it goes away.
 #[derive(Debug, Default)]
 pub struct Latch {
-    /// Code → consecutive samples it has been present in.
-    streak: std::collections::HashMap<String, u32>,
-    raised: std::collections::HashSet<String>,
+    /// Condition → consecutive samples it has been present in.
+    streak: BTreeMap<Condition, u32>,
+    raised: BTreeSet<Condition>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct LatchChanges {
     pub raised: Vec<Warning>,
-    /// Codes of conditions that were raised and are now gone.
-    pub cleared: Vec<String>,
+    /// Conditions that were raised and are now gone.
+    pub cleared: Vec<Condition>,
 }
 
 impl Latch {
@@ -25,23 +31,18 @@ impl Latch {
 
     pub fn observe(&mut self, warnings: &[Warning]) -> LatchChanges {
         let mut changes = LatchChanges::default();
-        let present: std::collections::HashSet<&str> = warnings.iter().map(|w| w.code.as_str()).collect();
-        self.streak.retain(|code, _| present.contains(code.as_str()));
-        let mut cleared: Vec<String> = self
-            .raised
-            .iter()
-            .filter(|c| !present.contains(c.as_str()))
-            .cloned()
-            .collect();
-        cleared.sort();
-        for code in &cleared {
-            self.raised.remove(code);
+        let present: BTreeSet<Condition> = warnings.iter().map(|w| (w.code, w.scope)).collect();
+        self.streak.retain(|condition, _| present.contains(condition));
+        let cleared: Vec<Condition> = self.raised.difference(&present).copied().collect();
+        for condition in &cleared {
+            self.raised.remove(condition);
         }
         changes.cleared = cleared;
         for warning in warnings {
-            let streak = self.streak.entry(warning.code.clone()).or_insert(0);
+            let condition = (warning.code, warning.scope);
+            let streak = self.streak.entry(condition).or_insert(0);
             *streak = streak.saturating_add(1);
-            if *streak >= Self::RAISE_AFTER && self.raised.insert(warning.code.clone()) {
+            if *streak >= Self::RAISE_AFTER && self.raised.insert(condition) {
                 changes.raised.push(warning.clone());
             }
         }
@@ -54,6 +55,11 @@ mod latch_tests {
     use super::*;
 
     fn w(code: &str) -> Warning {
+        let code = match code {
+            "tb_link_slow" => WarningCode::TbLinkSlow,
+            "node_stale" => WarningCode::NodeStale,
+            other => panic!("no test code {other}"),
+        };
         Warning::new(code, Severity::Warning, "m", "f")
     }
 
@@ -73,7 +79,10 @@ mod latch_tests {
                 "never repeated"
             );
         }
-        assert_eq!(latch.observe(&[]).cleared, vec!["tb_link_slow".to_owned()]);
+        assert_eq!(
+            latch.observe(&[]).cleared,
+            vec![(WarningCode::TbLinkSlow, WarningScope::ThisMac)]
+        );
         assert_eq!(latch.observe(&[]), LatchChanges::default());
     }
 

@@ -165,7 +165,11 @@ fn the_survivor_of_a_killed_master_is_frozen_not_healthy() {
     assert_eq!(first.view.frozen_for_s, None);
     let second = watcher.observe(parse_state(&state, None, t0 + 31_000), t0 + 31_000);
     assert!(second.view.frozen_for_s.is_some());
-    assert!(second.view.warnings.iter().any(|w| w.code == "exo_view_frozen"));
+    assert!(second
+        .view
+        .warnings
+        .iter()
+        .any(|w| w.code == clusterbar_core::warnings::WarningCode::ExoViewFrozen));
 }
 
 #[test]

@@ -15,4 +15,4 @@ pub mod snapshot;
 pub mod warning;
 
 pub use snapshot::{Services, Snapshot, ThisNode, TrayState, SNAPSHOT_SCHEMA};
-pub use warning::{Severity, Warning};
+pub use warning::{add_warning, Program, Severity, Warning, WarningCode, WarningScope};

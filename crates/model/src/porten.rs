@@ -172,13 +172,13 @@ impl HubCheck {
         let note = self.note.clone().unwrap_or_default();
         match self.catalog {
             CatalogState::KeyRejected => warnings.push(Warning::new(
-                "porten_key_rejected",
+                crate::warning::WarningCode::PortenKeyRejected,
                 Severity::Warning,
                 format!("The Porten Hub refused the API key: {note}."),
                 "Create a new key in Porten's portal and store it (Settings, or PORTEN_API_KEY for the CLI).",
             )),
             CatalogState::Forbidden => warnings.push(Warning::new(
-                "porten_key_rejected",
+                crate::warning::WarningCode::PortenKeyRejected,
                 Severity::Warning,
                 format!("The Porten Hub does not allow this key to read its catalog: {note}."),
                 "Check the key's permissions and region in Porten's portal.",
@@ -195,7 +195,7 @@ impl HubCheck {
                     None => "Load a model from Porten's catalog (porten.ai/models); others get no requests.".to_owned(),
                 };
                 warnings.push(Warning::new(
-                    "model_not_offered",
+                    crate::warning::WarningCode::ModelNotOffered,
                     Severity::Warning,
                     format!(
                         "{} is loaded in exo but Porten does not offer it, so the agent gets no requests for it.",
@@ -211,7 +211,7 @@ impl HubCheck {
                     _ => "Porten is preparing it",
                 };
                 warnings.push(Warning::new(
-                    "model_warming",
+                    crate::warning::WarningCode::ModelWarming,
                     Severity::Warning,
                     warming.describe(&model.id),
                     format!("Nothing to do: {phase}; requests start when it is ready."),
@@ -225,7 +225,7 @@ impl HubCheck {
 /// The Hub could not be asked; the catalog checks are skipped.
 pub fn hub_unreachable(reason: &str) -> Warning {
     Warning::new(
-        "porten_hub_unreachable",
+        crate::warning::WarningCode::PortenHubUnreachable,
         Severity::Warning,
         format!("Cannot read Porten's model catalog: {reason}."),
         "Check the network and the Hub URL in Settings; the agent's models are not checked until then.",

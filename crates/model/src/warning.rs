@@ -13,9 +13,99 @@ pub enum Severity {
     Error,
 }
 
+/// Every condition Clusterbar knows, one stable snake_case code each (scripts, the notification
+/// latch and the page key on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningCode {
+    ProbeFailed,
+    SettingsReset,
+    TbLinkSlow,
+    RdmaDisabled,
+    TbBridgeOn,
+    TbBridgeCycle,
+    MemoryPressure,
+    ExoUnreachable,
+    ExoApiExposed,
+    ExoViewFrozen,
+    ExoGaveUp,
+    ExoRestarting,
+    NodeStale,
+    OsBuildMismatch,
+    PortenGaveUp,
+    PortenRestarting,
+    PortenKeyRejected,
+    PortenHubUnreachable,
+    ModelNotOffered,
+    ModelWarming,
+}
+
+/// Whose condition it is: this Mac's own (its probes, its programs, its settings), the cluster's
+/// as exo reports it (other boxes and the links between them), or the Porten Hub's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningScope {
+    ThisMac,
+    Cluster,
+    Hub,
+}
+
+impl WarningCode {
+    /// The code as JSON and scripts spell it.
+    pub fn as_str(self) -> &'static str {
+        use WarningCode::*;
+        match self {
+            ProbeFailed => "probe_failed",
+            SettingsReset => "settings_reset",
+            TbLinkSlow => "tb_link_slow",
+            RdmaDisabled => "rdma_disabled",
+            TbBridgeOn => "tb_bridge_on",
+            TbBridgeCycle => "tb_bridge_cycle",
+            MemoryPressure => "memory_pressure",
+            ExoUnreachable => "exo_unreachable",
+            ExoApiExposed => "exo_api_exposed",
+            ExoViewFrozen => "exo_view_frozen",
+            ExoGaveUp => "exo_gave_up",
+            ExoRestarting => "exo_restarting",
+            NodeStale => "node_stale",
+            OsBuildMismatch => "os_build_mismatch",
+            PortenGaveUp => "porten_gave_up",
+            PortenRestarting => "porten_restarting",
+            PortenKeyRejected => "porten_key_rejected",
+            PortenHubUnreachable => "porten_hub_unreachable",
+            ModelNotOffered => "model_not_offered",
+            ModelWarming => "model_warming",
+        }
+    }
+    /// The scope a code has unless its producer says otherwise (RDMA and slow links are seen
+    /// both by this Mac's probes and, for the other boxes, in exo's view).
+    pub fn default_scope(self) -> WarningScope {
+        use WarningCode::*;
+        match self {
+            ExoViewFrozen | NodeStale | OsBuildMismatch => WarningScope::Cluster,
+            PortenKeyRejected | PortenHubUnreachable | ModelNotOffered | ModelWarming => WarningScope::Hub,
+            _ => WarningScope::ThisMac,
+        }
+    }
+}
+
+impl std::fmt::Display for WarningCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Codes compare with their spelling, as scripts read them.
+impl PartialEq<&str> for WarningCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Warning {
-    pub code: String,
+    pub code: WarningCode,
+    pub scope: WarningScope,
     pub severity: Severity,
     /// One line: what is wrong.
     pub message: String,
@@ -24,19 +114,26 @@ pub struct Warning {
 }
 
 impl Warning {
-    pub fn new(code: &str, severity: Severity, message: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn new(code: WarningCode, severity: Severity, message: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
-            code: code.to_owned(),
+            code,
+            scope: code.default_scope(),
             severity,
             message: message.into(),
             fix: fix.into(),
         }
     }
 
+    /// The same condition, seen from another place (e.g. exo's view of the other boxes).
+    pub fn in_scope(mut self, scope: WarningScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
     /// A reader failed; its part of the snapshot is empty.
     pub fn probe_failed(probe: &str, reason: &str) -> Self {
         Self::new(
-            "probe_failed",
+            WarningCode::ProbeFailed,
             Severity::Error,
             format!("Could not read {probe}: {reason}"),
             "See the log (Logs in the popover footer) and report it if it persists.",
@@ -46,7 +143,7 @@ impl Warning {
     /// The settings file was unreadable and defaults are in use.
     pub fn settings_reset(problem: &str) -> Self {
         Self::new(
-            "settings_reset",
+            WarningCode::SettingsReset,
             Severity::Warning,
             problem,
             "Check Settings; the old file is kept beside the new one as settings.json.bad.",
@@ -61,7 +158,7 @@ impl Warning {
         let peer = peer.unwrap_or("another Mac");
         let port = socket.map(|s| format!(" (port {s})")).unwrap_or_default();
         Self::new(
-            "tb_link_slow",
+            WarningCode::TbLinkSlow,
             Severity::Warning,
             format!("The Thunderbolt link to {peer}{port} runs at {gbps:.0} Gb/s, below TB5's 80 Gb/s."),
             "Buy a TB5 cable (80 Gb/s) and plug it into TB5 ports on both Macs.",
@@ -71,7 +168,7 @@ impl Warning {
     /// TB5 hardware, but RDMA over Thunderbolt is off.
     pub fn rdma_disabled() -> Self {
         Self::new(
-            "rdma_disabled",
+            WarningCode::RdmaDisabled,
             Severity::Warning,
             "RDMA over Thunderbolt is off on TB5 hardware (~5 vs ~25 tok/s on big MoEs).",
             "Boot to Recovery, open Terminal, run `rdma_ctl enable`, restart.",
@@ -81,7 +178,7 @@ impl Warning {
     /// The Thunderbolt Bridge service is on while RDMA is enabled.
     pub fn tb_bridge_on() -> Self {
         Self::new(
-            "tb_bridge_on",
+            WarningCode::TbBridgeOn,
             Severity::Warning,
             "Thunderbolt Bridge is enabled; RDMA over Thunderbolt needs it off.",
             "Disable the Thunderbolt Bridge service in System Settings → Network.",
@@ -91,7 +188,7 @@ impl Warning {
     /// The bridge is on with two or more Mac-to-Mac links on its member ports.
     pub fn tb_bridge_cycle(host_links: usize) -> Self {
         Self::new(
-            "tb_bridge_cycle",
+            WarningCode::TbBridgeCycle,
             Severity::Warning,
             format!(
                 "Thunderbolt Bridge is on with {host_links} Mac links: cabled in a ring (3+ Macs) or twice to one Mac, it loops."
@@ -114,7 +211,7 @@ impl Warning {
             ),
         };
         Self::new(
-            "memory_pressure",
+            WarningCode::MemoryPressure,
             severity,
             message,
             "Unload a model or quit apps; a model larger than free memory swaps and crawls.",
@@ -125,11 +222,16 @@ impl Warning {
 impl Warning {
     /// A supervised program that crashed (and is being restarted) or that Clusterbar gave
     /// up restarting.
-    pub fn from_supervised(program: &str, status: &crate::service::SupervisedStatus) -> Option<Self> {
+    pub fn from_supervised(program: Program, status: &crate::service::SupervisedStatus) -> Option<Self> {
         use crate::service::SupervisedState;
+        let (gave_up, restarting) = match program {
+            Program::Exo => (WarningCode::ExoGaveUp, WarningCode::ExoRestarting),
+            Program::Porten => (WarningCode::PortenGaveUp, WarningCode::PortenRestarting),
+        };
+        let program = program.name();
         match status.state {
             SupervisedState::GaveUp => Some(Self::new(
-                &format!("{program}_gave_up"),
+                gave_up,
                 Severity::Error,
                 format!(
                     "{program} kept crashing; Clusterbar stopped restarting it: {}",
@@ -141,7 +243,7 @@ impl Warning {
                 ),
             )),
             SupervisedState::BackingOff => Some(Self::new(
-                &format!("{program}_restarting"),
+                restarting,
                 Severity::Warning,
                 format!(
                     "{program} stopped ({}); restarting in {} s",
@@ -155,13 +257,83 @@ impl Warning {
     }
 }
 
-/// The one merge rule: a warning is added unless the same condition (same code and message)
-/// is already listed, so two readers that see one problem show it once.
+/// The programs Clusterbar supervises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    Exo,
+    Porten,
+}
+
+impl Program {
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::Exo => "exo",
+            Program::Porten => "porten",
+        }
+    }
+}
+
+/// The one merge rule: one warning per code and scope. Two readers that see the same condition
+/// from the same place show it once (the first, which the collector adds from the most direct
+/// source); this Mac's view and exo's view of the other boxes are different scopes and both show.
 pub fn add_warning(warnings: &mut Vec<Warning>, warning: Warning) {
     if !warnings
         .iter()
-        .any(|w| w.code == warning.code && w.message == warning.message)
+        .any(|w| w.code == warning.code && w.scope == warning.scope)
     {
         warnings.push(warning);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_spelled_as_serde_writes_it() {
+        use WarningCode::*;
+        let all = [
+            ProbeFailed,
+            SettingsReset,
+            TbLinkSlow,
+            RdmaDisabled,
+            TbBridgeOn,
+            TbBridgeCycle,
+            MemoryPressure,
+            ExoUnreachable,
+            ExoApiExposed,
+            ExoViewFrozen,
+            ExoGaveUp,
+            ExoRestarting,
+            NodeStale,
+            OsBuildMismatch,
+            PortenGaveUp,
+            PortenRestarting,
+            PortenKeyRejected,
+            PortenHubUnreachable,
+            ModelNotOffered,
+            ModelWarming,
+        ];
+        for code in all {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: WarningCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, code);
+        }
+    }
+
+    #[test]
+    fn one_warning_per_code_and_scope() {
+        let this_mac = Warning::new(WarningCode::RdmaDisabled, Severity::Warning, "here", "f");
+        let cluster = Warning::new(WarningCode::RdmaDisabled, Severity::Warning, "on mini-2", "f")
+            .in_scope(WarningScope::Cluster);
+        let mut list = Vec::new();
+        add_warning(&mut list, this_mac.clone());
+        add_warning(&mut list, cluster.clone());
+        add_warning(
+            &mut list,
+            Warning::new(WarningCode::RdmaDisabled, Severity::Warning, "again", "f"),
+        );
+        assert_eq!(list, vec![this_mac, cluster]);
     }
 }

@@ -316,7 +316,9 @@ fn the_event_index_moves_until_the_view_freezes() {
     let view = frozen.client.cluster_view(now_unix_ms()).unwrap();
     assert!(view.frozen_for_s.is_some_and(|s| s > 59.0), "{:?}", view.frozen_for_s);
     assert!(
-        view.warnings.iter().any(|w| w.code == "exo_view_frozen"),
+        view.warnings
+            .iter()
+            .any(|w| w.code == clusterbar_core::warnings::WarningCode::ExoViewFrozen),
         "{:?}",
         view.warnings
     );

@@ -470,7 +470,7 @@ fn with_the_key_the_catalog_suggests_the_offered_id() {
     assert_eq!(check.models[0].closest.as_deref(), Some("org/Qwen3-30B-A3B-4bit"));
     assert_eq!(check.models[1].offered, Some(true));
     assert_eq!(check.models[1].warming.as_ref().map(|w| w.ready), Some(true));
-    let codes: Vec<String> = check.warnings().into_iter().map(|w| w.code).collect();
+    let codes: Vec<String> = check.warnings().into_iter().map(|w| w.code.to_string()).collect();
     assert_eq!(codes, vec!["model_not_offered"]);
     let catalog_asks = asked(&hub, "/v1/models");
     assert_eq!(catalog_asks.len(), 1);
@@ -594,7 +594,10 @@ fn warming_moves_from_downloading_to_loading_to_ready() {
             phases.push(phase);
         }
         if first_warning.is_none() {
-            first_warning = check.warnings().into_iter().find(|w| w.code == "model_warming");
+            first_warning = check
+                .warnings()
+                .into_iter()
+                .find(|w| w.code == clusterbar_core::warnings::WarningCode::ModelWarming);
         }
         warming.ready
     });

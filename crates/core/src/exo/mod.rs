@@ -32,7 +32,7 @@ use clusterbar_model::{Snapshot, TrayState};
 /// exo is down or unreachable: the cluster part of the snapshot is empty and this says why.
 pub fn exo_unreachable_warning(error: &ExoError) -> Warning {
     Warning::new(
-        "exo_unreachable",
+        clusterbar_model::WarningCode::ExoUnreachable,
         Severity::Error,
         format!("Cannot read the cluster: {error}."),
         "Start exo on this Mac (or check the exo URL and port in Settings).",
@@ -73,9 +73,7 @@ pub fn attach_cluster(snapshot: &mut Snapshot, cluster: Result<ClusterView, ExoE
         Err(error) => vec![exo_unreachable_warning(error)],
     };
     for warning in new_warnings {
-        if !snapshot.warnings.iter().any(|w| w.code == warning.code) {
-            snapshot.warnings.push(warning);
-        }
+        clusterbar_model::add_warning(&mut snapshot.warnings, warning);
     }
     snapshot.cluster = cluster.ok();
     snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);

@@ -15,7 +15,7 @@ pub use clusterbar_model::cluster::{
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use clusterbar_model::warning::{Severity, Warning};
+use clusterbar_model::warning::{Severity, Warning, WarningScope};
 
 /// Parses `/state`. `this_node_id` is what `/node_id` answered; `now_unix_ms` dates `lastSeen`.
 /// The ids of models exo has loaded and can serve now (ready or running): sorted, each once.
@@ -752,6 +752,9 @@ fn list(names: &[&str]) -> String {
 
 fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
     let mut warnings = Vec::new();
+    // Scoped `cluster`: beside this Mac's own (`this_mac`) warning from its probes, never merged
+    // away by it. exo's view names every box, this Mac included (a remote exo's "this" is
+    // another box, and exo measures links from both ends).
     let rdma_off: Vec<&str> = view
         .nodes
         .iter()
@@ -759,15 +762,18 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
         .map(|n| n.name.as_str())
         .collect();
     if view.nodes.len() > 1 && !rdma_off.is_empty() {
-        warnings.push(Warning::new(
-            "rdma_disabled",
-            Severity::Warning,
-            format!(
-                "RDMA over Thunderbolt is off on {}; the cluster falls back to slower TCP.",
-                list(&rdma_off)
-            ),
-            "On each of those Macs: start up in Recovery, run `rdma_ctl enable` in Terminal, and restart.",
-        ));
+        warnings.push(
+            Warning::new(
+                clusterbar_model::WarningCode::RdmaDisabled,
+                Severity::Warning,
+                format!(
+                    "RDMA over Thunderbolt is off on {}; the cluster falls back to slower TCP.",
+                    list(&rdma_off)
+                ),
+                "On each of those Macs: start up in Recovery, run `rdma_ctl enable` in Terminal, and restart.",
+            )
+            .in_scope(WarningScope::Cluster),
+        );
     }
     let slow: Vec<String> = view
         .links
@@ -776,15 +782,18 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
         .filter_map(|l| Some(format!("{} ↔ {} at {} Gb/s", l.from, l.to, l.speed_gbps?)))
         .collect();
     if !slow.is_empty() {
-        warnings.push(Warning::new(
-            "tb_link_slow",
-            Severity::Warning,
-            format!(
-                "Thunderbolt link slower than {TB_FULL_SPEED_GBPS} Gb/s: {}.",
-                slow.join(", ")
-            ),
-            "Use a Thunderbolt 5 cable (80 Gb/s) between Thunderbolt 5 ports, directly, without a hub or dock.",
-        ));
+        warnings.push(
+            Warning::new(
+                clusterbar_model::WarningCode::TbLinkSlow,
+                Severity::Warning,
+                format!(
+                    "Thunderbolt link slower than {TB_FULL_SPEED_GBPS} Gb/s: {}.",
+                    slow.join(", ")
+                ),
+                "Use a Thunderbolt 5 cable (80 Gb/s) between Thunderbolt 5 ports, directly, without a hub or dock.",
+            )
+            .in_scope(WarningScope::Cluster),
+        );
     }
     if let Some(age) = view.frozen_for_s {
         warnings.push(exo_view_frozen_warning(age));
@@ -801,7 +810,7 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
         .collect();
     if !stale.is_empty() {
         warnings.push(Warning::new(
-            "node_stale",
+            clusterbar_model::WarningCode::NodeStale,
             Severity::Warning,
             format!("exo has not heard from {} recently.", stale.join(", ")),
             "Check that the Mac is awake, on the network, and that exo still runs on it.",
@@ -815,7 +824,7 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
             .filter_map(|n| Some(format!("{} {}", n.name, n.os_build.as_deref()?)))
             .collect();
         warnings.push(Warning::new(
-            "os_build_mismatch",
+            clusterbar_model::WarningCode::OsBuildMismatch,
             Severity::Warning,
             format!("The Macs run different macOS builds ({}).", detail.join(", ")),
             "Update every Mac in the cluster to the same macOS version; RDMA needs matching builds.",
@@ -827,7 +836,7 @@ fn cluster_warnings(view: &ClusterView) -> Vec<Warning> {
 /// exo answers, but its view of the cluster stopped moving `age_s` seconds ago.
 pub fn exo_view_frozen_warning(age_s: f64) -> Warning {
     Warning::new(
-        "exo_view_frozen",
+        clusterbar_model::WarningCode::ExoViewFrozen,
         Severity::Error,
         format!(
             "exo on this Mac has not updated its view of the cluster for {age_s:.0} s: the boxes and models shown are frozen, not live (the box that led the cluster may be gone)."
@@ -839,7 +848,7 @@ pub fn exo_view_frozen_warning(age_s: f64) -> Warning {
 /// Warns that exo's API (no authentication) answers on a network address, not only loopback.
 pub fn exo_api_exposed_warning(address: &str) -> Warning {
     Warning::new(
-        "exo_api_exposed",
+        clusterbar_model::WarningCode::ExoApiExposed,
         Severity::Warning,
         format!("exo's API answers without a password on {address}: anyone on that network can load models and read prompts."),
         "Block exo's API port from other machines (macOS Firewall or pf), or keep the Mac on a trusted network only.",
@@ -944,7 +953,10 @@ mod tests {
         assert_eq!(view.nodes.len(), 2);
         assert!(view.node("old-air").is_none());
         assert_eq!(view.memory_total_bytes, 549755813888 + 68719476736);
-        assert!(!view.warnings.iter().any(|w| w.code == "node_stale"));
+        assert!(!view
+            .warnings
+            .iter()
+            .any(|w| w.code == clusterbar_model::WarningCode::NodeStale));
     }
 
     #[test]
@@ -982,6 +994,38 @@ mod tests {
         assert!(view.warnings[2].message.contains("mini-2 (66 s ago)"));
         assert!(view.warnings[3].message.contains("25B78"));
         assert_eq!(view.links[0].speed_gbps, Some(40.0));
+    }
+
+    #[test]
+    fn the_clusters_rdma_and_link_warnings_are_scoped_cluster() {
+        let mut state = fixture();
+        state["nodeRdmaCtl"][MINI]["enabled"] = json!(false);
+        state["nodeThunderbolt"][MINI]["interfaces"][0]["linkSpeed"] = json!("40 Gb/s");
+        let view = parse_state(&state, Some(STUDIO), now());
+        let scoped: Vec<(&str, WarningScope)> = view
+            .warnings
+            .iter()
+            .filter(|w| w.code == "rdma_disabled" || w.code == "tb_link_slow")
+            .map(|w| (w.code.as_str(), w.scope))
+            .collect();
+        assert_eq!(
+            scoped,
+            [
+                ("rdma_disabled", WarningScope::Cluster),
+                ("tb_link_slow", WarningScope::Cluster)
+            ]
+        );
+        // Beside this Mac's own warning of the same code, both stay (the one merge rule).
+        let mut warnings = vec![Warning::new(
+            clusterbar_model::WarningCode::RdmaDisabled,
+            Severity::Warning,
+            "this Mac",
+            "f",
+        )];
+        for warning in view.warnings {
+            clusterbar_model::add_warning(&mut warnings, warning);
+        }
+        assert_eq!(warnings.iter().filter(|w| w.code == "rdma_disabled").count(), 2);
     }
 
     #[test]

@@ -88,7 +88,8 @@ impl Watcher {
         let still_s = now_unix_ms.saturating_sub(since) as f64 / 1000.0;
         if view.frozen_for_s.is_none() && still_s > NODE_STALE_AFTER_S {
             view.frozen_for_s = Some(still_s);
-            view.warnings.retain(|w| w.code != "node_stale");
+            view.warnings
+                .retain(|w| w.code != clusterbar_model::WarningCode::NodeStale);
             view.warnings.push(exo_view_frozen_warning(still_s));
         }
     }

@@ -554,6 +554,33 @@ fn linux_power(raw: &RawSources, report: &mut HardwareReport) {
 /// so this fires for a ring of 3+ Macs (each has two Mac links — the loop), for two cables
 /// to the same Mac (also a loop), and for the middle Mac of a chain (not a loop yet, but one
 /// more cable closes it); the message says so.
+/// The codes [`this_mac_warnings`] derives from the hardware's outputs (a report bundle derives
+/// them again; others are kept as recorded).
+pub const DERIVED_FROM_HARDWARE: [clusterbar_model::WarningCode; 6] = {
+    use clusterbar_model::WarningCode::*;
+    [
+        TbLinkSlow,
+        RdmaDisabled,
+        TbBridgeOn,
+        TbBridgeCycle,
+        MemoryPressure,
+        ProbeFailed,
+    ]
+};
+
+/// This Mac's hardware conditions and every source that failed: what a sample and a report
+/// bundle's diagnosis both show.
+pub fn this_mac_warnings(report: &HardwareReport, memory: Option<&MemoryInfo>) -> Vec<Warning> {
+    let mut warnings = hardware_warnings(report, memory);
+    warnings.extend(
+        report
+            .source_errors
+            .iter()
+            .map(|error| Warning::probe_failed(&error.source, &error.reason)),
+    );
+    warnings
+}
+
 pub fn hardware_warnings(report: &HardwareReport, memory: Option<&MemoryInfo>) -> Vec<Warning> {
     let mut warnings = Vec::new();
     for port in report.thunderbolt.iter().filter(|p| p.slow) {
@@ -1149,7 +1176,10 @@ mod tests {
         assert!(report.gpu_wired_limit_estimated);
         assert!(report.source_errors.is_empty(), "{:?}", report.source_errors);
 
-        let codes: Vec<String> = hardware_warnings(&report, None).into_iter().map(|w| w.code).collect();
+        let codes: Vec<String> = hardware_warnings(&report, None)
+            .into_iter()
+            .map(|w| w.code.to_string())
+            .collect();
         assert_eq!(codes, ["rdma_disabled"]);
 
         let json = serde_json::to_value(&report).unwrap();
@@ -1280,7 +1310,10 @@ mod tests {
     }
 
     fn codes(report: &HardwareReport, memory: Option<&MemoryInfo>) -> Vec<String> {
-        hardware_warnings(report, memory).into_iter().map(|w| w.code).collect()
+        hardware_warnings(report, memory)
+            .into_iter()
+            .map(|w| w.code.to_string())
+            .collect()
     }
 
     #[test]
