@@ -3,6 +3,8 @@
 //! killed one left behind, so no orphan survives. Slow, so ignored by plain `cargo test`:
 //! `scripts/fault-suite.sh` runs it with `FAULT_KILL_LOOPS` iterations (default 3).
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,9 +29,7 @@ fn status(home: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
+use common::alive;
 
 fn grandchildren(home: &Path) -> Vec<u32> {
     std::fs::read_to_string(home.join("grandchildren"))

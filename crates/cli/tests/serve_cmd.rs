@@ -11,11 +11,7 @@ use std::time::{Duration, Instant};
 use common::porten_standin;
 
 fn alive(pid: i32) -> bool {
-    // A zombie has exited; /proc says so in its state letter.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
-        Err(_) => false,
-    }
+    u32::try_from(pid).is_ok_and(common::alive)
 }
 
 fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {

@@ -33,3 +33,16 @@ pub fn porten_standin() -> PathBuf {
     );
     standin
 }
+
+/// Whether a process is alive and not a zombie, on Linux and macOS alike (`ps`, not /proc).
+pub fn alive(pid: u32) -> bool {
+    Command::new("ps")
+        .args(["-o", "stat=", "-p", &pid.to_string()])
+        .output()
+        .map(|out| {
+            let state = String::from_utf8_lossy(&out.stdout);
+            let state = state.trim();
+            !state.is_empty() && !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
