@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clusterbar_core::exo::{parse_state, ExoClient};
 use clusterbar_core::files::{read_regular, BUNDLE_FILE_MAX_BYTES};
-use clusterbar_core::probes::hardware::{self, HardwareReader, RawSources};
+use clusterbar_core::probes::hardware::{self, RawSources};
 use clusterbar_core::settings::Settings;
 use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot, TrayState};
 use clusterbar_core::warnings::WarningScope;
@@ -47,14 +47,14 @@ pub fn save(out: &Path, settings: &Settings, exo_url: Option<&str>) -> Result<St
         ));
     }
     std::fs::create_dir_all(out).map_err(|e| format!("creating {}: {e}", out.display()))?;
-    // A settled sample waits for the power readers' first figures (up to 2 s).
-    let raw = HardwareReader::new().sample_settled(Duration::from_secs(2));
-    raw.save(out).map_err(|e| format!("saving the raw sources: {e}"))?;
     let mut collector = match exo_url {
         Some(url) => Collector::with_exo_url(url).map_err(|e| e.to_string())?,
         None => Collector::default(),
     };
-    let snapshot = collector.collect(settings, &[], None);
+    // One settled sample (it waits up to 2 s for the power readers' first figures): the raw
+    // outputs saved are the ones the saved snapshot was built from.
+    let (snapshot, raw) = collector.collect_settled(settings, Duration::from_secs(2));
+    raw.save(out).map_err(|e| format!("saving the raw sources: {e}"))?;
     let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?;
     write_bundle_file(out, SNAPSHOT_FILE, &json)?;
     let client = match exo_url {

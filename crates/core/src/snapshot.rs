@@ -72,6 +72,29 @@ impl Collector {
         extra_warnings: &[Warning],
         runtime: Option<&RuntimeReport>,
     ) -> Snapshot {
+        let raw = self.hardware.sample();
+        self.collect_from(raw, settings, extra_warnings, runtime)
+    }
+
+    /// One sample that waits (up to `max_wait`) for the power readers' first figures, with the
+    /// raw outputs it was built from: a report bundle saves exactly what its snapshot shows.
+    pub fn collect_settled(
+        &mut self,
+        settings: &Settings,
+        max_wait: Duration,
+    ) -> (Snapshot, crate::probes::hardware::RawSources) {
+        let raw = self.hardware.sample_settled(max_wait);
+        let snapshot = self.collect_from(raw.clone(), settings, &[], None);
+        (snapshot, raw)
+    }
+
+    fn collect_from(
+        &mut self,
+        raw: crate::probes::hardware::RawSources,
+        settings: &Settings,
+        extra_warnings: &[Warning],
+        runtime: Option<&RuntimeReport>,
+    ) -> Snapshot {
         let mut warnings: Vec<Warning> = extra_warnings.to_vec();
         let host = crate::probes::host::read();
         let memory = match crate::probes::memory::read() {
@@ -82,7 +105,7 @@ impl Collector {
                 None
             }
         };
-        let hardware = crate::probes::hardware::parse(&self.hardware.sample());
+        let hardware = crate::probes::hardware::parse(&raw);
         warnings.extend(crate::probes::hardware::this_mac_warnings(&hardware, memory.as_ref()));
         self.processes.refresh();
         let mut services = crate::supervise::discover_services(settings, &self.processes);
