@@ -148,15 +148,43 @@ pub fn scan_output(text: &str) -> LoginPrompt {
 }
 
 /// The Hub's host, from its URL (`wss://porten.ai` → `porten.ai`), lower-case.
-pub fn hub_host(hub_url: &str) -> Result<url::Host<String>, String> {
-    let parsed = url::Url::parse(hub_url.trim()).map_err(|e| format!("the Hub URL {hub_url:?} is not a URL: {e}"))?;
+/// Why a login URL is not opened (or the Hub's own URL cannot judge it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginUrlError {
+    #[error("it is {bytes} bytes long, far longer than a sign-in link (at most {MAX_LOGIN_URL_BYTES} are opened)")]
+    TooLong { bytes: usize },
+    #[error("the Hub URL {url:?} is not a URL: {reason}")]
+    HubNotAUrl { url: String, reason: String },
+    #[error("the Hub URL {0:?} must start with wss:// or https://")]
+    HubScheme(String),
+    #[error("the Hub URL {0:?} has no host")]
+    HubNoHost(String),
+    #[error("not a valid URL ({0})")]
+    NotAUrl(String),
+    #[error("it carries a user name before the host (a trick to disguise the real host)")]
+    UserInfo,
+    #[error("it has no host")]
+    NoHost,
+    #[error("it is plain http, not https")]
+    PlainHttp,
+    #[error("its scheme {0:?} is not https")]
+    Scheme(String),
+    #[error("its host {host} is not the Hub's ({hub}) or a subdomain of it")]
+    OffHub { host: String, hub: String },
+}
+
+pub fn hub_host(hub_url: &str) -> Result<url::Host<String>, LoginUrlError> {
+    let parsed = url::Url::parse(hub_url.trim()).map_err(|e| LoginUrlError::HubNotAUrl {
+        url: hub_url.to_owned(),
+        reason: e.to_string(),
+    })?;
     if !matches!(parsed.scheme(), "wss" | "ws" | "https" | "http") {
-        return Err(format!("the Hub URL {hub_url:?} must start with wss:// or https://"));
+        return Err(LoginUrlError::HubScheme(hub_url.to_owned()));
     }
     parsed
         .host()
         .map(|h| h.to_owned())
-        .ok_or_else(|| format!("the Hub URL {hub_url:?} has no host"))
+        .ok_or_else(|| LoginUrlError::HubNoHost(hub_url.to_owned()))
 }
 
 fn is_loopback(host: &url::Host<String>) -> bool {
@@ -171,25 +199,22 @@ fn is_loopback(host: &url::Host<String>) -> bool {
 /// `http` only when the Hub itself is on loopback (a development Hub). Everything else —
 /// other schemes, other hosts, lookalikes (`porten.ai.evil.com`), user-info tricks
 /// (`https://porten.ai@evil.com`) — is refused with the reason.
-pub fn check_login_url(candidate: &str, hub_url: &str) -> Result<url::Url, String> {
+pub fn check_login_url(candidate: &str, hub_url: &str) -> Result<url::Url, LoginUrlError> {
     if candidate.len() > MAX_LOGIN_URL_BYTES {
-        return Err(format!(
-            "it is {} bytes long, far longer than a sign-in link (at most {MAX_LOGIN_URL_BYTES} are opened)",
-            candidate.len()
-        ));
+        return Err(LoginUrlError::TooLong { bytes: candidate.len() });
     }
     let hub = hub_host(hub_url)?;
-    let parsed = url::Url::parse(candidate).map_err(|e| format!("not a valid URL ({e})"))?;
+    let parsed = url::Url::parse(candidate).map_err(|e| LoginUrlError::NotAUrl(e.to_string()))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("it carries a user name before the host (a trick to disguise the real host)".into());
+        return Err(LoginUrlError::UserInfo);
     }
-    let host = parsed.host().map(|h| h.to_owned()).ok_or("it has no host")?;
+    let host = parsed.host().map(|h| h.to_owned()).ok_or(LoginUrlError::NoHost)?;
     let hub_is_loopback = is_loopback(&hub);
     match parsed.scheme() {
         "https" => {}
         "http" if hub_is_loopback && is_loopback(&host) => {}
-        "http" => return Err("it is plain http, not https".into()),
-        other => return Err(format!("its scheme {other:?} is not https")),
+        "http" => return Err(LoginUrlError::PlainHttp),
+        other => return Err(LoginUrlError::Scheme(other.to_owned())),
     }
     let on_hub = match (&host, &hub) {
         (url::Host::Domain(name), url::Host::Domain(hub_name)) => {
@@ -200,7 +225,10 @@ pub fn check_login_url(candidate: &str, hub_url: &str) -> Result<url::Url, Strin
         _ => host == hub || (hub_is_loopback && is_loopback(&host)),
     };
     if !on_hub {
-        return Err(format!("its host {host} is not the Hub's ({hub}) or a subdomain of it"));
+        return Err(LoginUrlError::OffHub {
+            host: host.to_string(),
+            hub: hub.to_string(),
+        });
     }
     Ok(parsed)
 }
@@ -358,8 +386,22 @@ pub fn opener_program() -> PathBuf {
     }
 }
 
+/// Why the browser could not be opened (the user is then shown the URL to open by hand).
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error("could not run {program}: {source}")]
+    Run { program: String, source: std::io::Error },
+    #[error("{program} ended with {status}")]
+    Failed {
+        program: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("waiting for {program}: {source}")]
+    Wait { program: String, source: std::io::Error },
+}
+
 /// Opens an already-checked URL; waits a few seconds for the opener to say whether it worked.
-pub fn open_in_browser(url: &url::Url) -> Result<(), String> {
+pub fn open_in_browser(url: &url::Url) -> Result<(), BrowserError> {
     let program = opener_program();
     let mut child = Command::new(&program)
         .arg(url.as_str())
@@ -367,16 +409,29 @@ pub fn open_in_browser(url: &url::Url) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("could not run {}: {e}", program.display()))?;
+        .map_err(|source| BrowserError::Run {
+            program: program.display().to_string(),
+            source,
+        })?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("{} ended with {status}", program.display())),
+            Ok(Some(status)) => {
+                return Err(BrowserError::Failed {
+                    program: program.display().to_string(),
+                    status,
+                })
+            }
             // Some openers stay until the browser closes; by now it has been handed the URL.
             Ok(None) if Instant::now() >= deadline => return Ok(()),
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for {}: {e}", program.display())),
+            Err(source) => {
+                return Err(BrowserError::Wait {
+                    program: program.display().to_string(),
+                    source,
+                })
+            }
         }
     }
 }
@@ -481,7 +536,8 @@ pub fn login(options: &LoginOptions, cancel: &CancelHandle, mut progress: impl F
                 if let (Some(url), false) = (&prompt.url, browser_tried) {
                     browser_tried = true;
                     match check_login_url(url, &options.hub_url) {
-                        Err(reason) => {
+                        Err(refused) => {
+                            let reason = refused.to_string();
                             tracing::warn!(url = %shown_url(url), %reason, "refusing to open the login URL");
                             outcome.suspicious = Some(reason.clone());
                             outcome.not_opened = Some(reason.clone());
@@ -495,7 +551,8 @@ pub fn login(options: &LoginOptions, cancel: &CancelHandle, mut progress: impl F
                                 outcome.opened = true;
                                 progress(&LoginEvent::BrowserOpened { url: url.clone() });
                             }
-                            Err(reason) => {
+                            Err(failed) => {
+                                let reason = failed.to_string();
                                 outcome.not_opened = Some(format!("the browser could not be opened: {reason}"));
                                 progress(&LoginEvent::BrowserFailed {
                                     url: url.clone(),
@@ -615,7 +672,8 @@ mod tests {
     fn a_huge_url_is_refused_with_its_length() {
         let huge = format!("https://porten.ai/device?pad={}", "a".repeat(1 << 20));
         let reason = check_login_url(&huge, HUB).unwrap_err();
-        assert!(reason.contains("bytes long"), "{reason}");
+        assert!(matches!(reason, LoginUrlError::TooLong { .. }), "{reason:?}");
+        assert!(reason.to_string().contains("bytes long"), "{reason}");
         let shown = shown_url(&huge);
         assert!(shown.len() < 200 && shown.ends_with(" bytes)"), "{shown}");
         assert_eq!(shown_url("https://porten.ai/d"), "https://porten.ai/d");
