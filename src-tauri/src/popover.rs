@@ -2,9 +2,14 @@
 //!
 //! Its web view is created once and kept hidden between opens (`kept`, the default). The other
 //! design, `CLUSTERBAR_POPOVER_WEBVIEW=on-demand`, creates it on show and destroys it on hide;
-//! it stays as a switch for `scripts/bench-idle.sh`, which measures both. Kept because
-//! (2026-11-30, Linux/WebKitGTK, debug build, 2 busy cores) on-demand did not cost clearly less
-//! closed and opened far slower than 150 ms: see README, "Measured".
+//! it stays as a switch for `scripts/bench-idle.sh`, which measures both.
+//!
+//! Why kept (2026-11-30, Linux/WebKitGTK, debug build, 2 busy cores, two runs of 20 s windows):
+//! on-demand does cost less closed after an open (0.20 % of a core and 6.8 wake-ups/s against
+//! 0.79–0.83 % and 45–48/s: the hidden page keeps the app's main loop and IPC threads waking),
+//! but each open builds a web process and loads the page, 544–1234 ms to its first painted
+//! frame against 30–71 ms for the kept page (321–442 ms the first time it is shown): far over
+//! the 150 ms an open may take. The hidden page's cost is the thing to cut instead.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
