@@ -18,7 +18,6 @@ secs=${1:-30}
 bin=${2:-target/debug/clusterbar-app}
 opens=${OPENS:-5} # time-to-open samples per design
 hz=$(getconf CLK_TCK)
-export NO_AT_BRIDGE=1 # no accessibility bus (none existed before the D-Bus session above; figures stay comparable)
 work=$(mktemp -d)
 app=""
 trap '[ -n "$app" ] && kill "$app" 2>/dev/null; rm -rf "$work"' EXIT
