@@ -35,6 +35,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         cmd::settings::update_settings,
         cmd::app::hide_popover,
         cmd::app::fit_popover,
+        cmd::app::popover_painted,
         cmd::exo::exo_start,
         cmd::exo::exo_stop,
         cmd::join::join_preflight,
@@ -72,8 +73,13 @@ pub fn run() {
     };
     let builder = tauri::Builder::default()
         // First, so a second launch only opens the running copy's popover.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            popover::show(app)
+        // `--hide` closes it instead (for scripts/bench-idle.sh, which opens and closes it).
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            if argv.iter().any(|a| a == "--hide") {
+                popover::hide(app)
+            } else {
+                popover::show(app)
+            }
         }))
         .plugin(tauri_plugin_positioner::init())
         .plugin(tauri_plugin_opener::init())
@@ -88,6 +94,9 @@ pub fn run() {
             app.set_activation_policy(tauri::ActivationPolicy::Accessory);
             app.state::<AppState>().start_meter();
             tray::setup_tray(app)?;
+            if popover::webview_life() == popover::WebviewLife::Kept {
+                popover::create(app.handle())?;
+            }
             if pinned_open {
                 popover::show(app.handle());
             }
@@ -111,11 +120,15 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|app, event| {
-        if let tauri::RunEvent::Exit = event {
+    app.run(|app, event| match event {
+        // The last window closing (a popover destroyed on hide) is not quitting: the app lives
+        // in the menu bar. Quit exits with a code.
+        tauri::RunEvent::ExitRequested { code: None, api, .. } => api.prevent_exit(),
+        tauri::RunEvent::Exit => {
             // Quitting stops everything the app started: no child process is left behind.
             tracing::info!("Clusterbar quitting");
             state::stop_children(app);
         }
+        _ => {}
     });
 }

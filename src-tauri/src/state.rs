@@ -46,6 +46,8 @@ pub struct AppState {
 pub(crate) struct PopoverClock {
     pub(crate) shown_at: Option<Instant>,
     pub(crate) hidden_by_blur_at: Option<Instant>,
+    /// Set by a show that made the popover visible, taken at the page's first paint after it.
+    pub(crate) opening: Option<Instant>,
 }
 
 /// What the page needs to render the Settings panel.

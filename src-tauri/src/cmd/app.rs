@@ -4,7 +4,7 @@ use clusterbar_core::Snapshot;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::{CommandError, ErrorCode};
-use crate::popover::{hide, POPOVER_HEIGHT, POPOVER_WIDTH};
+use crate::popover::{hide, painted, POPOVER_HEIGHT, POPOVER_WIDTH};
 use crate::state::AppState;
 
 #[tauri::command]
@@ -15,6 +15,12 @@ pub(crate) fn snapshot(state: State<'_, AppState>) -> Snapshot {
 #[tauri::command]
 pub(crate) fn hide_popover<R: Runtime>(app: AppHandle<R>) {
     hide(&app);
+}
+
+/// The page's first frame since the popover opened (for the time-to-open figure).
+#[tauri::command]
+pub(crate) fn popover_painted(state: State<'_, AppState>) {
+    painted(&state);
 }
 
 /// The page reports its content height; the popover takes it (up to its maximum) so there

@@ -17,9 +17,10 @@ use crate::state::AppState;
 #[tauri::command]
 pub(crate) fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapshot>) -> Result<(), CommandError> {
     // More than one subscription in a run means the page was reloaded (e.g. its web process
-    // restarted): anything it was showing in flight is gone, so say so in the log.
+    // restarted): anything it was showing in flight is gone, so say so in the log. A web view
+    // created on each open loads the page each time.
     let count = state.page_loads.fetch_add(1, Ordering::SeqCst) + 1;
-    if count > 1 {
+    if count > 1 && crate::popover::webview_life() == crate::popover::WebviewLife::Kept {
         tracing::warn!(count, "the popover page loaded again");
     }
     let mut updates = state.sampler.subscribe();
