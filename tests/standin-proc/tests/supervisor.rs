@@ -267,11 +267,10 @@ fn dropping_the_supervisor_stops_its_child() {
     let pid = wait_for(&supervisor, "running", PATIENCE, |s| s.pid.is_some())
         .pid
         .unwrap();
-    let began = Instant::now();
     drop(supervisor);
     assert!(!process_alive(pid));
-    // A plain child ends at the first signal, SIGINT.
-    assert!(began.elapsed() < Duration::from_millis(300), "{:?}", began.elapsed());
+    // A plain child ends at the first signal, SIGINT: the log says which signal ended it (no
+    // wall-clock bound, which a busy machine could overrun).
     assert!(!spec.pid_file.exists());
     assert!(
         log_text(&spec).contains("stopped (killed by SIGINT)"),
