@@ -80,6 +80,14 @@ for _ in $(seq 100); do
   busctl --user list --no-legend 2>/dev/null | grep -q 'SingleInstance' && break
   sleep 0.2
 done
+# The single-instance name is taken before the app's setup ends; on a busy machine a second launch
+# could arrive before the tray and popover exist. Wait for the tray item, as a user would.
+for _ in $(seq 100); do
+  for n in $(busctl --user list --no-legend 2>/dev/null | awk '$1 ~ /^:/ {print $1}'); do
+    busctl --user tree --list "$n" 2>/dev/null | grep -qE '^/org/ayatana/NotificationItem/[^/]+$' && break 2
+  done
+  sleep 0.2
+done
 timeout 20 "$BIN" > target/ci/tray-app-second.log 2>&1; second_rc=$?
 [ "$second_rc" = 0 ] || fail "the second launch did not hand over and exit (rc $second_rc)"
 kill -0 "$P" 2>/dev/null || fail "the first copy died when the second launched"
