@@ -19,9 +19,9 @@ os=${RUN_APP_OS:-$(uname -s)}
 case "$os" in
   Darwin|macos)
     tauri_cli=${TAURI_CLI:-ui/node_modules/.bin/tauri}
-    # Debug profile: a release build is for the release workflow. Updater artifacts need the private
-    # signing key, which only the release environment has.
-    "$tauri_cli" build --debug --bundles app
+    # Debug profile: a release build is for the release workflow. No updater artifacts: they need the
+    # private signing key, which only the release environment has (tauri.dev-bundle.conf.json).
+    "$tauri_cli" build --debug --bundles app --config src-tauri/tauri.dev-bundle.conf.json
     target_dir=$(cargo metadata --format-version 1 --no-deps \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     app="$target_dir/debug/bundle/macos/Clusterbar.app"

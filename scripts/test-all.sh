@@ -111,7 +111,8 @@ if [ "$(uname -s)" = "Linux" ]; then
   # which the steps above must not run. Debug profile: it proves the bundle config, not the optimiser.
   step "Linux bundle (.deb): tauri build --debug --bundles deb, then the package inspected"
   rm -f "$target_dir"/debug/bundle/deb/*.deb
-  ui/node_modules/.bin/tauri build --debug --bundles deb
+  # No updater artifacts: they need the private key, which only the release environment has.
+  ui/node_modules/.bin/tauri build --debug --bundles deb --config src-tauri/tauri.dev-bundle.conf.json
   tests/scripts/deb-test.sh "$(ls -t "$target_dir"/debug/bundle/deb/*.deb | head -1)"
 else
   step "End-to-end and tray tests need Linux (no desktop WebDriver on macOS): skipped"

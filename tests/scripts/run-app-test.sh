@@ -47,7 +47,8 @@ PATH="$tmp/bin:$PATH" RUN_APP_OS=macos CLUSTERBAR_SKIP_SETUP=1 TAURI_CLI="$tmp/b
   "$root/scripts/run-app.sh" --flag-for-the-app > "$tmp/out" 2>&1 || { cat "$tmp/out"; fail "run-app.sh exited non-zero"; }
 
 grep -q "^npm run build (in $root/ui)" "$log" || fail "the UI was not built"
-grep -q '^tauri build --debug --bundles app$' "$log" || fail "no 'tauri build --debug --bundles app'"
+grep -q '^tauri build --debug --bundles app --config src-tauri/tauri.dev-bundle.conf.json$' "$log" \
+  || fail "no 'tauri build --debug --bundles app' (without updater artifacts)"
 grep -q "^launched $tmp/target/debug/bundle/macos/Clusterbar.app/Contents/MacOS/clusterbar-app --flag-for-the-app$" "$log" \
   || fail "the bundle's binary was not launched (with the arguments)"
 ! grep -q '^cargo run' "$log" || fail "the macOS branch ran 'cargo run'"
