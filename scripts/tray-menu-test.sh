@@ -52,6 +52,7 @@ def get(label):
     return items[label]
 o, _ = get("Open Clusterbar")
 l, lp = get("Start at Login")
+get("Check for Updates\u2026")  # present, not clicked: a check goes to the network
 q, _ = get("Quit Clusterbar")
 print(o, l, lp.get("toggle-type", {}).get("data", "none"), lp.get("toggle-state", {}).get("data", -1), q)
 ' "$layout") || fail "menu layout: $layout"

@@ -10,11 +10,13 @@
 
 mod cmd;
 mod error;
+mod login_item;
 mod popover;
 mod state;
 #[cfg(test)]
 mod tests;
 mod tray;
+mod updates;
 
 use clusterbar_core::settings::SettingsStore;
 use tauri::{Manager, Runtime, WindowEvent};
@@ -84,10 +86,14 @@ pub fn run() {
         .plugin(tauri_plugin_positioner::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
-        ));
+        // Checks only when the user chooses Check for Updates… (updates.rs).
+        .plugin(tauri_plugin_updater::Builder::new().build());
+    // macOS registers the login item itself, through SMAppService (login_item.rs).
+    #[cfg(not(target_os = "macos"))]
+    let builder = builder.plugin(tauri_plugin_autostart::init(
+        tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+        None,
+    ));
     let app = build_app(builder, state)
         .setup(move |app| {
             #[cfg(target_os = "macos")]

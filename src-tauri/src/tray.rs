@@ -48,19 +48,6 @@ fn notify_changes<R: Runtime>(app: &AppHandle<R>, latch: &mut Latch, snapshot: &
     }
 }
 
-/// Settings are the source of truth for "Start at login"; the OS entry follows them.
-fn apply_start_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), String> {
-    use tauri_plugin_autostart::ManagerExt;
-    let launcher = app.autolaunch();
-    let result = if enabled { launcher.enable() } else { launcher.disable() };
-    result.map_err(|e| {
-        format!(
-            "could not {} start at login: {e}",
-            if enabled { "enable" } else { "disable" }
-        )
-    })
-}
-
 /// The live figure beside the menu-bar icon (a setting, off by default); back to the bare
 /// icon after 5 s without tokens.
 fn follow_tokens_in_title<R: Runtime>(app: &AppHandle<R>, tray: tauri::tray::TrayIcon<R>) {
@@ -100,9 +87,9 @@ fn follow_tokens_in_title<R: Runtime>(app: &AppHandle<R>, tray: tauri::tray::Tra
 pub(crate) fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
     let state = app.state::<AppState>();
     let start_at_login = state.settings().start_at_login;
-    if let Ok(enabled_now) = tauri_plugin_autostart::ManagerExt::autolaunch(app.handle()).is_enabled() {
+    if let Ok(enabled_now) = crate::login_item::is_enabled(app.handle()) {
         if enabled_now != start_at_login {
-            if let Err(e) = apply_start_at_login(app.handle(), start_at_login) {
+            if let Err(e) = crate::login_item::apply(app.handle(), start_at_login) {
                 tracing::warn!("{e}");
             }
         }
@@ -116,8 +103,18 @@ pub(crate) fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
         start_at_login,
         None::<&str>,
     )?;
+    let check_updates = crate::updates::menu_item(app)?;
     let quit = MenuItem::with_id(app, "quit", "Quit Clusterbar", true, Some("CmdOrCtrl+Q"))?;
-    let menu = Menu::with_items(app, &[&open, &login, &PredefinedMenuItem::separator(app)?, &quit])?;
+    let menu = Menu::with_items(
+        app,
+        &[
+            &open,
+            &login,
+            &check_updates,
+            &PredefinedMenuItem::separator(app)?,
+            &quit,
+        ],
+    )?;
     let first = state.sampler.latest();
     let login_item = login.clone();
     let tray = TrayIconBuilder::with_id(TRAY_ID)
@@ -130,7 +127,7 @@ pub(crate) fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
             "open" => show(app),
             "start_at_login" => {
                 let wanted = login_item.is_checked().unwrap_or(false);
-                let result = apply_start_at_login(app, wanted).and_then(|()| {
+                let result = crate::login_item::apply(app, wanted).and_then(|()| {
                     app.state::<AppState>()
                         .update_settings(|s| s.start_at_login = wanted)
                         .map(|_| ())
@@ -141,6 +138,7 @@ pub(crate) fn setup_tray<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<()> {
                     let _ = login_item.set_checked(!wanted);
                 }
             }
+            crate::updates::MENU_ID => crate::updates::on_click(app),
             "quit" => app.exit(0),
             _ => {}
         })
