@@ -8,6 +8,7 @@ pub mod clock;
 pub mod exo;
 pub mod files;
 pub mod format;
+pub mod history;
 pub mod join;
 pub mod logging;
 pub mod paths;

@@ -75,6 +75,11 @@ pub struct Settings {
     pub porten_app_bundle_ids: Vec<String>,
     /// … and the process names its agent may run under.
     pub porten_app_process_names: Vec<String>,
+    /// The price of electricity per kWh, for the cost per 1M tokens and per day; `None` = not
+    /// shown (energy per token still is).
+    pub electricity_price_per_kwh: Option<f64>,
+    /// The currency of that price, as the user writes it ("EUR", "$"); shown, never converted.
+    pub currency: String,
     /// Unknown keys, kept so a downgrade does not erase a newer version's settings.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -106,6 +111,8 @@ impl Default for Settings {
             ],
             porten_app_bundle_ids: vec!["ai.porten".to_owned()],
             porten_app_process_names: vec!["Porten".to_owned(), "porten-agent".to_owned()],
+            electricity_price_per_kwh: None,
+            currency: "USD".to_owned(),
             other: serde_json::Map::new(),
         }
     }
@@ -161,11 +168,35 @@ impl Settings {
                 "porten_meter_port must be 1–65535 and differ from meter_port and exo_api_port".into(),
             ));
         }
+        if let Some(price) = self.electricity_price_per_kwh {
+            if !price.is_finite() || price < 0.0 {
+                return Err(SettingsError::Invalid(format!(
+                    "electricity_price_per_kwh must be a number ≥ 0 (or unset), not {price}"
+                )));
+            }
+        }
+        if self.currency.is_empty() || self.currency.chars().count() > 8 || self.currency.chars().any(char::is_control)
+        {
+            return Err(SettingsError::Invalid(
+                "currency must be 1–8 characters, e.g. USD or €".into(),
+            ));
+        }
         if let Some(api) = &self.porten_api_url {
             hub::api_endpoints(&self.porten_hub_url, Some(api))
                 .map_err(|e| SettingsError::Invalid(format!("porten_api_url: {e}")))?;
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// The tariff for energy costs, when a price is set.
+    pub fn tariff(&self) -> Option<crate::history::Tariff> {
+        self.electricity_price_per_kwh
+            .map(|price_per_kwh| crate::history::Tariff {
+                price_per_kwh,
+                currency: self.currency.clone(),
+            })
     }
 }
 
@@ -293,6 +324,29 @@ impl SettingsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_electricity_price_is_a_finite_number_at_least_zero() {
+        let mut s = Settings::default();
+        assert!(s.tariff().is_none(), "no price unless the user sets one");
+        for bad in [f64::NAN, f64::INFINITY, -0.01] {
+            s.electricity_price_per_kwh = Some(bad);
+            assert!(matches!(s.validate(), Err(SettingsError::Invalid(_))), "{bad}");
+        }
+        s.electricity_price_per_kwh = Some(0.0);
+        assert!(s.validate().is_ok());
+        s.electricity_price_per_kwh = Some(0.31);
+        s.currency = "€".into();
+        assert!(s.validate().is_ok());
+        assert_eq!(
+            s.tariff().map(|t| (t.price_per_kwh, t.currency)),
+            Some((0.31, "€".to_owned()))
+        );
+        for bad in ["", "far too long a name", "E\nUR"] {
+            s.currency = bad.into();
+            assert!(s.validate().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn missing_file_gives_defaults_silently() {

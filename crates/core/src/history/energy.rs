@@ -1,0 +1,164 @@
+//! Energy per token: the cluster's recorded watts integrated over time (trapezoids between
+//! samples; a gap longer than [`MAX_GAP_S`] — or two rows of a coarse tier — is not bridged)
+//! against the tokens served in the same window.
+
+use super::{History, HistoryError, Tier, MINUTE, QUARTER, RAW};
+use serde::{Deserialize, Serialize};
+
+/// Longer than this between two raw samples, nothing is assumed about the power in between
+/// (the recorder was not running).
+pub const MAX_GAP_S: u64 = 60;
+/// "Now" is the last 15 minutes.
+pub const NOW_WINDOW_S: u64 = 15 * 60;
+/// "This week" is the last 7 days (what the 1-min tier holds).
+pub const WEEK_WINDOW_S: u64 = 7 * 24 * 3600;
+
+/// The price of electricity, from the settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tariff {
+    pub price_per_kwh: f64,
+    pub currency: String,
+}
+
+/// Energy and tokens over one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnergyWindow {
+    pub from_unix_s: u64,
+    pub to_unix_s: u64,
+    pub energy_wh: f64,
+    /// Seconds of the window with power on record (gaps excluded).
+    pub covered_s: u64,
+    pub tokens: u64,
+    pub porten_tokens: u64,
+    /// `None` when no token was served.
+    pub wh_per_million_tokens: Option<f64>,
+    /// With a tariff.
+    pub cost: Option<f64>,
+    pub cost_per_million_tokens: Option<f64>,
+}
+
+/// What the Throughput section and `status --json` will show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnergyFigures {
+    pub now: EnergyWindow,
+    pub today: EnergyWindow,
+    pub week: EnergyWindow,
+    pub currency: Option<String>,
+}
+
+/// A point on the power curve: time, watts, and the step of the tier it came from.
+type Point = (u64, Option<f64>, u64);
+
+/// Watt-hours under `points` (sorted by time) and the seconds covered.
+pub fn integrate(points: &[Point]) -> (f64, u64) {
+    let mut wh = 0.0;
+    let mut covered = 0;
+    for pair in points.windows(2) {
+        let ((t1, w1, step), (t2, w2, _)) = (pair[0], pair[1]);
+        let dt = t2.saturating_sub(t1);
+        let (Some(w1), Some(w2)) = (w1, w2) else { continue };
+        if dt == 0 || dt > MAX_GAP_S.max(2 * step) {
+            continue;
+        }
+        wh += (w1 + w2) / 2.0 * dt as f64 / 3600.0;
+        covered += dt;
+    }
+    (wh, covered)
+}
+
+impl History {
+    /// Energy and tokens in `[from, to]`: raw rows where they are kept, the finest coarser tier
+    /// before that (its buckets end where the raw rows begin, so nothing counts twice).
+    pub fn energy_window(
+        &self,
+        from_unix_s: u64,
+        to_unix_s: u64,
+        now_unix_s: u64,
+        tariff: Option<&Tariff>,
+    ) -> Result<EnergyWindow, HistoryError> {
+        let coarse: Tier = if now_unix_s.saturating_sub(from_unix_s) <= MINUTE.keep_s {
+            MINUTE
+        } else {
+            QUARTER
+        };
+        let raw_oldest: Option<i64> =
+            self.conn
+                .query_row("SELECT MIN(ts) FROM cluster_samples WHERE tier = 0", [], |r| r.get(0))?;
+        let raw_oldest = raw_oldest.map(super::from_sql).unwrap_or(u64::MAX);
+        // The first coarse boundary at or after the oldest raw row.
+        let boundary = raw_oldest
+            .div_ceil(coarse.step_s)
+            .saturating_mul(coarse.step_s)
+            .max(from_unix_s);
+        let mut rows = Vec::new();
+        if boundary > from_unix_s {
+            let end = boundary.saturating_sub(1).min(to_unix_s);
+            rows.extend(
+                self.cluster_rows(coarse, from_unix_s, end)?
+                    .into_iter()
+                    .map(|r| (r, coarse.step_s)),
+            );
+        }
+        if boundary <= to_unix_s {
+            rows.extend(
+                self.cluster_rows(RAW, boundary, to_unix_s)?
+                    .into_iter()
+                    .map(|r| (r, RAW.step_s)),
+            );
+        }
+        let points: Vec<Point> = rows
+            .iter()
+            .map(|(r, step)| (r.at_unix_s, r.power_watts, *step))
+            .collect();
+        let (energy_wh, covered_s) = integrate(&points);
+        // A raw row's tokens arrived since the row before, so a raw first row's belong (mostly)
+        // before the window; a coarse row's arrived within its bucket.
+        let counted = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, step))| *i > 0 || *step != RAW.step_s)
+            .map(|(_, row)| row);
+        let (tokens, porten_tokens) = counted.fold((0, 0), |(t, p), (r, _)| (t + r.tokens, p + r.porten_tokens));
+        let wh_per_million_tokens = (tokens > 0).then(|| energy_wh / tokens as f64 * 1e6);
+        let price = tariff.map(|t| t.price_per_kwh);
+        Ok(EnergyWindow {
+            from_unix_s,
+            to_unix_s,
+            energy_wh,
+            covered_s,
+            tokens,
+            porten_tokens,
+            wh_per_million_tokens,
+            cost: price.map(|p| energy_wh / 1000.0 * p),
+            cost_per_million_tokens: price.and_then(|p| wh_per_million_tokens.map(|wh| wh / 1000.0 * p)),
+        })
+    }
+
+    /// Now (last 15 min), today (since `today_start_unix_s`, the local midnight) and the last 7 days.
+    pub fn energy(
+        &self,
+        now_unix_s: u64,
+        today_start_unix_s: u64,
+        tariff: Option<&Tariff>,
+    ) -> Result<EnergyFigures, HistoryError> {
+        Ok(EnergyFigures {
+            now: self.energy_window(now_unix_s.saturating_sub(NOW_WINDOW_S), now_unix_s, now_unix_s, tariff)?,
+            today: self.energy_window(today_start_unix_s, now_unix_s, now_unix_s, tariff)?,
+            week: self.energy_window(now_unix_s.saturating_sub(WEEK_WINDOW_S), now_unix_s, now_unix_s, tariff)?,
+            currency: tariff.map(|t| t.currency.clone()),
+        })
+    }
+}
+
+/// The Unix time of the local midnight that began the day holding `now_unix_s`.
+pub fn local_midnight(now_unix_s: u64) -> u64 {
+    use chrono::{Local, TimeZone};
+    let Some(now) = Local.timestamp_opt(super::to_sql(now_unix_s), 0).single() else {
+        return now_unix_s - now_unix_s % 86_400;
+    };
+    now.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| Local.from_local_datetime(&m).earliest())
+        .map(|m| super::from_sql(m.timestamp()))
+        .unwrap_or(now_unix_s - now_unix_s % 86_400)
+}

@@ -1,0 +1,548 @@
+//! History that survives restarts (issue #13): an embedded SQLite database in the app's data
+//! directory, kept RRD-style — raw samples every 10 s for 24 h, 1-min averages for 7 days,
+//! 15-min averages for 90 days.
+//!
+//! The recorder takes a small [`Sample`] (the caller converts its Snapshot and meter figures),
+//! so this module depends on neither the sampler nor the meter. Writes are batched: one
+//! transaction per flush, and downsampling and pruning run at that flush. A database that
+//! cannot be opened or fails its check is moved aside as `history.db.bad` and a fresh one is
+//! started; the caller gets that as a [`Problem`], never a panic.
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub mod energy;
+mod recorder;
+
+pub use energy::{EnergyFigures, EnergyWindow, Tariff};
+pub use recorder::{spawn_recorder, Recorder, RecorderHandle};
+
+/// The database's file name in the data directory.
+pub const FILE_NAME: &str = "history.db";
+/// The schema this code writes; older files are migrated up, newer ones are refused.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// One resolution of the round-robin store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    /// 0 = raw, 1 = 1-min, 2 = 15-min (the column `tier`).
+    pub id: i64,
+    /// Seconds between rows.
+    pub step_s: u64,
+    /// Rows older than this are pruned.
+    pub keep_s: u64,
+}
+
+pub const RAW: Tier = Tier {
+    id: 0,
+    step_s: 10,
+    keep_s: 24 * 3600,
+};
+pub const MINUTE: Tier = Tier {
+    id: 1,
+    step_s: 60,
+    keep_s: 7 * 24 * 3600,
+};
+pub const QUARTER: Tier = Tier {
+    id: 2,
+    step_s: 900,
+    keep_s: 90 * 24 * 3600,
+};
+pub const TIERS: [Tier; 3] = [RAW, MINUTE, QUARTER];
+
+/// One box at one moment. Unknown figures are `None` (never 0).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoxSample {
+    pub name: String,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub power_watts: Option<f64>,
+    /// 0–1.
+    pub gpu_usage: Option<f64>,
+    pub temp_c: Option<f64>,
+}
+
+/// The cluster at one moment: power, and the meter's figures. Counters are cumulative as the
+/// meter reports them (they restart at 0 with the meter); the store turns them into per-row
+/// increments, so a restart loses nothing already recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSample {
+    pub power_watts: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
+    pub requests: Option<u64>,
+    pub errors: Option<u64>,
+    /// Completion tokens served (cumulative).
+    pub tokens_served: Option<u64>,
+    /// Completion tokens served to the Porten agent (cumulative).
+    pub porten_tokens: Option<u64>,
+}
+
+/// What the recorder takes: one moment, with its wall-clock time (an input, so tests need no
+/// sleeping).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub at_unix_s: u64,
+    pub boxes: Vec<BoxSample>,
+    pub cluster: ClusterSample,
+}
+
+/// A box's row as read back (averages over the row's span in the coarser tiers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoxRow {
+    pub at_unix_s: u64,
+    pub memory_used_bytes: Option<f64>,
+    pub memory_total_bytes: Option<f64>,
+    pub power_watts: Option<f64>,
+    pub gpu_usage: Option<f64>,
+    pub temp_c: Option<f64>,
+}
+
+/// The cluster's row as read back. `tokens`, `requests`, `errors` and `porten_tokens` are the
+/// increments within the row; `tokens_served_total` the meter's counter at its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRow {
+    pub at_unix_s: u64,
+    pub power_watts: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
+    pub requests: u64,
+    pub errors: u64,
+    pub tokens: u64,
+    pub porten_tokens: u64,
+    pub tokens_served_total: Option<u64>,
+}
+
+/// What `clusterbar history` prints: one resolution over a span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub from_unix_s: u64,
+    pub to_unix_s: u64,
+    pub resolution_s: u64,
+    pub cluster: Vec<ClusterRow>,
+    /// Box name → its rows, oldest first.
+    pub boxes: std::collections::BTreeMap<String, Vec<BoxRow>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("no history database at {0} (it is written by the app, `clusterbar serve` or `clusterbar meter`)")]
+    Missing(PathBuf),
+    #[error("the history database {path} cannot be read: {source}")]
+    Unreadable { path: PathBuf, source: rusqlite::Error },
+    #[error("the history database {path} was written by a newer Clusterbar (schema {found}, this one knows {SCHEMA_VERSION})")]
+    Newer { path: PathBuf, found: i32 },
+    #[error("setting the unreadable history database aside ({path}): {source}")]
+    SetAside { path: PathBuf, source: std::io::Error },
+    #[error("history database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("starting the history thread: {0}")]
+    Thread(std::io::Error),
+    #[error("creating the history directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+}
+
+/// Something the user should hear about that did not stop recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub message: String,
+    /// Where the unreadable file went.
+    pub moved_to: Option<PathBuf>,
+}
+
+/// The database in the default place: next to the settings (`paths::config_dir`).
+pub fn default_path() -> PathBuf {
+    crate::paths::config_dir().join(FILE_NAME)
+}
+
+/// An open history database.
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl History {
+    /// Opens (creating or migrating) the database at `path` for recording. A file that is not a
+    /// readable Clusterbar history is moved to `<path>.bad` and a fresh one started; that comes
+    /// back as the [`Problem`].
+    pub fn open(path: &Path) -> Result<(History, Option<Problem>), HistoryError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| HistoryError::Dir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        match Self::open_checked(path) {
+            Ok(history) => Ok((history, None)),
+            // A newer schema is not corrupt: leave it for the newer version.
+            Err(e @ HistoryError::Newer { .. }) => Err(e),
+            Err(e) => {
+                let bad = set_aside(path)?;
+                tracing::warn!(error = %e, moved_to = %bad.display(), "history database set aside; starting a new one");
+                let history = Self::open_checked(path)?;
+                let problem = Problem {
+                    message: format!("{e}; it was moved to {} and a new one started", bad.display()),
+                    moved_to: Some(bad),
+                };
+                Ok((history, Some(problem)))
+            }
+        }
+    }
+
+    fn open_checked(path: &Path) -> Result<History, HistoryError> {
+        let unreadable = |source| HistoryError::Unreadable {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(unreadable)?;
+        // Reading the header is where a file that is not a database fails.
+        let ok: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(unreadable)?;
+        if ok != "ok" {
+            return Err(unreadable(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(ok),
+            )));
+        }
+        // WAL: the reader (`clusterbar history`) never blocks the writer.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(unreadable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(unreadable)?;
+        let mut history = History {
+            conn,
+            path: path.to_owned(),
+        };
+        history.migrate()?;
+        Ok(history)
+    }
+
+    /// Opens an existing database without writing to it (`clusterbar history`).
+    pub fn open_read_only(path: &Path) -> Result<History, HistoryError> {
+        if !path.exists() {
+            return Err(HistoryError::Missing(path.to_owned()));
+        }
+        let unreadable = |source| HistoryError::Unreadable {
+            path: path.to_owned(),
+            source,
+        };
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(unreadable)?;
+        let version: i32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(unreadable)?;
+        if version > SCHEMA_VERSION {
+            return Err(HistoryError::Newer {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            // Empty or older: nothing this code can read until a writer migrates it.
+            return Err(unreadable(rusqlite::Error::InvalidQuery));
+        }
+        Ok(History {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Brings the schema to [`SCHEMA_VERSION`], one step per version, each in a transaction.
+    fn migrate(&mut self) -> Result<(), HistoryError> {
+        let found: i32 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(HistoryError::Newer {
+                path: self.path.clone(),
+                found,
+            });
+        }
+        // MIGRATIONS[v] takes a file from version v to v + 1.
+        for (version, step) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+            let version = version as i32;
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(step)?;
+            tx.pragma_update(None, "user_version", version + 1)?;
+            tx.commit()?;
+            tracing::info!(to = version + 1, "history database migrated");
+        }
+        Ok(())
+    }
+
+    /// Writes `samples` in one transaction, then downsamples and prunes as of `now_unix_s`.
+    /// Counters become increments against the newest raw row (so across restarts too).
+    pub fn write_batch(&mut self, samples: &[Sample], now_unix_s: u64) -> Result<(), HistoryError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut last = last_counters(&tx)?;
+            let mut box_id = tx.prepare_cached("INSERT OR IGNORE INTO boxes(name) VALUES (?1)")?;
+            let mut find_box = tx.prepare_cached("SELECT id FROM boxes WHERE name = ?1")?;
+            let mut put_box = tx.prepare_cached(
+                "INSERT OR REPLACE INTO box_samples(tier, ts, box, mem_used, mem_total, power, gpu, temp)
+                 VALUES (0, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut put_cluster = tx.prepare_cached(
+                "INSERT OR REPLACE INTO cluster_samples(tier, ts, power, tokens_per_s, ttft_p50, ttft_p95,
+                   requests, errors, tokens, porten_tokens, requests_total, errors_total, tokens_total, porten_total)
+                 VALUES (0, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for sample in samples {
+                let ts = to_sql(sample.at_unix_s);
+                for b in &sample.boxes {
+                    box_id.execute([&b.name])?;
+                    let id: i64 = find_box.query_row([&b.name], |r| r.get(0))?;
+                    put_box.execute(params![
+                        ts,
+                        id,
+                        b.memory_used_bytes.map(to_sql),
+                        b.memory_total_bytes.map(to_sql),
+                        finite(b.power_watts),
+                        finite(b.gpu_usage),
+                        finite(b.temp_c),
+                    ])?;
+                }
+                let c = &sample.cluster;
+                let requests = increment(&mut last.requests, c.requests);
+                let errors = increment(&mut last.errors, c.errors);
+                let tokens = increment(&mut last.tokens, c.tokens_served);
+                let porten = increment(&mut last.porten, c.porten_tokens);
+                put_cluster.execute(params![
+                    ts,
+                    finite(c.power_watts),
+                    finite(c.tokens_per_s),
+                    finite(c.ttft_p50_ms),
+                    finite(c.ttft_p95_ms),
+                    to_sql(requests),
+                    to_sql(errors),
+                    to_sql(tokens),
+                    to_sql(porten),
+                    c.requests.map(to_sql),
+                    c.errors.map(to_sql),
+                    c.tokens_served.map(to_sql),
+                    c.porten_tokens.map(to_sql),
+                ])?;
+            }
+        }
+        downsample(&tx, RAW, MINUTE, now_unix_s)?;
+        downsample(&tx, MINUTE, QUARTER, now_unix_s)?;
+        for tier in TIERS {
+            let oldest = to_sql(now_unix_s.saturating_sub(tier.keep_s));
+            tx.execute(
+                "DELETE FROM box_samples WHERE tier = ?1 AND ts < ?2",
+                params![tier.id, oldest],
+            )?;
+            tx.execute(
+                "DELETE FROM cluster_samples WHERE tier = ?1 AND ts < ?2",
+                params![tier.id, oldest],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The finest tier that still holds `from_unix_s` as of `now_unix_s`.
+    pub fn tier_for(from_unix_s: u64, now_unix_s: u64) -> Tier {
+        let age = now_unix_s.saturating_sub(from_unix_s);
+        TIERS.into_iter().find(|t| age <= t.keep_s).unwrap_or(QUARTER)
+    }
+
+    /// Rows of one tier in `[from, to]`, for every box or the one named.
+    pub fn rows(
+        &self,
+        tier: Tier,
+        from_unix_s: u64,
+        to_unix_s: u64,
+        only_box: Option<&str>,
+    ) -> Result<Series, HistoryError> {
+        let (from, to) = (to_sql(from_unix_s), to_sql(to_unix_s));
+        let mut boxes = std::collections::BTreeMap::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT b.name, s.ts, s.mem_used, s.mem_total, s.power, s.gpu, s.temp
+             FROM box_samples s JOIN boxes b ON b.id = s.box
+             WHERE s.tier = ?1 AND s.ts BETWEEN ?2 AND ?3 AND (?4 IS NULL OR b.name = ?4)
+             ORDER BY b.name, s.ts",
+        )?;
+        let mut rows = stmt.query(params![tier.id, from, to, only_box])?;
+        while let Some(r) = rows.next()? {
+            let name: String = r.get(0)?;
+            let row = BoxRow {
+                at_unix_s: from_sql(r.get(1)?),
+                memory_used_bytes: r.get(2)?,
+                memory_total_bytes: r.get(3)?,
+                power_watts: r.get(4)?,
+                gpu_usage: r.get(5)?,
+                temp_c: r.get(6)?,
+            };
+            boxes.entry(name).or_insert_with(Vec::new).push(row);
+        }
+        let cluster = self.cluster_rows(tier, from_unix_s, to_unix_s)?;
+        Ok(Series {
+            from_unix_s,
+            to_unix_s,
+            resolution_s: tier.step_s,
+            cluster,
+            boxes,
+        })
+    }
+
+    /// The cluster's rows of one tier in `[from, to]`, oldest first.
+    pub fn cluster_rows(&self, tier: Tier, from_unix_s: u64, to_unix_s: u64) -> Result<Vec<ClusterRow>, HistoryError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT ts, power, tokens_per_s, ttft_p50, ttft_p95, requests, errors, tokens, porten_tokens, tokens_total
+             FROM cluster_samples WHERE tier = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts",
+        )?;
+        let rows = stmt.query_map(params![tier.id, to_sql(from_unix_s), to_sql(to_unix_s)], |r| {
+            Ok(ClusterRow {
+                at_unix_s: from_sql(r.get(0)?),
+                power_watts: r.get(1)?,
+                tokens_per_s: r.get(2)?,
+                ttft_p50_ms: r.get(3)?,
+                ttft_p95_ms: r.get(4)?,
+                requests: from_sql(r.get(5)?),
+                errors: from_sql(r.get(6)?),
+                tokens: from_sql(r.get(7)?),
+                porten_tokens: from_sql(r.get(8)?),
+                tokens_served_total: r.get::<_, Option<i64>>(9)?.map(from_sql),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest raw row's time, if any (what `clusterbar history` measures "since" from when
+    /// the recorder is not running).
+    pub fn newest_unix_s(&self) -> Result<Option<u64>, HistoryError> {
+        let ts: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(ts) FROM cluster_samples", [], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Ok(ts.map(from_sql))
+    }
+}
+
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1];
+
+const SCHEMA_V1: &str = "
+CREATE TABLE boxes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE box_samples (
+  tier INTEGER NOT NULL, ts INTEGER NOT NULL, box INTEGER NOT NULL,
+  mem_used REAL, mem_total REAL, power REAL, gpu REAL, temp REAL,
+  PRIMARY KEY (tier, ts, box)) WITHOUT ROWID;
+CREATE TABLE cluster_samples (
+  tier INTEGER NOT NULL, ts INTEGER NOT NULL,
+  power REAL, tokens_per_s REAL, ttft_p50 REAL, ttft_p95 REAL,
+  requests INTEGER NOT NULL, errors INTEGER NOT NULL, tokens INTEGER NOT NULL, porten_tokens INTEGER NOT NULL,
+  requests_total INTEGER, errors_total INTEGER, tokens_total INTEGER, porten_total INTEGER,
+  PRIMARY KEY (tier, ts)) WITHOUT ROWID;
+";
+
+/// The last cumulative counters seen, to turn the next ones into increments.
+#[derive(Debug, Default)]
+struct Counters {
+    requests: Option<u64>,
+    errors: Option<u64>,
+    tokens: Option<u64>,
+    porten: Option<u64>,
+}
+
+fn last_counters(conn: &Connection) -> Result<Counters, HistoryError> {
+    let found = conn
+        .query_row(
+            "SELECT requests_total, errors_total, tokens_total, porten_total FROM cluster_samples
+             WHERE tier = 0 ORDER BY ts DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Counters {
+                    requests: r.get::<_, Option<i64>>(0)?.map(from_sql),
+                    errors: r.get::<_, Option<i64>>(1)?.map(from_sql),
+                    tokens: r.get::<_, Option<i64>>(2)?.map(from_sql),
+                    porten: r.get::<_, Option<i64>>(3)?.map(from_sql),
+                })
+            },
+        )
+        .optional()?;
+    Ok(found.unwrap_or_default())
+}
+
+/// The increment since the last counter; a counter that went down restarted at 0 (the meter
+/// restarted), so all of it is new. The first counter ever seen counts as no increment: what it
+/// holds happened before recording began.
+fn increment(last: &mut Option<u64>, now: Option<u64>) -> u64 {
+    let Some(now) = now else { return 0 };
+    let delta = match *last {
+        Some(before) if now >= before => now - before,
+        Some(_) => now,
+        None => 0,
+    };
+    *last = Some(now);
+    delta
+}
+
+/// Averages (gauges) and sums (increments) of `from`'s rows into `to`'s buckets, for every bucket
+/// that ended by `now`; the newest bucket already written is redone (late rows land in it).
+fn downsample(tx: &Connection, from: Tier, to: Tier, now_unix_s: u64) -> Result<(), HistoryError> {
+    let step = to_sql(to.step_s);
+    let newest: Option<i64> = tx.query_row("SELECT MAX(ts) FROM cluster_samples WHERE tier = ?1", [to.id], |r| {
+        r.get(0)
+    })?;
+    let start = newest.unwrap_or(0);
+    // Only complete buckets: a bucket is written once its span has passed.
+    let end = to_sql(now_unix_s) / step * step;
+    tx.execute(
+        "INSERT OR REPLACE INTO cluster_samples(tier, ts, power, tokens_per_s, ttft_p50, ttft_p95,
+           requests, errors, tokens, porten_tokens, requests_total, errors_total, tokens_total, porten_total)
+         SELECT ?1, ts / ?2 * ?2, AVG(power), AVG(tokens_per_s), AVG(ttft_p50), MAX(ttft_p95), -- p95: the worst, not a mean
+           SUM(requests), SUM(errors), SUM(tokens), SUM(porten_tokens),
+           MAX(requests_total), MAX(errors_total), MAX(tokens_total), MAX(porten_total)
+         FROM cluster_samples WHERE tier = ?3 AND ts >= ?4 AND ts < ?5 GROUP BY ts / ?2",
+        params![to.id, step, from.id, start, end],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO box_samples(tier, ts, box, mem_used, mem_total, power, gpu, temp)
+         SELECT ?1, ts / ?2 * ?2, box, AVG(mem_used), AVG(mem_total), AVG(power), AVG(gpu), AVG(temp)
+         FROM box_samples WHERE tier = ?3 AND ts >= ?4 AND ts < ?5 GROUP BY ts / ?2, box",
+        params![to.id, step, from.id, start, end],
+    )?;
+    Ok(())
+}
+
+/// Moves `path` (and its WAL files) to `<path>.bad`, replacing an older one.
+fn set_aside(path: &Path) -> Result<PathBuf, HistoryError> {
+    let mut bad = path.as_os_str().to_owned();
+    bad.push(".bad");
+    let bad = PathBuf::from(bad);
+    std::fs::rename(path, &bad).map_err(|source| HistoryError::SetAside {
+        path: path.to_owned(),
+        source,
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        // A stale WAL would be replayed into the fresh database.
+        let _ = std::fs::remove_file(PathBuf::from(side));
+    }
+    Ok(bad)
+}
+
+/// SQLite integers are i64; times and counters this large do not occur, and are clamped.
+fn to_sql(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn from_sql(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// NaN and infinities are not figures: stored as unknown.
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
+}
+
+#[cfg(test)]
+mod tests;

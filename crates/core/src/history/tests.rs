@@ -1,0 +1,319 @@
+use super::energy::{integrate, Tariff};
+use super::recorder::FLUSH_AFTER;
+use super::*;
+
+/// A 15-min boundary, so every tier's buckets line up with the samples.
+const T0: u64 = 1_699_999_200;
+
+fn sample(at: u64, watts: f64, tokens: u64) -> Sample {
+    Sample {
+        at_unix_s: at,
+        boxes: vec![
+            BoxSample {
+                name: "alpha".into(),
+                memory_used_bytes: Some(100),
+                memory_total_bytes: Some(1000),
+                power_watts: Some(watts / 2.0),
+                gpu_usage: Some(0.5),
+                temp_c: Some(40.0),
+            },
+            BoxSample {
+                name: "beta".into(),
+                power_watts: Some(watts / 2.0),
+                ..BoxSample::default()
+            },
+        ],
+        cluster: ClusterSample {
+            power_watts: Some(watts),
+            tokens_per_s: Some(1.0),
+            ttft_p50_ms: Some(100.0),
+            ttft_p95_ms: Some(200.0),
+            requests: Some(tokens / 10),
+            errors: Some(0),
+            tokens_served: Some(tokens),
+            porten_tokens: Some(tokens / 2),
+        },
+    }
+}
+
+fn count(h: &History, table: &str, tier: i64) -> i64 {
+    h.conn
+        .query_row(&format!("SELECT COUNT(*) FROM {table} WHERE tier = ?1"), [tier], |r| {
+            r.get(0)
+        })
+        .expect("count")
+}
+
+#[test]
+fn a_new_database_is_versioned_and_in_wal_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sub/history.db");
+    let (h, problem) = History::open(&path).expect("opens");
+    assert!(problem.is_none());
+    let version: i32 = h
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+    let mode: String = h.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+    assert_eq!(mode, "wal");
+    drop(h);
+    // Opening again migrates nothing and keeps the version.
+    let (_h, problem) = History::open(&path).expect("reopens");
+    assert!(problem.is_none());
+}
+
+#[test]
+fn a_corrupt_file_is_set_aside_and_reported_not_fatal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    std::fs::write(&path, b"this is not a database, not even close; ".repeat(200)).expect("write");
+    let (mut h, problem) = History::open(&path).expect("a fresh database instead");
+    let problem = problem.expect("the set-aside file is reported");
+    assert_eq!(
+        problem.moved_to.as_deref(),
+        Some(dir.path().join("history.db.bad").as_path())
+    );
+    assert!(problem.message.contains("history.db.bad"), "{}", problem.message);
+    assert!(dir.path().join("history.db.bad").exists());
+    h.write_batch(&[sample(T0, 100.0, 0)], T0).expect("the fresh one works");
+    assert_eq!(count(&h, "cluster_samples", 0), 1);
+    // The read-only reader says what is wrong with a bad file, and with a missing one.
+    std::fs::write(
+        dir.path().join("other.db"),
+        b"garbage garbage garbage garbage".repeat(100),
+    )
+    .expect("write");
+    let err = History::open_read_only(&dir.path().join("other.db"))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, HistoryError::Unreadable { .. }), "{err}");
+    let err = History::open_read_only(&dir.path().join("none.db"))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, HistoryError::Missing(_)), "{err}");
+    assert!(err.to_string().contains("no history database"), "{err}");
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_in_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("version");
+    }
+    let err = History::open(&path).err().expect("refused");
+    assert!(matches!(err, HistoryError::Newer { .. }), "{err}");
+    assert!(path.exists() && !dir.path().join("history.db.bad").exists());
+}
+
+#[test]
+fn writes_are_batched_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    let (h, _) = History::open(&path).expect("opens");
+    let mut rec = Recorder::new(h);
+    for i in 0..5 {
+        rec.record(sample(T0 + i * 10, 100.0, i * 100)).expect("record");
+    }
+    // Seconds within one raw step are thinned to the first.
+    rec.record(sample(T0 + 41, 100.0, 999)).expect("record");
+    assert_eq!(
+        count(rec.history(), "cluster_samples", 0),
+        0,
+        "nothing written before the batch is due"
+    );
+    rec.record(sample(T0 + 60, 100.0, 600)).expect("record");
+    assert_eq!(count(rec.history(), "cluster_samples", 0), 6, "one transaction at 60 s");
+    drop(rec);
+    // A restart: the rows are there, and the counters go on from the newest one.
+    let (h, _) = History::open(&path).expect("reopens");
+    let mut rec = Recorder::new(h);
+    rec.record(sample(T0 + 70, 100.0, 650)).expect("record");
+    rec.flush(T0 + 70).expect("flush");
+    let rows = rec.history().cluster_rows(RAW, T0, T0 + 100).expect("rows");
+    let tokens: Vec<u64> = rows.iter().map(|r| r.tokens).collect();
+    assert_eq!(tokens, vec![0, 100, 100, 100, 100, 200, 50]);
+}
+
+#[test]
+fn a_meter_restart_counts_its_new_tokens() {
+    let mut last = Some(500);
+    assert_eq!(
+        increment(&mut last, Some(20)),
+        20,
+        "the counter went down: the meter restarted"
+    );
+    assert_eq!(increment(&mut last, Some(25)), 5);
+    assert_eq!(increment(&mut last, None), 0);
+    let mut first = None;
+    assert_eq!(increment(&mut first, Some(1000)), 0, "before recording began");
+}
+
+#[test]
+fn each_tier_holds_its_averages_and_is_pruned_on_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut h, _) = History::open(&dir.path().join(FILE_NAME)).expect("opens");
+    // One hour every 10 s: power i W (so each minute's mean is known), 10 tokens per sample.
+    let samples: Vec<Sample> = (0..360).map(|i| sample(T0 + i * 10, i as f64, i * 10)).collect();
+    for batch in samples.chunks(FLUSH_AFTER) {
+        let now = batch.last().map(|s| s.at_unix_s).unwrap_or(T0);
+        h.write_batch(batch, now).expect("write");
+    }
+    h.write_batch(&[], T0 + 3600).expect("flush");
+    assert_eq!(count(&h, "cluster_samples", 0), 360);
+    assert_eq!(count(&h, "cluster_samples", 1), 60);
+    assert_eq!(count(&h, "cluster_samples", 2), 4);
+    assert_eq!(count(&h, "box_samples", 1), 120, "two boxes");
+
+    let minutes = h.cluster_rows(MINUTE, T0, T0 + 3600).expect("rows");
+    // Minute k holds samples 6k..6k+5: mean power 6k + 2.5.
+    for (k, row) in minutes.iter().enumerate() {
+        assert_eq!(row.at_unix_s, T0 + 60 * k as u64);
+        assert_eq!(row.power_watts, Some(6.0 * k as f64 + 2.5));
+        assert_eq!(row.tokens, if k == 0 { 50 } else { 60 }, "increments summed");
+    }
+    let quarters = h.cluster_rows(QUARTER, T0, T0 + 3600).expect("rows");
+    assert_eq!(quarters[1].power_watts, Some(90.0 + 44.5));
+    assert_eq!(quarters.iter().map(|r| r.tokens).sum::<u64>(), 3590);
+    let alpha = h.rows(QUARTER, T0, T0 + 3600, Some("alpha")).expect("rows");
+    assert_eq!(alpha.boxes.len(), 1);
+    assert_eq!(alpha.boxes["alpha"][1].power_watts, Some((90.0 + 44.5) / 2.0));
+    assert_eq!(alpha.boxes["alpha"][1].memory_total_bytes, Some(1000.0));
+
+    // 25 h later: raw rows are gone, the averages stay.
+    h.write_batch(&[], T0 + 3600 + 25 * 3600).expect("prune");
+    assert_eq!(count(&h, "cluster_samples", 0), 0);
+    assert_eq!(count(&h, "box_samples", 0), 0);
+    assert_eq!(count(&h, "cluster_samples", 1), 60);
+    // 8 days: the 1-min tier is gone, the 15-min one stays.
+    h.write_batch(&[], T0 + 8 * 86_400).expect("prune");
+    assert_eq!(count(&h, "cluster_samples", 1), 0);
+    assert_eq!(count(&h, "box_samples", 1), 0);
+    assert_eq!(count(&h, "cluster_samples", 2), 4);
+    assert_eq!(
+        h.cluster_rows(QUARTER, T0, T0 + 3600).expect("rows"),
+        quarters,
+        "unchanged by pruning"
+    );
+    // 91 days: nothing left.
+    h.write_batch(&[], T0 + 91 * 86_400).expect("prune");
+    assert_eq!(count(&h, "cluster_samples", 2), 0);
+    assert_eq!(count(&h, "box_samples", 2), 0);
+}
+
+#[test]
+fn a_partial_bucket_is_completed_by_the_next_flush() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut h, _) = History::open(&dir.path().join(FILE_NAME)).expect("opens");
+    h.write_batch(&[sample(T0, 10.0, 0), sample(T0 + 10, 20.0, 10)], T0 + 15)
+        .expect("write");
+    assert_eq!(count(&h, "cluster_samples", 1), 0, "the minute has not ended");
+    h.write_batch(&[sample(T0 + 50, 30.0, 20)], T0 + 60).expect("write");
+    let minute = h.cluster_rows(MINUTE, T0, T0).expect("rows");
+    assert_eq!(minute[0].power_watts, Some(20.0));
+    assert_eq!(minute[0].tokens, 20);
+}
+
+#[test]
+fn the_tier_follows_the_span() {
+    let now = T0 + 100 * 86_400;
+    assert_eq!(History::tier_for(now - 3600, now), RAW);
+    assert_eq!(History::tier_for(now - 24 * 3600, now), RAW);
+    assert_eq!(History::tier_for(now - 3 * 86_400, now), MINUTE);
+    assert_eq!(History::tier_for(now - 30 * 86_400, now), QUARTER);
+    assert_eq!(History::tier_for(0, now), QUARTER);
+}
+
+#[test]
+fn a_gap_is_not_bridged() {
+    // 100 W for 60 s, a 5-minute hole, then 200 W for 30 s.
+    let points = [
+        (0, Some(100.0), 10),
+        (60, Some(100.0), 10),
+        (360, Some(200.0), 10),
+        (390, Some(200.0), 10),
+    ];
+    let (wh, covered) = integrate(&points);
+    assert_eq!(covered, 90);
+    assert!((wh - (100.0 * 60.0 + 200.0 * 30.0) / 3600.0).abs() < 1e-9);
+    // Unknown power is a hole too, never 0 W.
+    let (wh, covered) = integrate(&[(0, Some(100.0), 10), (10, None, 10), (20, Some(100.0), 10)]);
+    assert_eq!((wh, covered), (0.0, 0));
+}
+
+/// Done means: energy per token matches a hand computation from the recorded power and tokens.
+#[test]
+fn energy_per_token_matches_a_hand_computation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut h, _) = History::open(&dir.path().join(FILE_NAME)).expect("opens");
+    // From T0 + 300: 30 samples every 10 s, power rising 200 → 258 W, 37 tokens a step; then
+    // a 130 s hole (the recorder stopped); then 6 samples at 300 W, 50 tokens a step.
+    let mut samples = Vec::new();
+    let mut tokens = 1_000_000; // the meter had run before recording began
+    for i in 0..30u64 {
+        samples.push(sample(T0 + 300 + i * 10, 200.0 + 2.0 * i as f64, tokens));
+        tokens += 37;
+    }
+    tokens -= 37;
+    for i in 0..6u64 {
+        tokens += if i == 0 { 37 } else { 50 };
+        samples.push(sample(T0 + 720 + i * 10, 300.0, tokens));
+    }
+    let end = T0 + 770;
+    h.write_batch(&samples, end).expect("write");
+
+    // By hand. First run: 29 trapezoids of 10 s between 200+2i and 200+2(i+1) W.
+    let first_wh: f64 = (0..29)
+        .map(|i| (200.0 + 2.0 * i as f64 + 200.0 + 2.0 * (i + 1) as f64) / 2.0 * 10.0 / 3600.0)
+        .sum();
+    // The 130 s hole is not bridged; the second run: 5 trapezoids of 10 s at 300 W.
+    let second_wh = 5.0 * 300.0 * 10.0 / 3600.0;
+    let wh = first_wh + second_wh;
+    // Tokens: every increment after the window's first row: 29 × 37, then the first sample of
+    // the second run (37, served in the hole) and 5 × 50.
+    let served = 29 * 37 + 37 + 5 * 50;
+    let tariff = Tariff {
+        price_per_kwh: 0.30,
+        currency: "EUR".into(),
+    };
+    let window = h.energy_window(T0, end, end, Some(&tariff)).expect("energy");
+    assert!((window.energy_wh - wh).abs() < 1e-9, "{} vs {wh}", window.energy_wh);
+    assert_eq!(window.covered_s, 290 + 50);
+    assert_eq!(window.tokens, served);
+    let per_million = wh / served as f64 * 1e6;
+    let got = window.wh_per_million_tokens.expect("tokens were served");
+    assert!((got - per_million).abs() < 1e-6, "{got} vs {per_million}");
+    let cost = window.cost_per_million_tokens.expect("a tariff");
+    assert!((cost - per_million / 1000.0 * 0.30).abs() < 1e-9);
+    assert!((window.cost.expect("a tariff") - wh / 1000.0 * 0.30).abs() < 1e-12);
+    assert_eq!(window.porten_tokens, served / 2);
+
+    // The three windows; "now" (15 min) holds it all, no tariff = no cost.
+    let figures = h.energy(end, T0, None).expect("energy");
+    assert!((figures.now.energy_wh - wh).abs() < 1e-9);
+    assert_eq!(figures.today.tokens, served);
+    assert_eq!(figures.week.tokens, served);
+    assert!(figures.now.cost.is_none() && figures.currency.is_none());
+}
+
+#[test]
+fn energy_over_a_week_joins_the_minute_tier_and_raw_rows_without_counting_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut h, _) = History::open(&dir.path().join(FILE_NAME)).expect("opens");
+    // Two days of 100 W and 10 tokens every 10 s: the first day's raw rows get pruned.
+    let day = 86_400;
+    let samples: Vec<Sample> = (0..2 * day / 10).map(|i| sample(T0 + i * 10, 100.0, i * 10)).collect();
+    for batch in samples.chunks(2000) {
+        h.write_batch(batch, batch.last().map(|s| s.at_unix_s).unwrap_or(T0))
+            .expect("write");
+    }
+    let now = T0 + 2 * day - 10;
+    let week = h.energy_window(now - 7 * day, now, now, None).expect("energy");
+    // Every row's 10 tokens after the first; 100 W over the covered seconds.
+    assert_eq!(week.tokens, (2 * day / 10 - 1) * 10);
+    assert!((week.energy_wh - 100.0 * week.covered_s as f64 / 3600.0).abs() < 1e-6);
+    assert!(week.covered_s > 2 * day - 120, "{}", week.covered_s);
+}
