@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod cluster;
 mod exo_cmd;
+mod history_cmd;
 mod join_cmd;
 mod meter_cmd;
 mod models;
@@ -63,6 +64,9 @@ enum Command {
         #[arg(long)]
         meter_port: Option<u16>,
     },
+    /// What was recorded (by the app, `serve` or `meter`): per box and for the cluster, with
+    /// energy per token; survives restarts.
+    History(history_cmd::HistoryArgs),
     /// Run exo under Clusterbar's supervisor, stop it, and show its status and log.
     Exo {
         #[command(subcommand)]
@@ -143,6 +147,7 @@ fn run(cli: Cli) -> Result<(), String> {
             render::print_text(&summary)
         }
         Command::Doctor { from, json } => print_snapshot(&report::diagnose(&from)?, json),
+        Command::History(args) => history_cmd::run(args),
         Command::Meter(args) => meter_cmd::run_meter(args),
         Command::Bench(args) => meter_cmd::run_bench_cmd(args),
         Command::Models { action, exo_url } => {

@@ -72,9 +72,27 @@ pub fn run_meter(args: MeterArgs) -> Result<(), String> {
             "clusterbar: metering http://{addr} -> {} (stats: http://{addr}/_clusterbar/stats)",
             args.upstream
         );
-        wait_for_stop_signal().await?;
+        // History: the meter's figures every 10 s, written on the recorder's own thread.
+        let recorder = crate::history_cmd::start_recording();
+        let record = async {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                if let Some(recorder) = &recorder {
+                    let now = clusterbar_core::clock::now_unix_ms() / 1000;
+                    recorder.send(crate::history_cmd::sample_from(None, Some(&meter.stats()), now));
+                }
+            }
+        };
+        let stopped = tokio::select! {
+            result = wait_for_stop_signal() => result,
+            () = record => Ok(()),
+        };
         meter.shutdown().await;
-        Ok(())
+        if let Some(recorder) = recorder {
+            recorder.close();
+        }
+        stopped
     })
 }
 

@@ -20,6 +20,7 @@ use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_core::snapshot::Collector;
 use clusterbar_core::supervise::process::{inspect, stop_recorded, tail_log};
 use clusterbar_core::supervise::{locate, Env, ServiceKind, StopOutcome, SupervisorSpec};
+use clusterbar_core::Snapshot;
 use tokio::sync::watch;
 
 #[derive(Subcommand)]
@@ -144,7 +145,7 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
             let head = HeadNode::new(watch::channel(settings.clone()).1);
             head.enroll(&meter_url);
             eprintln!("clusterbar: running the Porten agent alongside exo; Ctrl-C stops it");
-            let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop);
+            let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop, &mut |_| {});
             head.unenroll().map_err(|e| e.to_string())?;
             followed
         }
@@ -449,6 +450,7 @@ fn follow_cluster(
     head: Arc<HeadNode>,
     exo_url: Option<&str>,
     stop: &AtomicBool,
+    on_snapshot: &mut dyn FnMut(&Snapshot),
 ) -> Result<(), String> {
     let (_settings_tx, settings_rx) = watch::channel(settings.clone());
     let sampler = Sampler::start_with(collector(exo_url)?, settings_rx, Vec::new(), Some(head))
@@ -460,6 +462,7 @@ fn follow_cluster(
     let mut last_hub: Option<Vec<String>> = None;
     while !stop.load(Ordering::SeqCst) {
         let snapshot = snapshots.borrow_and_update().clone();
+        on_snapshot(&snapshot);
         if let Some(status) = &snapshot.porten_agent {
             let report = (
                 format!("{:?} {:?}", status.state, status.models),
@@ -556,7 +559,21 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     };
     head.enroll(&meter_url);
     eprintln!("clusterbar: serving; Ctrl-C or SIGTERM stops everything");
-    let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop);
+    // History: one sample per 10 s step, handed to the recorder's thread (never blocks).
+    let recorder = crate::history_cmd::start_recording();
+    let mut last_step = None;
+    let mut record = |snapshot: &Snapshot| {
+        let now = snapshot.taken_at_unix_ms / 1000;
+        if let Some(recorder) = recorder.as_ref().filter(|_| last_step != Some(now / 10)) {
+            last_step = Some(now / 10);
+            let stats = meter.as_ref().map(|m| m.stats());
+            recorder.send(crate::history_cmd::sample_from(Some(snapshot), stats.as_ref(), now));
+        }
+    };
+    let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop, &mut record);
+    if let Some(recorder) = recorder {
+        recorder.close();
+    }
 
     eprintln!("clusterbar: stopping");
     // The agent first (it talks to exo through the meter), then the meter, then exo.

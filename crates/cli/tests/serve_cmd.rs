@@ -109,6 +109,13 @@ fn serve_gives_the_agent_its_own_meter_listener_and_status_shows_its_requests() 
         .args(["-TERM", &serve.id().to_string()])
         .status();
     let _ = serve.wait();
+    // Issue #13: serve recorded the cluster's boxes and the meter's figures, kept after it stopped.
+    let output = clusterbar(&["history", "--json", "--since", "1h"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let history: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(!history["cluster"].as_array().unwrap().is_empty(), "{history}");
+    assert!(!history["boxes"].as_object().unwrap().is_empty(), "{history}");
+    assert_eq!(history["resolution_s"], 10);
 }
 
 #[test]

@@ -198,6 +198,9 @@ impl History {
             source,
         };
         let conn = Connection::open(path).map_err(unreadable)?;
+        // `serve` and `meter` may both record: the second waits its turn rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unreadable)?;
         // Reading the header is where a file that is not a database fails.
         let ok: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
@@ -231,6 +234,8 @@ impl History {
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(unreadable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(unreadable)?;
         let version: i32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(unreadable)?;
@@ -281,6 +286,7 @@ impl History {
         let tx = self.conn.transaction()?;
         {
             let mut last = last_counters(&tx)?;
+            let mut ids = std::collections::HashMap::new();
             let mut box_id = tx.prepare_cached("INSERT OR IGNORE INTO boxes(name) VALUES (?1)")?;
             let mut find_box = tx.prepare_cached("SELECT id FROM boxes WHERE name = ?1")?;
             let mut put_box = tx.prepare_cached(
@@ -295,8 +301,15 @@ impl History {
             for sample in samples {
                 let ts = to_sql(sample.at_unix_s);
                 for b in &sample.boxes {
-                    box_id.execute([&b.name])?;
-                    let id: i64 = find_box.query_row([&b.name], |r| r.get(0))?;
+                    let id = match ids.get(&b.name) {
+                        Some(id) => *id,
+                        None => {
+                            box_id.execute([&b.name])?;
+                            let id: i64 = find_box.query_row([&b.name], |r| r.get(0))?;
+                            ids.insert(b.name.clone(), id);
+                            id
+                        }
+                    };
                     put_box.execute(params![
                         ts,
                         id,
@@ -412,6 +425,13 @@ impl History {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every box ever recorded, by name.
+    pub fn box_names(&self) -> Result<Vec<String>, HistoryError> {
+        let mut stmt = self.conn.prepare_cached("SELECT name FROM boxes ORDER BY name")?;
+        let names = stmt.query_map([], |r| r.get(0))?;
+        Ok(names.collect::<Result<_, _>>()?)
     }
 
     /// The newest raw row's time, if any (what `clusterbar history` measures "since" from when

@@ -1,0 +1,304 @@
+//! `clusterbar history` (a read-only query of the history database), and the conversion of a
+//! Snapshot and the meter's stats into the recorder's `Sample` for `serve` and `meter`.
+
+use clap::Args;
+use clusterbar_core::format::printable;
+use clusterbar_core::history::{self, energy, BoxSample, ClusterSample, History, RecorderHandle, Sample};
+use clusterbar_core::porten::tokens::PORTEN_CLIENT;
+use clusterbar_core::Snapshot;
+use clusterbar_meter::stats::MeterStats;
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// How far back: a number with s, m, h, d or w (e.g. 90m, 24h, 7d). The resolution follows:
+    /// 10 s up to 24 h, 1 min up to 7 days, 15 min beyond.
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// Only this box's rows (the cluster's figures are kept).
+    #[arg(long = "box", value_name = "NAME")]
+    box_name: Option<String>,
+    /// Print JSON: the rows and the energy figures.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV: one line per time and box (scope `cluster` for the cluster's figures).
+    #[arg(long)]
+    csv: bool,
+}
+
+/// "24h" → seconds.
+fn parse_span(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("--since {text:?}: give a number and a unit, e.g. 24h or 7d"))?;
+    let unit_s = match unit {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("--since {text:?}: the unit is one of s, m, h, d, w")),
+    };
+    Ok(number.saturating_mul(unit_s))
+}
+
+pub fn run(args: HistoryArgs) -> Result<(), String> {
+    let span = parse_span(&args.since)?;
+    let path = history::default_path();
+    let db = History::open_read_only(&path).map_err(|e| e.to_string())?;
+    let now = clusterbar_core::clock::now_unix_ms() / 1000;
+    let from = now.saturating_sub(span);
+    let tier = History::tier_for(from, now);
+    if let Some(name) = &args.box_name {
+        let known = db.box_names().map_err(|e| e.to_string())?;
+        if !known.contains(name) {
+            return Err(format!(
+                "no box named {:?} in the history (known: {})",
+                printable(name),
+                printable(&known.join(", "))
+            ));
+        }
+    }
+    let series = db
+        .rows(tier, from, now, args.box_name.as_deref())
+        .map_err(|e| e.to_string())?;
+    let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
+    let tariff = settings.tariff();
+    let energy = db
+        .energy(now, energy::local_midnight(now), tariff.as_ref())
+        .map_err(|e| e.to_string())?;
+    let text = if args.json {
+        let mut value = serde_json::to_value(&series).map_err(|e| format!("encoding the history: {e}"))?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert(
+                "energy".into(),
+                serde_json::to_value(&energy).map_err(|e| format!("encoding the history: {e}"))?,
+            );
+        }
+        serde_json::to_string_pretty(&value).map_err(|e| format!("encoding the history: {e}"))?
+    } else if args.csv {
+        // print_text ends the last line.
+        csv(&series).trim_end().to_owned()
+    } else {
+        summary(&series, &energy)
+    };
+    crate::render::print_text(&text)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+fn csv(series: &history::Series) -> String {
+    let mut out = String::from(
+        "time_unix_s,scope,memory_used_bytes,memory_total_bytes,power_w,gpu_usage,temp_c,tokens_per_s,ttft_p50_ms,ttft_p95_ms,requests,errors,tokens,porten_tokens\n",
+    );
+    for r in &series.cluster {
+        out.push_str(&format!(
+            "{},cluster,,,{},,,{},{},{},{},{},{},{}\n",
+            r.at_unix_s,
+            opt(r.power_watts),
+            opt(r.tokens_per_s),
+            opt(r.ttft_p50_ms),
+            opt(r.ttft_p95_ms),
+            r.requests,
+            r.errors,
+            r.tokens,
+            r.porten_tokens
+        ));
+    }
+    for (name, rows) in &series.boxes {
+        // A box name is the user's Mac name: quoted, quotes doubled, so commas survive.
+        let scope = format!("\"{}\"", printable(name).replace('"', "\"\""));
+        for r in rows {
+            out.push_str(&format!(
+                "{},{scope},{},{},{},{},{},,,,,,,\n",
+                r.at_unix_s,
+                opt(r.memory_used_bytes.map(f64::round)),
+                opt(r.memory_total_bytes.map(f64::round)),
+                opt(r.power_watts),
+                opt(r.gpu_usage),
+                opt(r.temp_c)
+            ));
+        }
+    }
+    out
+}
+
+fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let (sum, n) = values.flatten().fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / f64::from(n))
+}
+
+fn summary(series: &history::Series, energy: &energy::EnergyFigures) -> String {
+    let mut lines = vec![format!(
+        "History over {} at {} s resolution: {} cluster rows",
+        span_words(series.to_unix_s.saturating_sub(series.from_unix_s)),
+        series.resolution_s,
+        series.cluster.len()
+    )];
+    let tokens: u64 = series.cluster.iter().map(|r| r.tokens).sum();
+    let porten: u64 = series.cluster.iter().map(|r| r.porten_tokens).sum();
+    let requests: u64 = series.cluster.iter().map(|r| r.requests).sum();
+    let errors: u64 = series.cluster.iter().map(|r| r.errors).sum();
+    lines.push(format!(
+        "Cluster: {tokens} tokens served ({porten} to Porten), {requests} requests, {errors} errors; mean {} W, {} tok/s",
+        fmt1(mean(series.cluster.iter().map(|r| r.power_watts))),
+        fmt1(mean(series.cluster.iter().map(|r| r.tokens_per_s)))
+    ));
+    for (name, rows) in &series.boxes {
+        let last_mem = rows
+            .iter()
+            .rev()
+            .find_map(|r| r.memory_used_bytes.zip(r.memory_total_bytes));
+        lines.push(format!(
+            "  {}: mean {} W, GPU {} %, max {} °C, memory {}",
+            printable(name),
+            fmt1(mean(rows.iter().map(|r| r.power_watts))),
+            fmt1(mean(rows.iter().map(|r| r.gpu_usage)).map(|g| g * 100.0)),
+            fmt1(rows.iter().filter_map(|r| r.temp_c).reduce(f64::max)),
+            last_mem
+                .map(|(used, total)| format!("{:.0} of {:.0} GB", used / 1e9, total / 1e9))
+                .unwrap_or_else(|| "unknown".into())
+        ));
+    }
+    lines.push("Energy per token:".into());
+    for (label, w) in [
+        ("now (15 min)", &energy.now),
+        ("today", &energy.today),
+        ("7 days", &energy.week),
+    ] {
+        let cost = match (&energy.currency, w.cost_per_million_tokens, w.cost) {
+            (Some(cur), per_million, Some(cost)) => format!(
+                "; {} {} per 1M tokens, {cost:.2} {} in all",
+                per_million.map(|c| format!("{c:.3}")).unwrap_or_else(|| "–".into()),
+                printable(cur),
+                printable(cur)
+            ),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "  {label}: {} Wh per 1M tokens ({:.1} Wh, {} tokens){cost}",
+            w.wh_per_million_tokens
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or_else(|| "–".into()),
+            w.energy_wh,
+            w.tokens
+        ));
+    }
+    lines.join("\n")
+}
+
+fn span_words(s: u64) -> String {
+    match s {
+        s if s % 86_400 == 0 && s > 0 => format!("{} d", s / 86_400),
+        s if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
+        s if s >= 60 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+fn fmt1(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into())
+}
+
+/// The recorder's sample from what `serve` (a Snapshot and the meter) or `meter` (the meter
+/// alone) knows. Boxes come from exo's view of the cluster, else this Mac alone.
+pub fn sample_from(snapshot: Option<&Snapshot>, stats: Option<&MeterStats>, at_unix_s: u64) -> Sample {
+    let mut sample = Sample {
+        at_unix_s,
+        ..Sample::default()
+    };
+    if let Some(snapshot) = snapshot {
+        match snapshot.cluster.as_ref().filter(|c| !c.nodes.is_empty()) {
+            Some(cluster) => {
+                sample.boxes = cluster
+                    .nodes
+                    .iter()
+                    .map(|n| BoxSample {
+                        name: n.name.clone(),
+                        memory_used_bytes: n
+                            .memory_total_bytes
+                            .zip(n.memory_available_bytes)
+                            .map(|(t, a)| t.saturating_sub(a)),
+                        memory_total_bytes: n.memory_total_bytes,
+                        power_watts: n.power_watts,
+                        gpu_usage: n.gpu_usage,
+                        temp_c: n.temp_c,
+                    })
+                    .collect();
+                sample.cluster.power_watts = cluster.power_watts;
+            }
+            None => {
+                let this = &snapshot.this_node;
+                sample.boxes = vec![BoxSample {
+                    name: this.host.name.clone(),
+                    memory_used_bytes: this.memory.as_ref().map(|m| m.used_bytes),
+                    memory_total_bytes: this.memory.as_ref().map(|m| m.total_bytes),
+                    power_watts: this.hardware.power_watts,
+                    gpu_usage: this.hardware.gpu_usage,
+                    temp_c: this.hardware.temp_c,
+                }];
+                sample.cluster.power_watts = this.hardware.power_watts;
+            }
+        }
+    }
+    if let Some(stats) = stats {
+        let c = &stats.cluster;
+        sample.cluster = ClusterSample {
+            tokens_per_s: Some(c.tokens_per_s),
+            ttft_p50_ms: c.ttft_p50_ms,
+            ttft_p95_ms: c.ttft_p95_ms,
+            requests: Some(c.requests),
+            errors: Some(c.errors),
+            tokens_served: Some(c.completion_tokens),
+            porten_tokens: stats
+                .clients
+                .iter()
+                .find(|client| client.client == PORTEN_CLIENT)
+                .map(|client| client.tokens_total),
+            ..sample.cluster
+        };
+    }
+    sample
+}
+
+/// Starts recording to the default database; a set-aside file or a failure is said on stderr
+/// and never stops the command.
+pub fn start_recording() -> Option<RecorderHandle> {
+    let path = history::default_path();
+    match history::spawn_recorder(&path) {
+        Ok((handle, problem)) => {
+            if let Some(problem) = problem {
+                eprintln!("clusterbar: warning: history: {}", printable(&problem.message));
+            }
+            Some(handle)
+        }
+        Err(e) => {
+            eprintln!(
+                "clusterbar: warning: no history this run: {}",
+                printable(&e.to_string())
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_parse() {
+        assert_eq!(parse_span("24h"), Ok(86_400));
+        assert_eq!(parse_span("90m"), Ok(5400));
+        assert_eq!(parse_span("7d"), Ok(604_800));
+        assert_eq!(parse_span("2w"), Ok(1_209_600));
+        assert_eq!(parse_span("3"), Ok(10_800));
+        assert!(parse_span("h").is_err());
+        assert!(parse_span("5y").is_err());
+        assert!(parse_span("-1h").is_err());
+    }
+}

@@ -1,0 +1,137 @@
+//! History figures (issue #13), printed, never asserted: the database's size for 6 boxes × 90
+//! days at full retention, its growth per day, the cost of one flush, and one 90-day query at
+//! 15-min resolution.
+//!
+//! `cargo run --release -p clusterbar-core --example history_bench [DAYS]`
+
+use clusterbar_core::history::{BoxSample, ClusterSample, History, Recorder, Sample, QUARTER};
+use std::path::Path;
+use std::time::Instant;
+
+const BOXES: usize = 6;
+const DAY: u64 = 86_400;
+
+fn sample(at: u64, i: u64) -> Sample {
+    let wave = (i % 360) as f64;
+    Sample {
+        at_unix_s: at,
+        boxes: (0..BOXES)
+            .map(|b| BoxSample {
+                name: format!("studio-{b}"),
+                memory_used_bytes: Some(400_000_000_000 + i % 1000 * 1_000_000),
+                memory_total_bytes: Some(512_000_000_000),
+                power_watts: Some(80.0 + wave / 3.0 + b as f64),
+                gpu_usage: Some(wave / 360.0),
+                temp_c: Some(45.0 + wave / 20.0),
+            })
+            .collect(),
+        cluster: ClusterSample {
+            power_watts: Some(BOXES as f64 * (80.0 + wave / 3.0)),
+            tokens_per_s: Some(30.0 + wave / 10.0),
+            ttft_p50_ms: Some(250.0),
+            ttft_p95_ms: Some(900.0),
+            requests: Some(i / 3),
+            errors: Some(i / 1000),
+            tokens_served: Some(i * 300),
+            porten_tokens: Some(i * 100),
+        },
+    }
+}
+
+fn size(path: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let days: u64 = std::env::args().nth(1).and_then(|d| d.parse().ok()).unwrap_or(90);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("history.db");
+    let (history, _) = History::open(&path)?;
+    let mut recorder = Recorder::new(history);
+    let start = 1_700_000_000 / 900 * 900;
+    let mut flush_times = Vec::new();
+    let mut sizes = Vec::new();
+    let began = Instant::now();
+    // A sample every 10 s, flushed every 60 s as the recording thread does.
+    let mut i = 0;
+    for day in 0..days {
+        for step in 0..DAY / 10 {
+            let at = start + day * DAY + step * 10;
+            let t = Instant::now();
+            recorder.record(sample(at, i))?;
+            if step % 6 == 5 {
+                recorder.flush(at)?;
+                // Steady state (past the 7-day tier) is the flush users pay for.
+                if day >= 8 {
+                    flush_times.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            i += 1;
+        }
+        sizes.push(size(&path));
+    }
+    let now = start + days * DAY - 10;
+    recorder.flush(now)?;
+    let filled = began.elapsed();
+    drop(recorder);
+
+    let reader = History::open_read_only(&path)?;
+    let mut query_ms = Vec::new();
+    let mut rows = 0;
+    for _ in 0..21 {
+        let t = Instant::now();
+        let series = reader.rows(QUARTER, now - days * DAY, now, None)?;
+        query_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        rows = series.cluster.len() + series.boxes.values().map(Vec::len).sum::<usize>();
+    }
+    query_ms.sort_by(f64::total_cmp);
+    flush_times.sort_by(f64::total_cmp);
+    let pct = |v: &[f64], q: f64| {
+        v.get(((v.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+
+    println!(
+        "figure: boxes={BOXES} days={days} samples={i} filled_in_s={:.1}",
+        filled.as_secs_f64()
+    );
+    println!("figure: db_size_mb={:.2} (file + WAL)", mb(size(&path)));
+    for d in [1, 2, 7, 8, 30, 60, 90] {
+        if let Some(s) = sizes.get(d as usize - 1) {
+            println!("figure: size_after_day_{d}_mb={:.2}", mb(*s));
+        }
+    }
+    if sizes.len() > 20 {
+        let n = sizes.len();
+        let per_day = (sizes[n - 1] as f64 - sizes[n - 11] as f64) / 10.0;
+        println!("figure: growth_per_day_steady_kb={:.0} (last 10 days)", per_day / 1e3);
+    }
+    println!(
+        "figure: flush_of_6_samples_ms p50={:.2} p95={:.2} max={:.2}",
+        pct(&flush_times, 0.5),
+        pct(&flush_times, 0.95),
+        pct(&flush_times, 1.0)
+    );
+    println!(
+        "figure: query_{days}d_15min_all_boxes_ms p50={:.2} max={:.2} rows={rows}",
+        pct(&query_ms, 0.5),
+        pct(&query_ms, 1.0)
+    );
+    let t = Instant::now();
+    let energy = reader.energy(now, now - 12 * 3600, None)?;
+    println!(
+        "figure: energy_now_today_week_ms={:.2} wh_per_1m_tokens_week={:.1}",
+        t.elapsed().as_secs_f64() * 1e3,
+        energy.week.wh_per_million_tokens.unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
