@@ -291,6 +291,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_meter_figures_and_the_porten_client_become_the_cluster_sample() {
+        let mut stats = MeterStats::default();
+        stats.cluster.completion_tokens = 1234;
+        stats.cluster.requests = 7;
+        stats.cluster.errors = 1;
+        stats.cluster.tokens_per_s = 42.5;
+        stats.cluster.ttft_p95_ms = Some(900.0);
+        stats.clients.push(clusterbar_meter::stats::ClientStats {
+            client: PORTEN_CLIENT.to_owned(),
+            tokens_total: 99,
+            ..Default::default()
+        });
+        let sample = sample_from(None, Some(&stats), 1000);
+        assert_eq!(sample.at_unix_s, 1000);
+        assert!(sample.boxes.is_empty());
+        let c = sample.cluster;
+        assert_eq!(
+            (c.tokens_served, c.requests, c.errors, c.porten_tokens),
+            (Some(1234), Some(7), Some(1), Some(99))
+        );
+        assert_eq!(
+            (c.tokens_per_s, c.ttft_p95_ms, c.power_watts),
+            (Some(42.5), Some(900.0), None)
+        );
+    }
+
+    #[test]
     fn spans_parse() {
         assert_eq!(parse_span("24h"), Ok(86_400));
         assert_eq!(parse_span("90m"), Ok(5400));
