@@ -346,8 +346,9 @@ impl History {
         downsample(&tx, MINUTE, QUARTER, now_unix_s)?;
         for tier in TIERS {
             let oldest = to_sql(now_unix_s.saturating_sub(tier.keep_s));
+            // `box IN` lets the (tier, box, ts) key seek per box instead of scanning the tier.
             tx.execute(
-                "DELETE FROM box_samples WHERE tier = ?1 AND ts < ?2",
+                "DELETE FROM box_samples WHERE tier = ?1 AND box IN (SELECT id FROM boxes) AND ts < ?2",
                 params![tier.id, oldest],
             )?;
             tx.execute(
@@ -375,11 +376,13 @@ impl History {
     ) -> Result<Series, HistoryError> {
         let (from, to) = (to_sql(from_unix_s), to_sql(to_unix_s));
         let mut boxes = std::collections::BTreeMap::new();
+        // Keyed by (tier, box, ts), boxes first (CROSS JOIN fixes the order): one ordered range
+        // per box, no sort — the 90-day chart's query.
         let mut stmt = self.conn.prepare_cached(
             "SELECT b.name, s.ts, s.mem_used, s.mem_total, s.power, s.gpu, s.temp
-             FROM box_samples s JOIN boxes b ON b.id = s.box
-             WHERE s.tier = ?1 AND s.ts BETWEEN ?2 AND ?3 AND (?4 IS NULL OR b.name = ?4)
-             ORDER BY b.name, s.ts",
+             FROM boxes b CROSS JOIN box_samples s
+             WHERE s.tier = ?1 AND s.box = b.id AND s.ts BETWEEN ?2 AND ?3 AND (?4 IS NULL OR b.name = ?4)
+             ORDER BY b.id, s.ts",
         )?;
         let mut rows = stmt.query(params![tier.id, from, to, only_box])?;
         while let Some(r) = rows.next()? {
@@ -453,7 +456,7 @@ CREATE TABLE boxes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE box_samples (
   tier INTEGER NOT NULL, ts INTEGER NOT NULL, box INTEGER NOT NULL,
   mem_used REAL, mem_total REAL, power REAL, gpu REAL, temp REAL,
-  PRIMARY KEY (tier, ts, box)) WITHOUT ROWID;
+  PRIMARY KEY (tier, box, ts)) WITHOUT ROWID;
 CREATE TABLE cluster_samples (
   tier INTEGER NOT NULL, ts INTEGER NOT NULL,
   power REAL, tokens_per_s REAL, ttft_p50 REAL, ttft_p95 REAL,
@@ -526,7 +529,8 @@ fn downsample(tx: &Connection, from: Tier, to: Tier, now_unix_s: u64) -> Result<
     tx.execute(
         "INSERT OR REPLACE INTO box_samples(tier, ts, box, mem_used, mem_total, power, gpu, temp)
          SELECT ?1, ts / ?2 * ?2, box, AVG(mem_used), AVG(mem_total), AVG(power), AVG(gpu), AVG(temp)
-         FROM box_samples WHERE tier = ?3 AND ts >= ?4 AND ts < ?5 GROUP BY ts / ?2, box",
+         FROM box_samples WHERE tier = ?3 AND box IN (SELECT id FROM boxes) AND ts >= ?4 AND ts < ?5
+         GROUP BY box, ts / ?2",
         params![to.id, step, from.id, start, end],
     )?;
     Ok(())
