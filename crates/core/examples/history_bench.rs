@@ -53,7 +53,10 @@ fn mb(bytes: u64) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let days: u64 = std::env::args().nth(1).and_then(|d| d.parse().ok()).unwrap_or(90);
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("history.db");
+    // HISTORY_BENCH_DB=FILE keeps the filled database; an existing one is only queried.
+    let kept = std::env::var_os("HISTORY_BENCH_DB").map(std::path::PathBuf::from);
+    let path = kept.clone().unwrap_or_else(|| dir.path().join("history.db"));
+    let fill = !path.exists();
     let (history, _) = History::open(&path)?;
     let mut recorder = Recorder::new(history);
     let start = 1_700_000_000 / 900 * 900;
@@ -62,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let began = Instant::now();
     // A sample every 10 s, flushed every 60 s as the recording thread does.
     let mut i = 0;
-    for day in 0..days {
+    for day in (0..days).filter(|_| fill) {
         for step in 0..DAY / 10 {
             let at = start + day * DAY + step * 10;
             let t = Instant::now();
@@ -79,7 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sizes.push(size(&path));
     }
     let now = start + days * DAY - 10;
-    recorder.flush(now)?;
+    if fill {
+        recorder.flush(now)?;
+    }
     let filled = began.elapsed();
     drop(recorder);
 
@@ -92,6 +97,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         query_ms.push(t.elapsed().as_secs_f64() * 1e3);
         rows = series.cluster.len() + series.boxes.values().map(Vec::len).sum::<usize>();
     }
+    let mut one_box_ms = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        reader.rows(QUARTER, now - days * DAY, now, Some("studio-0"))?;
+        one_box_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    one_box_ms.sort_by(f64::total_cmp);
     query_ms.sort_by(f64::total_cmp);
     flush_times.sort_by(f64::total_cmp);
     let pct = |v: &[f64], q: f64| {
@@ -125,6 +137,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "figure: query_{days}d_15min_all_boxes_ms p50={:.2} max={:.2} rows={rows}",
         pct(&query_ms, 0.5),
         pct(&query_ms, 1.0)
+    );
+    println!(
+        "figure: query_{days}d_15min_one_box_ms p50={:.2} max={:.2}",
+        pct(&one_box_ms, 0.5),
+        pct(&one_box_ms, 1.0)
     );
     let t = Instant::now();
     let energy = reader.energy(now, now - 12 * 3600, None)?;

@@ -236,6 +236,9 @@ impl History {
                 .map_err(unreadable)?;
         conn.busy_timeout(std::time::Duration::from_secs(2))
             .map_err(unreadable)?;
+        // Pages read straight from the mapped file, not copied through SQLite's cache.
+        conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)
+            .map_err(unreadable)?;
         let version: i32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(unreadable)?;
@@ -385,8 +388,15 @@ impl History {
              ORDER BY b.id, s.ts",
         )?;
         let mut rows = stmt.query(params![tier.id, from, to, only_box])?;
+        // Rows come grouped by box: the name is read (and allocated) once per box, not per row.
+        let mut current: Option<(String, Vec<BoxRow>)> = None;
         while let Some(r) = rows.next()? {
-            let name: String = r.get(0)?;
+            let name = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            if current.as_ref().is_none_or(|(n, _)| n != name) {
+                if let Some((n, v)) = current.replace((name.to_owned(), Vec::new())) {
+                    boxes.insert(n, v);
+                }
+            }
             let row = BoxRow {
                 at_unix_s: from_sql(r.get(1)?),
                 memory_used_bytes: r.get(2)?,
@@ -395,7 +405,12 @@ impl History {
                 gpu_usage: r.get(5)?,
                 temp_c: r.get(6)?,
             };
-            boxes.entry(name).or_insert_with(Vec::new).push(row);
+            if let Some((_, v)) = current.as_mut() {
+                v.push(row);
+            }
+        }
+        if let Some((n, v)) = current {
+            boxes.insert(n, v);
         }
         let cluster = self.cluster_rows(tier, from_unix_s, to_unix_s)?;
         Ok(Series {
