@@ -41,13 +41,15 @@ impl Recorder {
     pub fn record(&mut self, sample: Sample) -> Result<(), HistoryError> {
         let now = sample.at_unix_s;
         let bucket = now / RAW.step_s;
-        if self.last_bucket.is_some_and(|b| bucket <= b) {
+        // Only the same step is skipped: after the wall clock is set back, recording goes on
+        // (the rows of that step are replaced) rather than stopping until it catches up.
+        if self.last_bucket == Some(bucket) {
             return Ok(());
         }
         self.last_bucket = Some(bucket);
         self.pending.push(sample);
-        let since = self.last_flush_s.get_or_insert(now);
-        if self.pending.len() >= FLUSH_AFTER || now.saturating_sub(*since) >= FLUSH_EVERY_S {
+        let since = *self.last_flush_s.get_or_insert(now);
+        if self.pending.len() >= FLUSH_AFTER || now.abs_diff(since) >= FLUSH_EVERY_S {
             self.flush(now)?;
         }
         Ok(())

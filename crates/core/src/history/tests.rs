@@ -139,6 +139,19 @@ fn writes_are_batched_and_survive_a_restart() {
 }
 
 #[test]
+fn a_clock_set_back_does_not_stop_recording() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (h, _) = History::open(&dir.path().join(FILE_NAME)).expect("opens");
+    let mut rec = Recorder::new(h);
+    rec.record(sample(T0 + 3600, 100.0, 0)).expect("record");
+    // The clock goes back an hour: the next samples are kept, and flushed on time.
+    for i in 0..7 {
+        rec.record(sample(T0 + i * 10, 100.0, i)).expect("record");
+    }
+    assert_eq!(count(rec.history(), "cluster_samples", 0), 8);
+}
+
+#[test]
 fn a_meter_restart_counts_its_new_tokens() {
     let mut last = Some(500);
     assert_eq!(
