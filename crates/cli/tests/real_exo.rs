@@ -177,6 +177,14 @@ fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<
     }
 }
 
+/// A status whose cluster view stopped moving (exo's master is gone).
+fn is_frozen(status: &Value) -> bool {
+    status["cluster"]["frozen_for_s"].as_f64().is_some()
+        && status["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w["code"] == "exo_view_frozen"))
+}
+
 /// Lines from a channel until one satisfies `accept`.
 fn wait_line(
     rx: &mpsc::Receiver<String>,
@@ -403,13 +411,27 @@ fn a_real_two_box_cluster_through_clusterbar() {
         node_names(s).len() == 2
     });
     boxes.kill_box(2);
-    let (left, noticed) = wait_line(&watch_a, "node_left for box 2", Duration::from_secs(120), |s| {
-        s["events"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|e| e["event"] == "node_left" && e["name"] == b.as_str()))
-    });
-    assert_eq!(node_names(&left), vec![a.clone()]);
-    println!("figure: box 2 killed → box 1's Clusterbar says it left: {:.1} s (exo drops a dead box from its topology after ~39 s)", noticed.as_secs_f64());
+    // Box 1 (the first exo) is usually exo's master; when the election went the other way, the
+    // kill took the master and box 1's view freezes instead (exo 0.3.70 elects no one): that is
+    // shown as frozen, never as a healthy two-box cluster — the step below checks the same.
+    let (left, noticed) = wait_line(
+        &watch_a,
+        "node_left for box 2, or box 1's view frozen",
+        Duration::from_secs(150),
+        |s| {
+            let left = s["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["event"] == "node_left" && e["name"] == b.as_str()));
+            left || is_frozen(s)
+        },
+    );
+    if is_frozen(&left) {
+        assert_ne!(left["state"], "running", "a frozen view is not healthy");
+        println!("figure: box 2 killed → it was exo's master this run: box 1's Clusterbar shows its view frozen after {:.1} s", noticed.as_secs_f64());
+    } else {
+        assert_eq!(node_names(&left), vec![a.clone()]);
+        println!("figure: box 2 killed → box 1's Clusterbar says it left: {:.1} s (exo drops a dead box from its topology after ~39 s)", noticed.as_secs_f64());
+    }
 
     // --- box 2 comes back with a new node id: one box, not a box beside its ghost.
     let (_join_b2, join_out2) =
