@@ -106,6 +106,29 @@ pub fn read_regular(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ReadFileErro
     Ok(bytes)
 }
 
+/// How many unreadable files are kept: `settings.json.bad` and `.bad.1` … `.bad.4` (history likewise).
+pub const KEPT_BAD_FILES: u32 = 5;
+
+/// Makes room for a new set-aside copy at `bad` (`settings.json.bad`, `history.db.bad`): earlier
+/// ones move up to `<bad>.1` … `<bad>.<keep-1>` and the oldest beyond that is dropped, so repeated
+/// corruption keeps a few recent copies without filling the disk. Returns `bad`, now free.
+pub fn make_room_for_bad_file(bad: &Path, keep: u32) -> PathBuf {
+    let numbered = |n: u32| {
+        let mut name = bad.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    };
+    for n in (1..keep).rev() {
+        let from = if n == 1 { bad.to_owned() } else { numbered(n - 1) };
+        if let Err(e) = std::fs::rename(&from, numbered(n)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %from.display(), error = %e, "cannot keep an older set-aside file");
+            }
+        }
+    }
+    bad.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

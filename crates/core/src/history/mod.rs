@@ -551,11 +551,12 @@ fn downsample(tx: &Connection, from: Tier, to: Tier, now_unix_s: u64) -> Result<
     Ok(())
 }
 
-/// Moves `path` (and its WAL files) to `<path>.bad`, replacing an older one.
+/// Moves `path` to `<path>.bad` (earlier ones kept as `.bad.1` …, as settings files are) and drops
+/// its WAL files.
 fn set_aside(path: &Path) -> Result<PathBuf, HistoryError> {
     let mut bad = path.as_os_str().to_owned();
     bad.push(".bad");
-    let bad = PathBuf::from(bad);
+    let bad = crate::files::make_room_for_bad_file(&PathBuf::from(bad), crate::files::KEPT_BAD_FILES);
     std::fs::rename(path, &bad).map_err(|source| HistoryError::SetAside {
         path: path.to_owned(),
         source,

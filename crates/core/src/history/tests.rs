@@ -78,6 +78,16 @@ fn a_corrupt_file_is_set_aside_and_reported_not_fatal() {
     assert!(dir.path().join("history.db.bad").exists());
     h.write_batch(&[sample(T0, 100.0, 0)], T0).expect("the fresh one works");
     assert_eq!(count(&h, "cluster_samples", 0), 1);
+    drop(h);
+    // A second corrupt file keeps the first one (as `.bad.1`), as settings files are kept.
+    let first = std::fs::read(dir.path().join("history.db.bad")).expect("first set aside");
+    std::fs::write(&path, b"corrupt again ".repeat(300)).expect("write");
+    let (_h, again) = History::open(&path).expect("a fresh database again");
+    assert!(again.is_some());
+    assert_eq!(
+        std::fs::read(dir.path().join("history.db.bad.1")).expect("the earlier copy kept"),
+        first
+    );
     // The read-only reader says what is wrong with a bad file, and with a missing one.
     std::fs::write(
         dir.path().join("other.db"),

@@ -25,8 +25,7 @@ pub const DEFAULT_PORTEN_METER_PORT: u16 = 52481;
 pub const MAX_PORTEN_LOGIN_TIMEOUT_S: u64 = 24 * 60 * 60;
 /// The longest a new agent environment may have to hold before the agent restarts: an hour.
 pub const MAX_PORTEN_RESTART_DEBOUNCE_S: u64 = 60 * 60;
-/// How many unreadable settings files are kept: `settings.json.bad` and `.bad.1` … `.bad.4`.
-pub const KEPT_BAD_FILES: u32 = 5;
+pub use crate::files::KEPT_BAD_FILES;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -282,24 +281,9 @@ impl SettingsStore {
     }
 
     /// `settings.json.bad` for the newest unreadable file: earlier ones move up to `.bad.1` …
-    /// `.bad.4` and the oldest beyond that is dropped, so repeated corruption keeps a few
-    /// recent copies without filling the disk.
+    /// `.bad.4` (see [`crate::files::make_room_for_bad_file`]).
     fn make_room_for_bad_file(&self) -> PathBuf {
-        let bad = self.path.with_extension("json.bad");
-        let numbered = |n: u32| {
-            let mut name = bad.as_os_str().to_owned();
-            name.push(format!(".{n}"));
-            PathBuf::from(name)
-        };
-        for n in (1..KEPT_BAD_FILES).rev() {
-            let from = if n == 1 { bad.clone() } else { numbered(n - 1) };
-            if let Err(e) = std::fs::rename(&from, numbered(n)) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %from.display(), error = %e, "cannot keep an older unreadable settings file");
-                }
-            }
-        }
-        bad
+        crate::files::make_room_for_bad_file(&self.path.with_extension("json.bad"), KEPT_BAD_FILES)
     }
 
     /// Writes to a temporary file in the same directory, flushes it to disk, then renames it
