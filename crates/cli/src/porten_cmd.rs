@@ -142,10 +142,12 @@ pub fn run(command: PortenCommand) -> Result<(), String> {
         PortenCommand::Start { meter_url, exo_url } => {
             let meter_url = meter_url.unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.porten_meter_port));
             let stop = signal_flag()?;
-            let head = HeadNode::new(watch::channel(settings.clone()).1);
+            // One settings channel for the runtime and the sampler (the CLI's settings never change).
+            let settings_rx = watch::channel(settings.clone()).1;
+            let head = HeadNode::new(settings_rx.clone());
             head.enroll(&meter_url);
             eprintln!("clusterbar: running the Porten agent alongside exo; Ctrl-C stops it");
-            let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop, &mut |_| {});
+            let followed = follow_cluster(settings_rx, head.clone(), exo_url.as_deref(), &stop, &mut |_| {});
             head.unenroll().map_err(|e| e.to_string())?;
             followed
         }
@@ -446,14 +448,13 @@ fn run_status(settings: &Settings, json: bool, exo_url: Option<&str>, catalog: b
 /// Keeps the agent in step with the cluster through the runtime the app uses too (sampled every
 /// second) and tells what it does, until `stop` is raised.
 fn follow_cluster(
-    settings: &Settings,
+    settings: watch::Receiver<Settings>,
     head: Arc<HeadNode>,
     exo_url: Option<&str>,
     stop: &AtomicBool,
     on_snapshot: &mut dyn FnMut(&Snapshot),
 ) -> Result<(), String> {
-    let (_settings_tx, settings_rx) = watch::channel(settings.clone());
-    let sampler = Sampler::start_with(collector(exo_url)?, settings_rx, Vec::new(), Some(head))
+    let sampler = Sampler::start_with(collector(exo_url)?, settings, Vec::new(), Some(head))
         .map_err(|e| format!("starting the sampler: {e}"))?;
     // Headless, but following the cluster: the fast cadence an open popover gets.
     sampler.set_visible(true);
@@ -513,7 +514,8 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     let settings = load_settings();
     let meter_port = meter_port.unwrap_or(settings.meter_port);
     let stop = signal_flag()?;
-    let head = HeadNode::new(watch::channel(settings.clone()).1);
+    let settings_rx = watch::channel(settings.clone()).1;
+    let head = HeadNode::new(settings_rx.clone());
     if exo_url.is_none() {
         match head.start_exo(&ExoLaunch::default()).map_err(|e| e.to_string())? {
             ExoStart::Adopted => eprintln!("clusterbar: adopted the exo already running"),
@@ -570,7 +572,7 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
             recorder.send(crate::history_cmd::sample_from(Some(snapshot), stats.as_ref(), now));
         }
     };
-    let followed = follow_cluster(&settings, head.clone(), exo_url.as_deref(), &stop, &mut record);
+    let followed = follow_cluster(settings_rx, head.clone(), exo_url.as_deref(), &stop, &mut record);
     if let Some(recorder) = recorder {
         recorder.close();
     }

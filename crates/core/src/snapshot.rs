@@ -205,12 +205,7 @@ impl Collector {
 
 /// Whether an exo URL points at this machine (loopback), whatever its port.
 pub fn is_loopback_url(url: &str) -> bool {
-    match url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_owned())) {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    url::Url::parse(url).is_ok_and(|u| crate::settings::hub::is_loopback(&u))
 }
 
 /// One sample, for one-shot callers such as `clusterbar status`.

@@ -152,7 +152,7 @@ impl Meter {
             }
         }
         let route: proxy::SharedRoute = Arc::new(std::sync::RwLock::new(Arc::new(proxy::Route::new(parsed))));
-        let stats = StatsHub::new(current_route(&route).text.clone());
+        let stats = StatsHub::new(proxy::current_route(&route).text.clone());
         if let Some(path) = &options.ledger {
             match ledger::load(path) {
                 Ok(earlier) => stats.load_ledger(earlier),
@@ -249,7 +249,7 @@ impl MeterHandle {
 
     /// Where requests go now.
     pub fn upstream(&self) -> String {
-        current_route(&self.route).text.clone()
+        proxy::current_route(&self.route).text.clone()
     }
 
     /// The bound address (useful with port 0).
@@ -422,12 +422,5 @@ async fn publish(
                 break;
             }
         }
-    }
-}
-
-fn current_route(route: &proxy::SharedRoute) -> Arc<proxy::Route> {
-    match route.read() {
-        Ok(route) => route.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
     }
 }

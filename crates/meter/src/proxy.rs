@@ -100,10 +100,15 @@ pub(crate) struct ProxyState {
 impl ProxyState {
     /// The route as it is now (one read per request).
     fn route(&self) -> Arc<Route> {
-        match self.route.read() {
-            Ok(route) => route.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        current_route(&self.route)
+    }
+}
+
+/// The route as it is now; a poisoned lock still holds a whole route (it is replaced in one store).
+pub(crate) fn current_route(route: &SharedRoute) -> Arc<Route> {
+    match route.read() {
+        Ok(route) => route.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
     }
 }
 

@@ -46,15 +46,8 @@ impl SupervisorSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervise::spec::test_executable as executable;
     use crate::supervise::EnvValue;
-
-    fn executable(dir: &std::path::Path, name: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join(name);
-        std::fs::write(&path, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
 
     #[test]
     fn porten_spec_takes_the_callers_env_and_a_missing_agent_is_an_error() {

@@ -51,7 +51,8 @@ pub fn hub_http_base(hub_url: &str) -> Result<String, HubUrlError> {
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+/// Whether a URL points at this machine (`localhost` or a loopback address).
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

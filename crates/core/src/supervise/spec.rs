@@ -170,3 +170,13 @@ impl SupervisorSpec {
         }
     }
 }
+
+/// An executable shell script at `dir/name`, for the launch specs' tests (exo's and Porten's).
+#[cfg(test)]
+pub(crate) fn test_executable(dir: &std::path::Path, name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
