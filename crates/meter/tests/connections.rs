@@ -1,9 +1,12 @@
 //! Issue #11: connections that send nothing were held forever (thousands of idle sockets, then no file
 //! descriptors left and `/_clusterbar/stats` stopped answering). Paused time: no real waiting.
 
-use clusterbar_meter::{Meter, MeterHandle, MeterOptions, STATS_PATH};
+mod common;
+use common::stats_status;
+
+use clusterbar_meter::{Meter, MeterHandle, MeterOptions};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -38,22 +41,6 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
         .await
         .expect("the connection was held open");
     bytes
-}
-
-/// The status line of `GET /_clusterbar/stats` on a fresh keep-alive connection, which is returned still open.
-async fn stats_status(meter: &MeterHandle) -> (String, TcpStream) {
-    let mut stream = TcpStream::connect(meter.local_addr()).await.unwrap();
-    let request = format!("GET {STATS_PATH} HTTP/1.1\r\nHost: meter\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n") {
-        match stream.read(&mut byte).await {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    (String::from_utf8_lossy(&head).trim().to_owned(), stream)
 }
 
 #[tokio::test(start_paused = true)]

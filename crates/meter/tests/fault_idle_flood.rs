@@ -2,26 +2,13 @@
 //! of its own: it counts this process's file descriptors, which tests running beside it would
 //! change.
 
-use clusterbar_meter::{Meter, MeterHandle, MeterOptions, STATS_PATH};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+mod common;
+use common::stats_status;
 
-/// The status line of `GET /_clusterbar/stats` on a fresh keep-alive connection, which is returned still open.
-async fn stats_status(meter: &MeterHandle) -> (String, TcpStream) {
-    let mut stream = TcpStream::connect(meter.local_addr()).await.unwrap();
-    let request = format!("GET {STATS_PATH} HTTP/1.1\r\nHost: meter\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n") {
-        match stream.read(&mut byte).await {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    (String::from_utf8_lossy(&head).trim().to_owned(), stream)
-}
+use clusterbar_meter::{Meter, MeterOptions};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 
 /// Open file descriptors of this process.
 fn open_fds() -> usize {

@@ -7,8 +7,11 @@
 //! `FAULT_SSE_EVENTS` sets how many events reach clients in all (default 2,000 so `cargo test`
 //! stays quick; `scripts/fault-suite.sh` runs 10⁴, its long form 10⁶). `FAULT_SEED` repeats a run.
 
+mod common;
+use common::start_meter;
+
 use bytes::Bytes;
-use clusterbar_meter::{Meter, MeterHandle, MeterOptions, MeterStats, STATS_PATH};
+use clusterbar_meter::{MeterStats, STATS_PATH};
 use http::{Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -345,16 +348,6 @@ async fn wait_for<T: std::fmt::Debug>(what: &str, mut get: impl FnMut() -> T, do
         assert!(Instant::now() < deadline, "timed out waiting for {what}: {value:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn start_meter(upstream: SocketAddr) -> MeterHandle {
-    Meter::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &format!("http://{upstream}"),
-        MeterOptions::default(),
-    )
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,8 @@
 //! The meter in front of a synthetic upstream (a hyper server on 127.0.0.1:0 in this process).
 
+mod common;
+use common::start_meter;
+
 use bytes::Bytes;
 use clusterbar_meter::{Meter, MeterHandle, MeterOptions, Outcome};
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -54,16 +57,6 @@ async fn start_upstream(handler: Handler) -> SocketAddr {
         }
     });
     addr
-}
-
-async fn start_meter(upstream: SocketAddr) -> MeterHandle {
-    Meter::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &format!("http://{upstream}"),
-        MeterOptions::default(),
-    )
-    .await
-    .unwrap()
 }
 
 fn client() -> Client<HttpConnector, Full<Bytes>> {
