@@ -141,16 +141,20 @@ impl HeadNode {
         self.settings.borrow().clone()
     }
 
-    /// What the next snapshot shows. Never blocks: exo's status is read unless a start or stop
-    /// holds its slot this instant (then it is left out of this one sample).
+    /// What the next snapshot shows. Never blocks: exo's status is read live unless a start or
+    /// stop holds its slot this instant — then the last status read stands in, so a sample taken
+    /// while exo starts never shows it as unsupervised.
     pub fn report(&self) -> RuntimeReport {
-        let mut report = lock(&self.stepped).clone();
-        report.exo = match self.exo.try_lock() {
-            Ok(slot) => slot.as_ref().map(Supervisor::status),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().as_ref().map(Supervisor::status),
+        let live = match self.exo.try_lock() {
+            Ok(slot) => Some(slot.as_ref().map(Supervisor::status)),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().as_ref().map(Supervisor::status)),
             Err(std::sync::TryLockError::WouldBlock) => None,
         };
-        report
+        let mut stepped = lock(&self.stepped);
+        if let Some(exo) = live {
+            stepped.exo = exo;
+        }
+        stepped.clone()
     }
 
     /// Starts exo under Clusterbar's supervisor, or adopts the copy already running: never a
@@ -330,6 +334,33 @@ mod tests {
         assert!(matches!(head.stop_exo(true), Err(RuntimeError::ExoNotSupervised)));
         assert_eq!(head.report(), RuntimeReport::default());
         assert!(head.shutdown().is_empty());
+    }
+
+    #[test]
+    fn while_a_start_holds_exos_slot_the_last_status_stands_in() {
+        let (_tx, rx) = watch::channel(Settings::default());
+        let head = HeadNode::new(rx);
+        let status = SupervisedStatus {
+            state: SupervisedState::Starting,
+            pid: Some(7),
+            started_by_us: true,
+            uptime_s: None,
+            restarts: 0,
+            last_exit: None,
+            next_restart_in_s: None,
+            gave_up_reason: None,
+            last_lines: Vec::new(),
+            log_path: "/tmp/exo.log".into(),
+        };
+        lock(&head.stepped).exo = Some(status.clone());
+        let held = head.exo.lock().unwrap();
+        assert_eq!(
+            head.report().exo,
+            Some(status),
+            "the slot is busy: the last status, not none"
+        );
+        drop(held);
+        assert_eq!(head.report().exo, None, "read live again: nothing supervised");
     }
 
     #[test]
