@@ -3,10 +3,7 @@
 
 use clap::Args;
 use clusterbar_core::format::printable;
-use clusterbar_core::history::{self, energy, BoxSample, ClusterSample, History, RecorderHandle, Sample};
-use clusterbar_core::porten::tokens::PORTEN_CLIENT;
-use clusterbar_core::Snapshot;
-use clusterbar_meter::stats::MeterStats;
+use clusterbar_core::history::{self, energy, History, RecorderHandle};
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
@@ -109,6 +106,19 @@ fn csv(series: &history::Series) -> String {
             r.porten_tokens
         ));
     }
+    for (id, rows) in &series.models {
+        // Scope `model:ID`, quoted like box names (an id may hold anything).
+        let scope = format!("\"model:{}\"", printable(id).replace('"', "\"\""));
+        for r in rows {
+            out.push_str(&format!(
+                "{},{scope},,,,,,{},,,{},,{},\n",
+                r.at_unix_s,
+                opt(r.tokens_per_s),
+                r.requests,
+                r.tokens
+            ));
+        }
+    }
     for (name, rows) in &series.boxes {
         // A box name is the user's Mac name: quoted, quotes doubled, so commas survive.
         let scope = format!("\"{}\"", printable(name).replace('"', "\"\""));
@@ -132,7 +142,7 @@ fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     (n > 0).then(|| sum / f64::from(n))
 }
 
-fn summary(series: &history::Series, energy: &energy::EnergyFigures) -> String {
+fn summary(series: &history::Series, energy: &history::EnergyFigures) -> String {
     let mut lines = vec![format!(
         "History over {} at {} s resolution: {} cluster rows",
         span_words(series.to_unix_s.saturating_sub(series.from_unix_s)),
@@ -162,6 +172,15 @@ fn summary(series: &history::Series, energy: &energy::EnergyFigures) -> String {
             last_mem
                 .map(|(used, total)| format!("{:.0} of {:.0} GB", used / 1e9, total / 1e9))
                 .unwrap_or_else(|| "unknown".into())
+        ));
+    }
+    for (id, rows) in &series.models {
+        lines.push(format!(
+            "  model {}: {} tokens, {} requests, mean {} tok/s",
+            printable(id),
+            rows.iter().map(|r| r.tokens).sum::<u64>(),
+            rows.iter().map(|r| r.requests).sum::<u64>(),
+            fmt1(mean(rows.iter().map(|r| r.tokens_per_s)))
         ));
     }
     lines.push("Energy per token:".into());
@@ -204,67 +223,6 @@ fn fmt1(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into())
 }
 
-/// The recorder's sample from what `serve` (a Snapshot and the meter) or `meter` (the meter
-/// alone) knows. Boxes come from exo's view of the cluster, else this Mac alone.
-pub fn sample_from(snapshot: Option<&Snapshot>, stats: Option<&MeterStats>, at_unix_s: u64) -> Sample {
-    let mut sample = Sample {
-        at_unix_s,
-        ..Sample::default()
-    };
-    if let Some(snapshot) = snapshot {
-        match snapshot.cluster.as_ref().filter(|c| !c.nodes.is_empty()) {
-            Some(cluster) => {
-                sample.boxes = cluster
-                    .nodes
-                    .iter()
-                    .map(|n| BoxSample {
-                        name: n.name.clone(),
-                        memory_used_bytes: n
-                            .memory_total_bytes
-                            .zip(n.memory_available_bytes)
-                            .map(|(t, a)| t.saturating_sub(a)),
-                        memory_total_bytes: n.memory_total_bytes,
-                        power_watts: n.power_watts,
-                        gpu_usage: n.gpu_usage,
-                        temp_c: n.temp_c,
-                    })
-                    .collect();
-                sample.cluster.power_watts = cluster.power_watts;
-            }
-            None => {
-                let this = &snapshot.this_node;
-                sample.boxes = vec![BoxSample {
-                    name: this.host.name.clone(),
-                    memory_used_bytes: this.memory.as_ref().map(|m| m.used_bytes),
-                    memory_total_bytes: this.memory.as_ref().map(|m| m.total_bytes),
-                    power_watts: this.hardware.power_watts,
-                    gpu_usage: this.hardware.gpu_usage,
-                    temp_c: this.hardware.temp_c,
-                }];
-                sample.cluster.power_watts = this.hardware.power_watts;
-            }
-        }
-    }
-    if let Some(stats) = stats {
-        let c = &stats.cluster;
-        sample.cluster = ClusterSample {
-            tokens_per_s: Some(c.tokens_per_s),
-            ttft_p50_ms: c.ttft_p50_ms,
-            ttft_p95_ms: c.ttft_p95_ms,
-            requests: Some(c.requests),
-            errors: Some(c.errors),
-            tokens_served: Some(c.completion_tokens),
-            porten_tokens: stats
-                .clients
-                .iter()
-                .find(|client| client.client == PORTEN_CLIENT)
-                .map(|client| client.tokens_total),
-            ..sample.cluster
-        };
-    }
-    sample
-}
-
 /// Starts recording to the default database; a set-aside file or a failure is said on stderr
 /// and never stops the command.
 pub fn start_recording() -> Option<RecorderHandle> {
@@ -289,33 +247,6 @@ pub fn start_recording() -> Option<RecorderHandle> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_meter_figures_and_the_porten_client_become_the_cluster_sample() {
-        let mut stats = MeterStats::default();
-        stats.cluster.completion_tokens = 1234;
-        stats.cluster.requests = 7;
-        stats.cluster.errors = 1;
-        stats.cluster.tokens_per_s = 42.5;
-        stats.cluster.ttft_p95_ms = Some(900.0);
-        stats.clients.push(clusterbar_meter::stats::ClientStats {
-            client: PORTEN_CLIENT.to_owned(),
-            tokens_total: 99,
-            ..Default::default()
-        });
-        let sample = sample_from(None, Some(&stats), 1000);
-        assert_eq!(sample.at_unix_s, 1000);
-        assert!(sample.boxes.is_empty());
-        let c = sample.cluster;
-        assert_eq!(
-            (c.tokens_served, c.requests, c.errors, c.porten_tokens),
-            (Some(1234), Some(7), Some(1), Some(99))
-        );
-        assert_eq!(
-            (c.tokens_per_s, c.ttft_p95_ms, c.power_watts),
-            (Some(42.5), Some(900.0), None)
-        );
-    }
 
     #[test]
     fn spans_parse() {

@@ -80,7 +80,7 @@ pub fn run_meter(args: MeterArgs) -> Result<(), String> {
                 tick.tick().await;
                 if let Some(recorder) = &recorder {
                     let now = clusterbar_core::clock::now_unix_ms() / 1000;
-                    recorder.send(crate::history_cmd::sample_from(None, Some(&meter.stats()), now));
+                    recorder.send(clusterbar_core::history::sample_from(None, Some(&meter.stats()), now));
                 }
             }
         };

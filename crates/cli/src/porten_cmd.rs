@@ -569,7 +569,11 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
         if let Some(recorder) = recorder.as_ref().filter(|_| last_step != Some(now / 10)) {
             last_step = Some(now / 10);
             let stats = meter.as_ref().map(|m| m.stats());
-            recorder.send(crate::history_cmd::sample_from(Some(snapshot), stats.as_ref(), now));
+            recorder.send(clusterbar_core::history::sample_from(
+                Some(snapshot),
+                stats.as_ref(),
+                now,
+            ));
         }
     };
     let followed = follow_cluster(settings_rx, head.clone(), exo_url.as_deref(), &stop, &mut record);

@@ -58,6 +58,9 @@ pub fn status(s: &Snapshot) -> String {
             ),
         ));
     }
+    if let Some(energy) = &s.energy {
+        lines.push(row("Energy", &energy_line(energy)));
+    }
     if s.warnings.is_empty() {
         lines.push(row("Warnings", "none"));
     } else {
@@ -178,5 +181,25 @@ pub fn write_line(text: &str) -> Result<bool, String> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(format!("writing to stdout: {e}")),
+    }
+}
+
+/// "today 41.2 Wh per 1M tokens (0.01 EUR) · 7 days 39.0 …", windows without tokens left out.
+fn energy_line(energy: &clusterbar_core::history::EnergyFigures) -> String {
+    let parts: Vec<String> = [("now", &energy.now), ("today", &energy.today), ("7 days", &energy.week)]
+        .into_iter()
+        .filter_map(|(label, w)| {
+            let per_million = w.wh_per_million_tokens?;
+            let cost = match (&energy.currency, w.cost_per_million_tokens) {
+                (Some(currency), Some(cost)) => format!(" ({cost:.3} {})", printable(currency)),
+                _ => String::new(),
+            };
+            Some(format!("{label} {per_million:.1} Wh per 1M tokens{cost}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        format!("{:.1} Wh today, no tokens served", energy.today.energy_wh)
+    } else {
+        parts.join(" · ")
     }
 }

@@ -86,3 +86,63 @@ fn what_the_meter_recorded_survives_its_restart() {
         "{csv}"
     );
 }
+
+/// Energy per token in `status --json` and the text status, from a history written here: a
+/// constant 120 W against 1,000 tokens per 10 s, priced at 0.30 EUR per kWh.
+#[test]
+fn status_shows_energy_per_token_from_the_history() {
+    use clusterbar_core::history::{ClusterSample, History, Recorder, Sample};
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("settings.json"),
+        r#"{"electricity_price_per_kwh": 0.30, "currency": "EUR"}"#,
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Ten raw rows from a minute boundary 2–3 minutes ago (the "now" window is 15 min). On a
+    // boundary, the first minute's average row starts where the raw rows do and is not
+    // counted beside them; recording that begins mid-minute counts that minute's average from
+    // its start (documented in history::energy).
+    let start = now / 60 * 60 - 120;
+    let (history, _) = History::open(&config.join("history.db")).unwrap();
+    let mut recorder = Recorder::new(history);
+    for i in 0..10u64 {
+        recorder
+            .record(Sample {
+                at_unix_s: start + i * 10,
+                cluster: ClusterSample {
+                    power_watts: Some(120.0),
+                    tokens_served: Some(5_000 + i * 1_000),
+                    ..ClusterSample::default()
+                },
+                ..Sample::default()
+            })
+            .unwrap();
+    }
+    recorder.flush(start + 90).unwrap();
+    drop(recorder);
+
+    let output = run(home.path(), &["status", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let window = &value["energy"]["now"];
+    // By hand: 9 intervals × 10 s × 120 W = 3 Wh; 9 × 1,000 tokens (the first row's counter is
+    // what was served before recording began); 3 Wh / 9,000 × 10^6 = 333.3 Wh per 1M tokens;
+    // × 0.30 EUR / 1,000 = 0.1 EUR per 1M tokens.
+    assert!((window["energy_wh"].as_f64().unwrap() - 3.0).abs() < 1e-9, "{value}");
+    assert_eq!(window["tokens"], 9_000, "{value}");
+    let per_million = window["wh_per_million_tokens"].as_f64().unwrap();
+    assert!((per_million - 3.0 / 9_000.0 * 1e6).abs() < 1e-6, "{per_million}");
+    let cost = window["cost_per_million_tokens"].as_f64().unwrap();
+    assert!((cost - 0.1).abs() < 1e-9, "{cost}");
+    assert_eq!(value["energy"]["currency"], "EUR");
+
+    let text = run(home.path(), &["status"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("now 333.3 Wh per 1M tokens (0.100 EUR)"), "{text}");
+}

@@ -1,14 +1,16 @@
-//! History figures (issue #13), printed, never asserted: the database's size for 6 boxes × 90
+//! History figures (issue #13), printed, never asserted: the database's size for 6 boxes and 2 models × 90
 //! days at full retention, its growth per day, the cost of one flush, and one 90-day query at
 //! 15-min resolution.
 //!
 //! `cargo run --release -p clusterbar-core --example history_bench [DAYS]`
 
-use clusterbar_core::history::{BoxSample, ClusterSample, History, Recorder, Sample, QUARTER};
+use clusterbar_core::history::{BoxSample, ClusterSample, History, ModelSample, Recorder, Sample, QUARTER};
 use std::path::Path;
 use std::time::Instant;
 
 const BOXES: usize = 6;
+/// Models served side by side (each gets its own rows).
+const MODELS: usize = 2;
 const DAY: u64 = 86_400;
 
 fn sample(at: u64, i: u64) -> Sample {
@@ -35,6 +37,14 @@ fn sample(at: u64, i: u64) -> Sample {
             tokens_served: Some(i * 300),
             porten_tokens: Some(i * 100),
         },
+        models: (0..MODELS)
+            .map(|m| ModelSample {
+                id: format!("mlx-community/model-{m}"),
+                tokens_per_s: Some(15.0 + wave / 20.0),
+                requests: Some(i / 6),
+                tokens_served: Some(i * 150),
+            })
+            .collect(),
     }
 }
 

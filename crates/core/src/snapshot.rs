@@ -35,6 +35,8 @@ pub struct Collector {
     exposure: Option<(Instant, Option<Warning>)>,
     /// Porten's desktop app's agent, looked for every 30 s.
     porten_app: crate::porten::app::AppWatch,
+    /// Energy per token from the history database, read every minute.
+    energy: crate::history::EnergyReader,
 }
 
 impl Default for Collector {
@@ -47,6 +49,7 @@ impl Default for Collector {
             watcher: Watcher::new(ELECTION_DEBOUNCE),
             exposure: None,
             porten_app: Default::default(),
+            energy: Default::default(),
         }
     }
 }
@@ -144,6 +147,7 @@ impl Collector {
             porten_hub: runtime.and_then(|r| r.porten_hub.clone()),
             porten_app,
             porten_tokens: None,
+            energy: self.energy.read(now_unix_ms() / 1000, settings.tariff().as_ref()),
         };
         {
             // This Mac's measured ceiling belongs to the node exo calls "this" only when that exo

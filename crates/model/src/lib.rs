@@ -6,6 +6,7 @@
 //! derivation over them (the tray state, the pool's sums, the warnings a Hub check raises).
 
 pub mod cluster;
+pub mod history;
 pub mod host;
 pub mod limits;
 pub mod pool;

@@ -49,6 +49,10 @@ pub struct Snapshot {
     /// app's popover reads the same figures from the meter's feed.
     #[serde(default)]
     pub porten_tokens: Option<crate::porten::PortenTokens>,
+    /// Energy per token now, today and this week, from the history database (watts recorded
+    /// against tokens served). `None` when nothing is recorded yet or the database is unreadable.
+    #[serde(default)]
+    pub energy: Option<crate::history::EnergyFigures>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.

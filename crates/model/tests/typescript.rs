@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use clusterbar_model::history::Series;
 use clusterbar_model::Snapshot;
 use ts_rs::{Config, TS};
 
@@ -32,6 +33,8 @@ fn export(dir: &Path) {
     // Byte counts and timestamps fit a JS number (2^53) by far; `bigint` would not parse from JSON.
     let config = Config::new().with_large_int("number").with_out_dir(dir);
     Snapshot::export_all(&config).expect("the Snapshot's types export");
+    // The charts' rows come from a command of their own, not the Snapshot.
+    Series::export_all(&config).expect("the history's types export");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 import type { AgentStatus } from "./AgentStatus";
 import type { ClusterEvent } from "./ClusterEvent";
 import type { ClusterView } from "./ClusterView";
+import type { EnergyFigures } from "./EnergyFigures";
 import type { HubCheck } from "./HubCheck";
 import type { PortenApp } from "./PortenApp";
 import type { PortenTokens } from "./PortenTokens";
@@ -52,4 +53,9 @@ porten_app: PortenApp | null,
  * pays for). Filled by `clusterbar status` from the running meter or its ledger; the
  * app's popover reads the same figures from the meter's feed.
  */
-porten_tokens: PortenTokens | null, };
+porten_tokens: PortenTokens | null, 
+/**
+ * Energy per token now, today and this week, from the history database (watts recorded
+ * against tokens served). `None` when nothing is recorded yet or the database is unreadable.
+ */
+energy: EnergyFigures | null, };

@@ -1,9 +1,14 @@
 //! Energy per token: the cluster's recorded watts integrated over time (trapezoids between
 //! samples; a gap longer than [`MAX_GAP_S`] — or two rows of a coarse tier — is not bridged)
 //! against the tokens served in the same window.
+//!
+//! A coarse row stands for its whole bucket from the bucket's start. That is exact once
+//! recording runs; in the one bucket where recording began mid-way, its average is counted
+//! from the bucket's start (at most one bucket's worth of energy too much, once).
 
-use super::{History, HistoryError, Tier, MINUTE, QUARTER, RAW};
-use serde::{Deserialize, Serialize};
+pub use crate::settings::Tariff;
+
+use super::{EnergyFigures, EnergyWindow, History, HistoryError, Tier, MINUTE, QUARTER, RAW};
 
 /// Longer than this between two raw samples, nothing is assumed about the power in between
 /// (the recorder was not running).
@@ -12,39 +17,6 @@ pub const MAX_GAP_S: u64 = 60;
 pub const NOW_WINDOW_S: u64 = 15 * 60;
 /// "This week" is the last 7 days (what the 1-min tier holds).
 pub const WEEK_WINDOW_S: u64 = 7 * 24 * 3600;
-
-/// The price of electricity, from the settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tariff {
-    pub price_per_kwh: f64,
-    pub currency: String,
-}
-
-/// Energy and tokens over one window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnergyWindow {
-    pub from_unix_s: u64,
-    pub to_unix_s: u64,
-    pub energy_wh: f64,
-    /// Seconds of the window with power on record (gaps excluded).
-    pub covered_s: u64,
-    pub tokens: u64,
-    pub porten_tokens: u64,
-    /// `None` when no token was served.
-    pub wh_per_million_tokens: Option<f64>,
-    /// With a tariff.
-    pub cost: Option<f64>,
-    pub cost_per_million_tokens: Option<f64>,
-}
-
-/// What the Throughput section and `status --json` will show.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnergyFigures {
-    pub now: EnergyWindow,
-    pub today: EnergyWindow,
-    pub week: EnergyWindow,
-    pub currency: Option<String>,
-}
 
 /// A point on the power curve: time, watts, and the step of the tier it came from.
 type Point = (u64, Option<f64>, u64);
@@ -161,4 +133,64 @@ pub fn local_midnight(now_unix_s: u64) -> u64 {
         .and_then(|m| Local.from_local_datetime(&m).earliest())
         .map(|m| super::from_sql(m.timestamp()))
         .unwrap_or(now_unix_s - now_unix_s % 86_400)
+}
+
+/// How often the Snapshot's energy figures are read again (they move slowly, and the sampler
+/// may run every second while the popover is open).
+pub const ENERGY_READ_EVERY_S: u64 = 60;
+
+/// Reads the energy figures for the Snapshot from the history database, at most once a
+/// [`ENERGY_READ_EVERY_S`], over one read-only connection kept open between reads.
+#[derive(Default)]
+pub struct EnergyReader {
+    path: Option<std::path::PathBuf>,
+    db: Option<History>,
+    last: Option<(u64, Option<EnergyFigures>)>,
+}
+
+impl EnergyReader {
+    /// Reads the database at `path` instead of the default one.
+    pub fn at(path: std::path::PathBuf) -> Self {
+        EnergyReader {
+            path: Some(path),
+            ..EnergyReader::default()
+        }
+    }
+
+    /// The figures as of `now_unix_s`; `None` while nothing is recorded (no database yet) or
+    /// the database cannot be read (the recorder reports that; it is not this reader's to say).
+    pub fn read(&mut self, now_unix_s: u64, tariff: Option<&Tariff>) -> Option<EnergyFigures> {
+        if let Some((at, figures)) = &self.last {
+            if now_unix_s.abs_diff(*at) < ENERGY_READ_EVERY_S {
+                return figures.clone();
+            }
+        }
+        let figures = self.read_now(now_unix_s, tariff);
+        self.last = Some((now_unix_s, figures.clone()));
+        figures
+    }
+
+    fn read_now(&mut self, now_unix_s: u64, tariff: Option<&Tariff>) -> Option<EnergyFigures> {
+        if self.db.is_none() {
+            let path = self.path.clone().unwrap_or_else(super::default_path);
+            match History::open_read_only(&path) {
+                Ok(db) => self.db = Some(db),
+                Err(HistoryError::Missing(_)) => return None,
+                Err(error) => {
+                    tracing::debug!(%error, "energy figures: the history is not readable");
+                    return None;
+                }
+            }
+        }
+        let db = self.db.as_ref()?;
+        match db.energy(now_unix_s, local_midnight(now_unix_s), tariff) {
+            Ok(figures) => Some(figures),
+            Err(error) => {
+                // Reopened next time: the file may have been set aside and replaced.
+                tracing::debug!(%error, "energy figures: reading the history failed");
+                self.db = None;
+                None
+            }
+        }
+    }
 }

@@ -14,14 +14,17 @@ use std::path::{Path, PathBuf};
 
 pub mod energy;
 mod recorder;
+mod sample;
 
-pub use energy::{EnergyFigures, EnergyWindow, Tariff};
+pub use clusterbar_model::history::{BoxRow, ClusterRow, EnergyFigures, EnergyWindow, ModelRow, Series};
+pub use energy::{EnergyReader, Tariff};
 pub use recorder::{spawn_recorder, Recorder, RecorderHandle};
+pub use sample::sample_from;
 
 /// The database's file name in the data directory.
 pub const FILE_NAME: &str = "history.db";
 /// The schema this code writes; older files are migrated up, newer ones are refused.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// One resolution of the round-robin store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +83,16 @@ pub struct ClusterSample {
     pub porten_tokens: Option<u64>,
 }
 
+/// One model's figures from the meter. Counters are cumulative, like the cluster's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelSample {
+    /// The model id as requests name it.
+    pub id: String,
+    pub tokens_per_s: Option<f64>,
+    pub requests: Option<u64>,
+    pub tokens_served: Option<u64>,
+}
+
 /// What the recorder takes: one moment, with its wall-clock time (an input, so tests need no
 /// sleeping).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -87,44 +100,8 @@ pub struct Sample {
     pub at_unix_s: u64,
     pub boxes: Vec<BoxSample>,
     pub cluster: ClusterSample,
-}
-
-/// A box's row as read back (averages over the row's span in the coarser tiers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BoxRow {
-    pub at_unix_s: u64,
-    pub memory_used_bytes: Option<f64>,
-    pub memory_total_bytes: Option<f64>,
-    pub power_watts: Option<f64>,
-    pub gpu_usage: Option<f64>,
-    pub temp_c: Option<f64>,
-}
-
-/// The cluster's row as read back. `tokens`, `requests`, `errors` and `porten_tokens` are the
-/// increments within the row; `tokens_served_total` the meter's counter at its end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClusterRow {
-    pub at_unix_s: u64,
-    pub power_watts: Option<f64>,
-    pub tokens_per_s: Option<f64>,
-    pub ttft_p50_ms: Option<f64>,
-    pub ttft_p95_ms: Option<f64>,
-    pub requests: u64,
-    pub errors: u64,
-    pub tokens: u64,
-    pub porten_tokens: u64,
-    pub tokens_served_total: Option<u64>,
-}
-
-/// What `clusterbar history` prints: one resolution over a span.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Series {
-    pub from_unix_s: u64,
-    pub to_unix_s: u64,
-    pub resolution_s: u64,
-    pub cluster: Vec<ClusterRow>,
-    /// Box name → its rows, oldest first.
-    pub boxes: std::collections::BTreeMap<String, Vec<BoxRow>>,
+    #[serde(default)]
+    pub models: Vec<ModelSample>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,7 +266,16 @@ impl History {
         let tx = self.conn.transaction()?;
         {
             let mut last = last_counters(&tx)?;
+            let mut last_by_model = last_model_counters(&tx)?;
             let mut ids = std::collections::HashMap::new();
+            let mut model_ids = std::collections::HashMap::new();
+            let mut model_id = tx.prepare_cached("INSERT OR IGNORE INTO models(name) VALUES (?1)")?;
+            let mut find_model = tx.prepare_cached("SELECT id FROM models WHERE name = ?1")?;
+            let mut put_model = tx.prepare_cached(
+                "INSERT OR REPLACE INTO model_samples(tier, ts, model, tokens_per_s, requests, tokens,
+                   requests_total, tokens_total)
+                 VALUES (0, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
             let mut box_id = tx.prepare_cached("INSERT OR IGNORE INTO boxes(name) VALUES (?1)")?;
             let mut find_box = tx.prepare_cached("SELECT id FROM boxes WHERE name = ?1")?;
             let mut put_box = tx.prepare_cached(
@@ -321,6 +307,29 @@ impl History {
                         finite(b.power_watts),
                         finite(b.gpu_usage),
                         finite(b.temp_c),
+                    ])?;
+                }
+                for m in &sample.models {
+                    let id = match model_ids.get(&m.id) {
+                        Some(id) => *id,
+                        None => {
+                            model_id.execute([&m.id])?;
+                            let id: i64 = find_model.query_row([&m.id], |r| r.get(0))?;
+                            model_ids.insert(m.id.clone(), id);
+                            id
+                        }
+                    };
+                    let counters = last_by_model.entry(id).or_default();
+                    let requests = increment(&mut counters.requests, m.requests);
+                    let tokens = increment(&mut counters.tokens, m.tokens_served);
+                    put_model.execute(params![
+                        ts,
+                        id,
+                        finite(m.tokens_per_s),
+                        to_sql(requests),
+                        to_sql(tokens),
+                        m.requests.map(to_sql),
+                        m.tokens_served.map(to_sql),
                     ])?;
                 }
                 let c = &sample.cluster;
@@ -356,6 +365,10 @@ impl History {
             )?;
             tx.execute(
                 "DELETE FROM cluster_samples WHERE tier = ?1 AND ts < ?2",
+                params![tier.id, oldest],
+            )?;
+            tx.execute(
+                "DELETE FROM model_samples WHERE tier = ?1 AND model IN (SELECT id FROM models) AND ts < ?2",
                 params![tier.id, oldest],
             )?;
         }
@@ -413,13 +426,42 @@ impl History {
             boxes.insert(n, v);
         }
         let cluster = self.cluster_rows(tier, from_unix_s, to_unix_s)?;
+        let models = self.model_rows(tier, from_unix_s, to_unix_s)?;
         Ok(Series {
             from_unix_s,
             to_unix_s,
             resolution_s: tier.step_s,
             cluster,
             boxes,
+            models,
         })
+    }
+
+    /// Every model's rows of one tier in `[from, to]`, by model id, oldest first.
+    pub fn model_rows(
+        &self,
+        tier: Tier,
+        from_unix_s: u64,
+        to_unix_s: u64,
+    ) -> Result<std::collections::BTreeMap<String, Vec<ModelRow>>, HistoryError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.name, s.ts, s.tokens_per_s, s.requests, s.tokens
+             FROM models m CROSS JOIN model_samples s
+             WHERE s.tier = ?1 AND s.model = m.id AND s.ts BETWEEN ?2 AND ?3
+             ORDER BY m.id, s.ts",
+        )?;
+        let mut rows = stmt.query(params![tier.id, to_sql(from_unix_s), to_sql(to_unix_s)])?;
+        let mut models: std::collections::BTreeMap<String, Vec<ModelRow>> = std::collections::BTreeMap::new();
+        while let Some(r) = rows.next()? {
+            let name: String = r.get(0)?;
+            models.entry(name).or_default().push(ModelRow {
+                at_unix_s: from_sql(r.get(1)?),
+                tokens_per_s: r.get(2)?,
+                requests: from_sql(r.get(3)?),
+                tokens: from_sql(r.get(4)?),
+            });
+        }
+        Ok(models)
     }
 
     /// The cluster's rows of one tier in `[from, to]`, oldest first.
@@ -464,7 +506,7 @@ impl History {
     }
 }
 
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE boxes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -478,6 +520,16 @@ CREATE TABLE cluster_samples (
   requests INTEGER NOT NULL, errors INTEGER NOT NULL, tokens INTEGER NOT NULL, porten_tokens INTEGER NOT NULL,
   requests_total INTEGER, errors_total INTEGER, tokens_total INTEGER, porten_total INTEGER,
   PRIMARY KEY (tier, ts)) WITHOUT ROWID;
+";
+
+/// Version 2: per-model figures from the meter.
+const SCHEMA_V2: &str = "
+CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE model_samples (
+  tier INTEGER NOT NULL, ts INTEGER NOT NULL, model INTEGER NOT NULL,
+  tokens_per_s REAL, requests INTEGER NOT NULL, tokens INTEGER NOT NULL,
+  requests_total INTEGER, tokens_total INTEGER,
+  PRIMARY KEY (tier, model, ts)) WITHOUT ROWID;
 ";
 
 /// The last cumulative counters seen, to turn the next ones into increments.
@@ -506,6 +558,25 @@ fn last_counters(conn: &Connection) -> Result<Counters, HistoryError> {
         )
         .optional()?;
     Ok(found.unwrap_or_default())
+}
+
+/// Each model's newest raw counters (requests and tokens), by model row id.
+fn last_model_counters(conn: &Connection) -> Result<std::collections::HashMap<i64, Counters>, HistoryError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.model, s.requests_total, s.tokens_total FROM model_samples s
+         WHERE s.tier = 0 AND s.ts = (SELECT MAX(ts) FROM model_samples WHERE tier = 0 AND model = s.model)",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            Counters {
+                requests: r.get::<_, Option<i64>>(1)?.map(from_sql),
+                tokens: r.get::<_, Option<i64>>(2)?.map(from_sql),
+                ..Counters::default()
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The increment since the last counter; a counter that went down restarted at 0 (the meter
@@ -546,6 +617,13 @@ fn downsample(tx: &Connection, from: Tier, to: Tier, now_unix_s: u64) -> Result<
          SELECT ?1, ts / ?2 * ?2, box, AVG(mem_used), AVG(mem_total), AVG(power), AVG(gpu), AVG(temp)
          FROM box_samples WHERE tier = ?3 AND box IN (SELECT id FROM boxes) AND ts >= ?4 AND ts < ?5
          GROUP BY box, ts / ?2",
+        params![to.id, step, from.id, start, end],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO model_samples(tier, ts, model, tokens_per_s, requests, tokens, requests_total, tokens_total)
+         SELECT ?1, ts / ?2 * ?2, model, AVG(tokens_per_s), SUM(requests), SUM(tokens), MAX(requests_total), MAX(tokens_total)
+         FROM model_samples WHERE tier = ?3 AND model IN (SELECT id FROM models) AND ts >= ?4 AND ts < ?5
+         GROUP BY model, ts / ?2",
         params![to.id, step, from.id, start, end],
     )?;
     Ok(())

@@ -33,6 +33,12 @@ fn sample(at: u64, watts: f64, tokens: u64) -> Sample {
             tokens_served: Some(tokens),
             porten_tokens: Some(tokens / 2),
         },
+        models: vec![ModelSample {
+            id: "qwen".into(),
+            tokens_per_s: Some(1.0),
+            requests: Some(tokens / 10),
+            tokens_served: Some(tokens),
+        }],
     }
 }
 
@@ -339,4 +345,74 @@ fn energy_over_a_week_joins_the_minute_tier_and_raw_rows_without_counting_twice(
     assert_eq!(week.tokens, (2 * day / 10 - 1) * 10);
     assert!((week.energy_wh - 100.0 * week.covered_s as f64 / 3600.0).abs() < 1e-6);
     assert!(week.covered_s > 2 * day - 120, "{}", week.covered_s);
+}
+
+#[test]
+fn each_model_is_recorded_and_downsampled_with_its_own_counters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (h, _) = History::open(&dir.path().join(FILE_NAME)).expect("opens");
+    let mut rec = Recorder::new(h);
+    // Two models; the second appears later, its first counter is history before recording.
+    for i in 0..12u64 {
+        let mut s = sample(T0 + i * 10, 100.0, i * 100);
+        if i >= 6 {
+            s.models.push(ModelSample {
+                id: "llama".into(),
+                tokens_per_s: Some(3.0),
+                requests: Some(i),
+                tokens_served: Some(1000 + i * 7),
+            });
+        }
+        rec.record(s).expect("record");
+    }
+    rec.flush(T0 + 180).expect("flush");
+    let h = rec.history();
+    let raw = h.model_rows(RAW, T0, T0 + 200).expect("rows");
+    let qwen: Vec<u64> = raw["qwen"].iter().map(|r| r.tokens).collect();
+    assert_eq!(qwen, vec![0, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100]);
+    let llama: Vec<u64> = raw["llama"].iter().map(|r| r.tokens).collect();
+    assert_eq!(llama, vec![0, 7, 7, 7, 7, 7]);
+    // The two complete minutes: sums of increments, mean tokens/s.
+    let minutes = h.model_rows(MINUTE, T0, T0 + 200).expect("minute rows");
+    let qwen: Vec<(u64, u64)> = minutes["qwen"].iter().map(|r| (r.at_unix_s, r.tokens)).collect();
+    assert_eq!(qwen, vec![(T0, 500), (T0 + 60, 600)]);
+    assert_eq!(minutes["llama"].len(), 1);
+    assert_eq!(minutes["llama"][0].tokens, 35);
+    assert_eq!(minutes["llama"][0].tokens_per_s, Some(3.0));
+    // `rows` carries them for the CLI and the charts.
+    let series = h.rows(MINUTE, T0, T0 + 200, None).expect("series");
+    assert_eq!(series.models, minutes);
+}
+
+#[test]
+fn a_version_1_file_is_migrated_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    {
+        // A file as the first schema wrote it, with one cluster row.
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch(SCHEMA_V1).expect("v1 schema");
+        conn.execute(
+            "INSERT INTO cluster_samples(tier, ts, power, requests, errors, tokens, porten_tokens, tokens_total)
+             VALUES (0, ?1, 90.0, 1, 0, 42, 0, 4242)",
+            [to_sql(T0)],
+        )
+        .expect("v1 row");
+        conn.pragma_update(None, "user_version", 1).expect("version 1");
+    }
+    // Read-only opening refuses an older file rather than write to it.
+    assert!(History::open_read_only(&path).is_err());
+    let (h, problem) = History::open(&path).expect("migrates");
+    assert!(problem.is_none(), "a migration is not a problem: {problem:?}");
+    let version: i32 = h
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
+    let rows = h.cluster_rows(RAW, T0, T0).expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].tokens, rows[0].tokens_served_total), (42, Some(4242)));
+    assert!(h.model_rows(RAW, T0, T0 + 10).expect("no model rows").is_empty());
+    drop(h);
+    assert!(History::open_read_only(&path).is_ok());
 }

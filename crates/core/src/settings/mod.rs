@@ -18,6 +18,13 @@ pub const DEFAULT_EXO_API_PORT: u16 = 52415;
 /// Near exo's port, clear of the ports exo itself uses.
 pub const DEFAULT_METER_PORT: u16 = 52480;
 pub const DEFAULT_PORTEN_HUB_URL: &str = "wss://porten.ai";
+/// The price of electricity (price per kWh and its currency), for energy costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tariff {
+    pub price_per_kwh: f64,
+    pub currency: String,
+}
+
 /// The meter's port for the Porten agent alone, next to [`DEFAULT_METER_PORT`].
 pub const DEFAULT_PORTEN_METER_PORT: u16 = 52481;
 /// The longest `porten login` may wait for approval: a day. Longer is a typo, and a huge figure
@@ -190,12 +197,11 @@ impl Settings {
 
 impl Settings {
     /// The tariff for energy costs, when a price is set.
-    pub fn tariff(&self) -> Option<crate::history::Tariff> {
-        self.electricity_price_per_kwh
-            .map(|price_per_kwh| crate::history::Tariff {
-                price_per_kwh,
-                currency: self.currency.clone(),
-            })
+    pub fn tariff(&self) -> Option<Tariff> {
+        self.electricity_price_per_kwh.map(|price_per_kwh| Tariff {
+            price_per_kwh,
+            currency: self.currency.clone(),
+        })
     }
 }
 
