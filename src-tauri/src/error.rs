@@ -57,6 +57,8 @@ pub enum ErrorCode {
     /// A file or OS call failed.
     Io,
     /// A bug or a broken invariant in the app (a poisoned lock, a lost task).
+    /// Nothing is recorded yet, or the history database cannot be read.
+    HistoryUnavailable,
     Internal,
 }
 
@@ -91,6 +93,12 @@ impl CommandError {
             ExoError::Status { status: 404, .. } => Self::new(ErrorCode::ModelNotFound, error),
             other => other.into(),
         }
+    }
+}
+
+impl From<clusterbar_core::history::HistoryError> for CommandError {
+    fn from(error: clusterbar_core::history::HistoryError) -> Self {
+        Self::new(ErrorCode::HistoryUnavailable, error)
     }
 }
 

@@ -33,6 +33,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         cmd::app::snapshot,
         cmd::meter::subscribe,
         cmd::meter::subscribe_throughput,
+        cmd::history::history_series,
         cmd::settings::settings,
         cmd::settings::update_settings,
         cmd::app::hide_popover,
@@ -99,6 +100,7 @@ pub fn run() {
             #[cfg(target_os = "macos")]
             app.set_activation_policy(tauri::ActivationPolicy::Accessory);
             app.state::<AppState>().start_meter();
+            app.state::<AppState>().start_recording();
             tray::setup_tray(app)?;
             if popover::webview_life() == popover::WebviewLife::Kept {
                 popover::create(app.handle())?;

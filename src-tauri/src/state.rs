@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clusterbar_core::exo::ExoClient;
+use clusterbar_core::history::{self, RecorderHandle};
 use clusterbar_core::porten::CancelHandle;
 use clusterbar_core::runtime::HeadNode;
 use clusterbar_core::sampler::Sampler;
@@ -37,6 +38,12 @@ pub struct AppState {
     pub(crate) page_loads: AtomicU32,
     /// A benchmark is running (one at a time: two would measure each other).
     pub(crate) bench_running: AtomicBool,
+    /// Where the history is recorded (and the charts read it).
+    pub(crate) history_path: std::path::PathBuf,
+    /// The recorder's thread (`None`: no history this run, said by a `history_unavailable`
+    /// warning); closed last at quit so the last batch is written.
+    pub(crate) recorder: Mutex<Option<RecorderHandle>>,
+    pub(crate) recording: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
     /// Whether the popover is on screen: snapshots go to the page only then (a hidden page has
     /// nothing to paint), and the latest goes at once when it opens.
     pub(crate) popover_shown: tokio::sync::watch::Sender<bool>,
@@ -63,7 +70,28 @@ impl AppState {
     /// Loads settings (a corrupt file is set aside and reported) and starts the sampler.
     pub fn start(store: SettingsStore, pinned_open: bool) -> std::io::Result<Self> {
         let loaded = store.load();
-        let standing = loaded.standing_warnings();
+        let mut standing = loaded.standing_warnings();
+        // Opened before the sampler, so a file set aside is a standing warning from the first sample.
+        let history_path = store.path().with_file_name(history::FILE_NAME);
+        let recorder = match history::spawn_recorder(&history_path) {
+            Ok((handle, problem)) => {
+                if let Some(problem) = problem {
+                    standing.push(clusterbar_core::warnings::Warning::history_unavailable(
+                        &problem.message,
+                        true,
+                    ));
+                }
+                Some(handle)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no history this run");
+                standing.push(clusterbar_core::warnings::Warning::history_unavailable(
+                    &format!("No history is recorded this run: {error}"),
+                    false,
+                ));
+                None
+            }
+        };
         let settings = tokio::sync::watch::Sender::new(loaded.settings);
         let head = HeadNode::new(settings.subscribe());
         let sampler = Sampler::start_with(Collector::default(), settings.subscribe(), standing, Some(head.clone()))?;
@@ -83,7 +111,39 @@ impl AppState {
             page_loads: AtomicU32::new(0),
             bench_running: AtomicBool::new(false),
             popover_shown: tokio::sync::watch::Sender::new(false),
+            history_path,
+            recorder: Mutex::new(recorder),
+            recording: Mutex::new(None),
         })
+    }
+
+    /// Records each new sample with the meter's figures (the recorder keeps one per 10 s step):
+    /// no timer of its own, it wakes when the sampler publishes.
+    pub(crate) fn start_recording(&self) {
+        let meter = match self.meter.lock() {
+            Ok(meter) => meter.as_ref().ok().map(|handle| handle.subscribe()),
+            Err(_) => None,
+        };
+        let Some(recorder) = self
+            .recorder
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().and_then(RecorderHandle::sender))
+        else {
+            return;
+        };
+        let mut updates = self.sampler.subscribe();
+        let task = tauri::async_runtime::spawn(async move {
+            while updates.changed().await.is_ok() {
+                let snapshot = updates.borrow_and_update().clone();
+                let stats = meter.as_ref().map(|m| m.borrow().clone());
+                let at = snapshot.taken_at_unix_ms / 1000;
+                recorder.send(history::sample_from(Some(&snapshot), stats.as_deref(), at));
+            }
+        });
+        if let Ok(mut slot) = self.recording.lock() {
+            *slot = Some(task);
+        }
     }
 
     /// What an open popover needs kept fresh: the sampler's fast cadence and a meter feed that
@@ -203,5 +263,14 @@ pub(crate) fn stop_children<R: Runtime>(app: &AppHandle<R>) {
     }
     for problem in state.head.shutdown() {
         tracing::warn!(%problem, "stopping what Clusterbar started");
+    }
+    // Last: the final batch of history is written before the process exits.
+    let task = state.recording.lock().ok().and_then(|mut t| t.take());
+    if let Some(task) = task {
+        task.abort();
+    }
+    let recorder = state.recorder.lock().ok().and_then(|mut r| r.take());
+    if let Some(recorder) = recorder {
+        recorder.close();
     }
 }

@@ -132,3 +132,46 @@ fn failing_commands_send_the_page_a_code_and_a_detail() {
         serde_json::json!({"code": "invalid_argument", "detail": "invalid popover height -1"})
     );
 }
+
+#[test]
+fn the_charts_history_comes_from_the_database_beside_the_settings() {
+    use clusterbar_core::history::{ClusterSample, History, Recorder, Sample, Series};
+    let dir = tempfile::tempdir().unwrap();
+    // A database that cannot be read is set aside at start and said as a standing warning.
+    std::fs::write(dir.path().join("history.db"), b"garbage, not SQLite ".repeat(100)).unwrap();
+    let (app, webview) = app_with(dir.path());
+    let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
+    let warning = snapshot
+        .warnings
+        .iter()
+        .find(|w| w.code == clusterbar_core::warnings::WarningCode::HistoryUnavailable)
+        .expect("a history_unavailable warning");
+    assert!(warning.message.contains("history.db.bad"), "{}", warning.message);
+    assert!(dir.path().join("history.db.bad").exists());
+
+    let wrong = invoke_with::<serde_json::Value>(&webview, "history_series", serde_json::json!({"spanS": 5}));
+    assert_eq!(refusal(wrong.unwrap_err()).code, ErrorCode::InvalidArgument);
+
+    // The app's recorder holds the new file; rows written beside it are what the chart reads.
+    let now = clusterbar_core::clock::now_unix_ms() / 1000;
+    let (history, _) = History::open(&dir.path().join("history.db")).unwrap();
+    let mut recorder = Recorder::new(history);
+    for i in 0..3u64 {
+        recorder
+            .record(Sample {
+                at_unix_s: now / 10 * 10 - 60 + i * 10,
+                cluster: ClusterSample {
+                    power_watts: Some(50.0 + i as f64),
+                    ..ClusterSample::default()
+                },
+                ..Sample::default()
+            })
+            .unwrap();
+    }
+    recorder.flush(now).unwrap();
+    let series: Series = invoke_with(&webview, "history_series", serde_json::json!({"spanS": 3600})).unwrap();
+    let watts: Vec<Option<f64>> = series.cluster.iter().map(|r| r.power_watts).collect();
+    assert_eq!(watts, vec![Some(50.0), Some(51.0), Some(52.0)]);
+    assert_eq!(series.resolution_s, 10);
+    drop(app);
+}

@@ -20,6 +20,10 @@ pub struct HistoryArgs {
     /// Print CSV: one line per time and box (scope `cluster` for the cluster's figures).
     #[arg(long)]
     csv: bool,
+    /// At most this many rows per series, merged from consecutive rows (the popover's charts
+    /// ask for 360): averages for gauges, sums for counts.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    points: Option<u32>,
 }
 
 /// "24h" → seconds.
@@ -46,8 +50,6 @@ pub fn run(args: HistoryArgs) -> Result<(), String> {
     let path = history::default_path();
     let db = History::open_read_only(&path).map_err(|e| e.to_string())?;
     let now = clusterbar_core::clock::now_unix_ms() / 1000;
-    let from = now.saturating_sub(span);
-    let tier = History::tier_for(from, now);
     if let Some(name) = &args.box_name {
         let known = db.box_names().map_err(|e| e.to_string())?;
         if !known.contains(name) {
@@ -58,9 +60,8 @@ pub fn run(args: HistoryArgs) -> Result<(), String> {
             ));
         }
     }
-    let series = db
-        .rows(tier, from, now, args.box_name.as_deref())
-        .map_err(|e| e.to_string())?;
+    let points = args.points.map(|p| p as usize);
+    let series = history::query::since(&db, span, now, args.box_name.as_deref(), points).map_err(|e| e.to_string())?;
     let settings = clusterbar_core::settings::SettingsStore::platform().load().settings;
     let tariff = settings.tariff();
     let energy = db

@@ -20,6 +20,7 @@ pub enum Severity {
 pub enum WarningCode {
     ProbeFailed,
     SettingsReset,
+    HistoryUnavailable,
     TbLinkSlow,
     RdmaDisabled,
     TbBridgeOn,
@@ -57,6 +58,7 @@ impl WarningCode {
         match self {
             ProbeFailed => "probe_failed",
             SettingsReset => "settings_reset",
+            HistoryUnavailable => "history_unavailable",
             TbLinkSlow => "tb_link_slow",
             RdmaDisabled => "rdma_disabled",
             TbBridgeOn => "tb_bridge_on",
@@ -148,6 +150,17 @@ impl Warning {
             problem,
             "Check Settings; the old file is kept beside the new one as settings.json.bad.",
         )
+    }
+
+    /// The history database was set aside (`set_aside`: recording goes on in a new one) or
+    /// cannot be used at all this run.
+    pub fn history_unavailable(problem: &str, set_aside: bool) -> Self {
+        let fix = if set_aside {
+            "Nothing to do: recording goes on in a new database; the old file is kept beside it (history.db.bad)."
+        } else {
+            "Check the disk space and permissions of Clusterbar's data folder, then restart the app."
+        };
+        Self::new(WarningCode::HistoryUnavailable, Severity::Warning, problem, fix)
     }
 }
 
@@ -295,6 +308,7 @@ mod tests {
         let all = [
             ProbeFailed,
             SettingsReset,
+            HistoryUnavailable,
             TbLinkSlow,
             RdmaDisabled,
             TbBridgeOn,

@@ -4,6 +4,7 @@
 pub(crate) mod app;
 pub(crate) mod bench;
 pub(crate) mod exo;
+pub(crate) mod history;
 pub(crate) mod join;
 pub(crate) mod meter;
 pub(crate) mod models;

@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub mod energy;
+pub mod query;
 mod recorder;
 mod sample;
 
 pub use clusterbar_model::history::{BoxRow, ClusterRow, EnergyFigures, EnergyWindow, ModelRow, Series};
 pub use energy::{EnergyReader, Tariff};
-pub use recorder::{spawn_recorder, Recorder, RecorderHandle};
+pub use recorder::{spawn_recorder, Recorder, RecorderHandle, RecorderSender};
 pub use sample::sample_from;
 
 /// The database's file name in the data directory.

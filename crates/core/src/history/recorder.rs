@@ -64,21 +64,47 @@ impl Recorder {
     }
 }
 
+/// What the recording thread is told.
+enum Message {
+    Record(Sample),
+    /// Flush and end, whatever senders are still out.
+    Stop,
+}
+
+/// A cheap, cloneable way to hand samples to the recording thread (a task of the app holds
+/// one); it never blocks and never keeps the thread alive past [`RecorderHandle::close`].
+#[derive(Clone)]
+pub struct RecorderSender {
+    tx: SyncSender<Message>,
+}
+
+impl RecorderSender {
+    /// Queues a sample; a full queue (the disk stalls) drops it rather than delay the caller.
+    pub fn send(&self, sample: Sample) {
+        match self.tx.try_send(Message::Record(sample)) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => tracing::debug!("history queue full: a sample dropped"),
+        }
+    }
+}
+
 /// The recording thread's handle: [`RecorderHandle::send`] never blocks.
 pub struct RecorderHandle {
-    tx: Option<SyncSender<Sample>>,
+    sender: Option<RecorderSender>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RecorderHandle {
     /// Queues a sample; a full queue (the disk stalls) drops it rather than delay the caller.
     pub fn send(&self, sample: Sample) {
-        if let Some(tx) = &self.tx {
-            match tx.try_send(sample) {
-                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                Err(TrySendError::Full(_)) => tracing::debug!("history queue full: a sample dropped"),
-            }
+        if let Some(sender) = &self.sender {
+            sender.send(sample);
         }
+    }
+
+    /// Another way in for a task of its own.
+    pub fn sender(&self) -> Option<RecorderSender> {
+        self.sender.clone()
     }
 
     /// Flushes what waits and ends the thread.
@@ -87,7 +113,10 @@ impl RecorderHandle {
     }
 
     fn stop(&mut self) {
-        self.tx = None;
+        if let Some(sender) = self.sender.take() {
+            // Blocking: Stop must not be dropped behind a full queue.
+            let _ = sender.tx.send(Message::Stop);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -104,7 +133,7 @@ impl Drop for RecorderHandle {
 /// aside) is for the caller to show; an error means no history this run, nothing worse.
 pub fn spawn_recorder(path: &Path) -> Result<(RecorderHandle, Option<Problem>), HistoryError> {
     let (history, problem) = History::open(path)?;
-    let (tx, rx) = mpsc::sync_channel::<Sample>(QUEUE);
+    let (tx, rx) = mpsc::sync_channel::<Message>(QUEUE);
     let mut recorder = Recorder::new(history);
     let thread = std::thread::Builder::new()
         .name("history".into())
@@ -112,9 +141,9 @@ pub fn spawn_recorder(path: &Path) -> Result<(RecorderHandle, Option<Problem>), 
             let now = || crate::clock::now_unix_ms() / 1000;
             loop {
                 let result = match rx.recv_timeout(Duration::from_secs(FLUSH_EVERY_S)) {
-                    Ok(sample) => recorder.record(sample),
+                    Ok(Message::Record(sample)) => recorder.record(sample),
                     Err(RecvTimeoutError::Timeout) => recorder.flush(now()),
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 };
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "history: a batch was not written");
@@ -127,9 +156,34 @@ pub fn spawn_recorder(path: &Path) -> Result<(RecorderHandle, Option<Problem>), 
         .map_err(HistoryError::Thread)?;
     Ok((
         RecorderHandle {
-            tx: Some(tx),
+            sender: Some(RecorderSender { tx }),
             thread: Some(thread),
         },
         problem,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_flushes_and_returns_while_other_senders_are_still_out() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(super::super::FILE_NAME);
+        let (handle, problem) = spawn_recorder(&path).expect("starts");
+        assert!(problem.is_none());
+        let kept = handle.sender().expect("a sender");
+        // Now: the flush prunes what is older than 90 days.
+        let at = crate::clock::now_unix_ms() / 1000;
+        kept.send(Sample {
+            at_unix_s: at,
+            ..Sample::default()
+        });
+        // Without the Stop message this would wait for `kept` forever.
+        handle.close();
+        let db = History::open_read_only(&path).expect("readable");
+        assert_eq!(db.newest_unix_s().expect("newest"), Some(at));
+        kept.send(Sample::default());
+    }
 }
