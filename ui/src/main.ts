@@ -4,6 +4,7 @@ import { errorText } from "./errors";
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { render as renderView } from "lit-html";
 import { formatAgo } from "./format";
+import { energyWords } from "./history";
 import { wireBenchmark } from "./bench";
 import { refreshKeyState, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
 import type { SettingsView, Snapshot, ThroughputUpdate } from "./types";
@@ -11,6 +12,7 @@ import {
   clusterView,
   modelsView,
   newPageState,
+  OPTIONAL,
   servicesView,
   settingsView,
   thisMacView,
@@ -39,6 +41,8 @@ const STATE_WORDS: Record<Snapshot["state"], string> = {
 };
 
 let lastSnapshot: Snapshot | null = null;
+/** The history charts, loaded with the chart library (null until then). */
+let history: typeof import("./historychart") | null = null;
 const page = newPageState();
 /** The label of the exo button while its command runs ("Starting…"); null when idle. */
 let exoBusy: string | null = null;
@@ -57,6 +61,13 @@ const actions: Actions = {
       paint();
       showError(`Unload: ${errorText(e)}`);
     });
+  },
+  openBox(name) {
+    page.openBoxes.add(name);
+    paint();
+    const row = Array.from(document.querySelectorAll<HTMLElement>("#node-list li.node")).find((li) => li.dataset.name === name);
+    row?.scrollIntoView({ block: "nearest" });
+    row?.querySelector<HTMLElement>("summary")?.focus();
   },
   toggleLoadable() {
     toggleLoadable().catch((e) => showError(`Models: ${errorText(e)}`));
@@ -103,7 +114,20 @@ function paint(): void {
   }
   $("services").hidden = false;
   renderView(servicesView(s.services), $("services"));
+  renderEnergy(s);
   renderExoAction(s);
+}
+
+/** The energy-per-token lines under the throughput figures, from the Snapshot's history read. */
+function renderEnergy(s: Snapshot): void {
+  const words = energyWords(s.energy);
+  const line = $("energy-line");
+  const cost = $("energy-cost");
+  line.hidden = words === null;
+  line.textContent = words?.perToken ?? "";
+  const rest = [words?.cost, words?.porten].filter((w): w is string => typeof w === "string");
+  cost.hidden = rest.length === 0;
+  cost.textContent = rest.join(" · ");
 }
 
 function render(s: Snapshot): void {
@@ -151,10 +175,12 @@ async function saveSettings(): Promise<void> {
   const patch: Record<string, unknown> = {};
   for (const input of Array.from(document.querySelectorAll<HTMLInputElement>("#settings-list input"))) {
     const key = input.dataset.key ?? "";
+    const value = input.value.trim();
+    // An empty optional field (a path, the namespace, the price) means unset: null, not "" or 0.
     if (input.dataset.kind === "bool") patch[key] = input.checked;
-    else if (input.dataset.kind === "number") patch[key] = Number(input.value);
-    // Empty optional text (a path, the namespace) means "automatic": null, not "".
-    else patch[key] = input.value.trim() === "" && (key.endsWith("_path") || key === "exo_namespace" || key === "porten_api_url") ? null : input.value.trim();
+    else if (value === "" && OPTIONAL.has(key)) patch[key] = null;
+    else if (input.dataset.kind === "number") patch[key] = Number(value);
+    else patch[key] = value;
   }
   const status = $("settings-status");
   try {
@@ -238,9 +264,14 @@ function wire(): void {
   let ticker: number | undefined;
   const tick = () => {
     if (lastSnapshot) setText("header-detail", formatAgo(Date.now() - lastSnapshot.taken_at_unix_ms));
+    // At most once a minute (historychart.ts keeps the time); only while on screen.
+    history?.refreshHistory().catch((e) => showError(`History: ${errorText(e)}`));
   };
   const followVisibility = () => {
-    if (document.visibilityState === "visible") reportFirstPaint();
+    if (document.visibilityState === "visible") {
+      reportFirstPaint();
+      history?.refreshHistory().catch((e) => showError(`History: ${errorText(e)}`));
+    }
     else paintReported = false;
     if (document.visibilityState === "visible" && ticker === undefined) ticker = window.setInterval(tick, 1000);
     if (document.visibilityState !== "visible" && ticker !== undefined) {
@@ -276,6 +307,9 @@ async function start(): Promise<void> {
     Object.defineProperty(navigator, "language", { value: "en-US", configurable: true });
   }
   const { renderThroughput } = await import("./throughput");
+  history = await import("./historychart");
+  history.wireHistory();
+  if (document.visibilityState === "visible") void history.refreshHistory(true);
   const throughput = new Channel<ThroughputUpdate>();
   throughput.onmessage = (u) =>
     guarded("throughput", () => {

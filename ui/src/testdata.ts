@@ -104,5 +104,6 @@ export function snapshot(): Snapshot {
     porten_hub: null,
     porten_app: null,
     porten_tokens: null,
+    energy: null,
   };
 }

@@ -3,16 +3,23 @@
 // rest (meter, bench, join, login, settings) is still written by hand below.
 
 export type { AgentStatus } from "./generated/AgentStatus";
+export type { BoxRow } from "./generated/BoxRow";
+export type { ClusterRow } from "./generated/ClusterRow";
 export type { ClusterView } from "./generated/ClusterView";
+export type { EnergyFigures } from "./generated/EnergyFigures";
+export type { EnergyWindow } from "./generated/EnergyWindow";
 export type { HubCheck } from "./generated/HubCheck";
 export type { KeySource } from "./generated/KeySource";
+export type { LinkKind } from "./generated/LinkKind";
 export type { LinkView } from "./generated/LinkView";
 export type { MemoryInfo as Memory } from "./generated/MemoryInfo";
 export type { MemoryPressure as Pressure } from "./generated/MemoryPressure";
+export type { ModelRow } from "./generated/ModelRow";
 export type { ModelView } from "./generated/ModelView";
 export type { NodeView } from "./generated/NodeView";
 export type { Pool } from "./generated/Pool";
 export type { PortenApp } from "./generated/PortenApp";
+export type { Series } from "./generated/Series";
 export type { ServiceState } from "./generated/ServiceState";
 export type { ServiceStatus } from "./generated/ServiceStatus";
 export type { ShardView } from "./generated/ShardView";

@@ -23,6 +23,11 @@ function recorder(page: PageState, repaint: () => void): Actions & { calls: stri
     },
     toggleLoadable: () => calls.push("toggleLoadable"),
     load: (id) => calls.push(`load ${id}`),
+    openBox: (name) => {
+      calls.push(`openBox ${name}`);
+      page.openBoxes.add(name);
+      repaint();
+    },
   };
 }
 

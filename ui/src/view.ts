@@ -13,6 +13,7 @@ import { live } from "lit-html/directives/live.js";
 import { repeat } from "lit-html/directives/repeat.js";
 import { styleMap } from "lit-html/directives/style-map.js";
 import { formatAgo, formatBytes } from "./format";
+import { topologyView } from "./topology";
 import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode, Warning } from "./types";
 
 /** A model exo could load here (the `models_loadable` command). */
@@ -45,6 +46,8 @@ export interface Actions {
   unload(instanceId: string): void;
   toggleLoadable(): void;
   load(id: string): void;
+  /** A box in the cluster picture was clicked: open its row. */
+  openBox(name: string): void;
 }
 
 /** Keys for `repeat`, which needs them unique: a repeated key gets its occurrence appended. */
@@ -173,6 +176,7 @@ export function clusterView(c: ClusterView, page: PageState, act: Actions): Temp
     ? pool.per_box.map((b) => `${b.name}: ${formatBytes(b.usable_bytes)} (${b.source === "gpu_ceiling" ? "GPU ceiling" : "share of RAM"})`).join("\n")
     : undefined;
   return html`<h2>Boxes <span id="cluster-held" class="amber" ?hidden=${held === null}>${held ?? ""}</span></h2>
+    ${topologyView(c, act)}
     <div id="pool-line" class="muted small" title=${ifDefined(poolTitle)}>${poolText}</div>
     <ul id="node-list" class="node-list">${keyed(c.nodes, (n) => n.node_id, (n) => nodeRow(n, c.links, page, act))}</ul>`;
 }
@@ -350,7 +354,12 @@ export const EDITABLE: [string, string, "text" | "number" | "bool", string][] = 
   ["porten_hub_url", "Porten Hub", "text", "sign-in pages must be on this host"],
   ["porten_api_url", "Porten Hub API", "text", "empty = https://<Hub host>/v1"],
   ["porten_meter_port", "Meter port for the agent", "number", "applies at the next launch"],
+  ["electricity_price_per_kwh", "Electricity price per kWh", "number", "empty = no costs shown"],
+  ["currency", "Currency", "text", "as you write it, e.g. EUR or $"],
 ];
+
+/** Settings that may be unset: an empty field saves as null (automatic, or not shown). */
+export const OPTIONAL: ReadonlySet<string> = new Set(["exo_path", "exo_namespace", "porten_path", "porten_api_url", "electricity_price_per_kwh"]);
 
 /** The rows of #settings-list. `live` compares with the input's current value, so a re-render
  * after Save writes only what the core changed (a value being typed elsewhere is left alone). */
@@ -361,7 +370,7 @@ export function settingsView(view: SettingsView): TemplateResult {
     const input =
       kind === "bool"
         ? html`<input id=${id} data-key=${key} data-kind=${kind} type="checkbox" .checked=${live(value === true)}>`
-        : html`<input id=${id} data-key=${key} data-kind=${kind} type=${kind} placeholder=${ifDefined(help || undefined)}
+        : html`<input id=${id} data-key=${key} data-kind=${kind} type=${kind} step=${ifDefined(kind === "number" ? "any" : undefined)} placeholder=${ifDefined(help || undefined)}
             .value=${live(value === null || value === undefined ? "" : String(value))}>`;
     return html`<dt><label for=${id}>${label}</label></dt><dd>${input}${help && kind !== "text" ? html`<span class="muted small"> ${help}</span>` : nothing}</dd>`;
   });

@@ -1,0 +1,113 @@
+// Draws the history charts (uPlot, loaded with the throughput chart) from `history_series`.
+// Asked for when the popover opens, when a span is picked, and at most once a minute while it
+// stays open; a hidden popover asks nothing.
+
+import { invoke } from "@tauri-apps/api/core";
+import uPlot from "uplot";
+import { errorText } from "./errors";
+import { align, SPANS, type Aligned } from "./history";
+import type { Series } from "./types";
+
+const PALETTE = ["#30a46c", "#0a84ff", "#ff9f0a", "#bf5af2", "#ff375f", "#64d2ff"];
+export const REFRESH_MS = 60_000;
+
+let span = SPANS[0].seconds;
+let fetchedAt = 0;
+let inFlight = false;
+const charts = new Map<string, { chart: uPlot; key: string }>();
+
+function axes(unit: string): uPlot.Axis[] {
+  return [
+    { stroke: "#6e6e73", grid: { show: false }, size: 22, font: "10px system-ui" },
+    { stroke: "#6e6e73", size: 40, font: "10px system-ui", grid: { stroke: "rgba(128,128,128,0.2)" }, label: unit, labelSize: 12, labelFont: "10px system-ui" },
+  ];
+}
+
+function draw(id: string, xs: number[], series: { label: string; values: (number | null)[] }[], unit: string): void {
+  const host = document.getElementById(id);
+  if (!host) return;
+  const data = [xs, ...series.map((s) => s.values)] as uPlot.AlignedData;
+  const key = `${unit}\n${series.map((s) => s.label).join("\n")}`;
+  const known = charts.get(id);
+  if (known && known.key === key) {
+    known.chart.setData(data);
+    return;
+  }
+  known?.chart.destroy();
+  const chart = new uPlot(
+    {
+      width: Math.max(200, host.clientWidth || 340),
+      height: 80,
+      legend: { show: series.length > 1 },
+      cursor: { show: false },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 0) * 1.1)] } },
+      axes: axes(unit),
+      series: [
+        {},
+        ...series.map((s, i) => ({
+          label: s.label,
+          stroke: PALETTE[i % PALETTE.length],
+          width: 1.5,
+          spanGaps: false,
+          points: { show: false },
+        })),
+      ],
+    },
+    data,
+    host,
+  );
+  charts.set(id, { chart, key });
+}
+
+export function renderHistory(a: Aligned): void {
+  const empty = a.xs.length === 0;
+  for (const id of ["history-tps", "history-power", "history-memory"]) {
+    const el = document.getElementById(id);
+    if (el) el.hidden = empty;
+  }
+  const status = document.getElementById("history-status");
+  const label = SPANS.find((s) => s.seconds === span)?.label ?? "";
+  if (status) {
+    status.textContent = empty
+      ? `Nothing recorded in the last ${label} yet: history is kept while the app runs.`
+      : `${a.tokens.toLocaleString("en-US")} tokens served in the last ${label}`;
+  }
+  if (empty) return;
+  draw("history-tps", a.xs, [{ label: "tok/s", values: a.tokensPerS }], "tok/s");
+  const power = a.boxes.length > 0 ? a.boxes.map((b, k) => ({ label: b, values: a.boxWatts[k] })) : [{ label: "cluster", values: a.clusterWatts }];
+  draw("history-power", a.xs, power, "W");
+  draw("history-memory", a.xs, a.boxes.map((b, k) => ({ label: b, values: a.boxMemoryGb[k] })), "GB");
+}
+
+/** Asks for the current span's rows unless they were fetched less than a minute ago. */
+export async function refreshHistory(force = false): Promise<void> {
+  if (inFlight || (!force && Date.now() - fetchedAt < REFRESH_MS)) return;
+  inFlight = true;
+  try {
+    const series = await invoke<Series>("history_series", { spanS: span });
+    fetchedAt = Date.now();
+    renderHistory(align(series));
+  } catch (e) {
+    fetchedAt = Date.now();
+    const status = document.getElementById("history-status");
+    if (status) status.textContent = `History: ${errorText(e)}`;
+    for (const id of ["history-tps", "history-power", "history-memory"]) {
+      const el = document.getElementById(id);
+      if (el) el.hidden = true;
+    }
+  } finally {
+    inFlight = false;
+  }
+}
+
+export function wireHistory(): void {
+  for (const button of Array.from(document.querySelectorAll<HTMLButtonElement>("#history-spans button"))) {
+    button.addEventListener("click", () => {
+      span = Number(button.dataset.span);
+      for (const b of Array.from(document.querySelectorAll<HTMLButtonElement>("#history-spans button"))) {
+        b.setAttribute("aria-selected", String(b === button));
+      }
+      void refreshHistory(true);
+    });
+  }
+}
