@@ -17,12 +17,13 @@
 pub mod bench;
 pub mod ledger;
 pub mod metering;
+pub mod ndjson;
 mod proxy;
 pub mod sse;
 pub mod stats;
 
 pub use metering::{
-    Endpoint, ExoGenerationStats, LlamaCppTimings, Outcome, RequestRecord, ServerReported, TokenSource,
+    Endpoint, ExoGenerationStats, LlamaCppTimings, OllamaStats, Outcome, RequestRecord, ServerReported, TokenSource,
 };
 pub use proxy::{METRICS_PATH, STATS_PATH};
 pub use stats::{Aggregate, ClientStats, DayTokens, History, MeterStats, ModelStats, StatsHub};

@@ -332,7 +332,9 @@ impl StatsHub {
         }
         let tokens = record.completion_tokens.unwrap_or(0);
         let late_tokens = tokens.saturating_sub(live_tokens);
-        let is_error = record.status >= 400 || matches!(record.outcome, Outcome::UpstreamFailed | Outcome::EmptyBody);
+        let is_error = record.status >= 400
+            || record.stream_error.is_some()
+            || matches!(record.outcome, Outcome::UpstreamFailed | Outcome::EmptyBody);
         if let Some(client) = &record.client {
             let (requests, days) = inner.clients.entry(client.clone()).or_default();
             *requests += 1;
@@ -570,6 +572,9 @@ mod tests {
             finished_unix_ms: 0,
             server_reported: ServerReported::default(),
             client: None,
+            route: None,
+            malformed_lines: 0,
+            stream_error: None,
         }
     }
 
