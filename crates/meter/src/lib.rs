@@ -236,6 +236,7 @@ impl Meter {
                 stats: stats.clone(),
                 client,
                 route_name: None,
+                meter_pages: true,
             })
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -271,6 +272,7 @@ impl Meter {
                 stats: stats.clone(),
                 client: None,
                 route_name: Some(name),
+                meter_pages: local.ip().is_loopback(),
             });
             servers.push(tokio::spawn(serve(
                 listener,

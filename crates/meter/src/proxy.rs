@@ -98,6 +98,10 @@ pub(crate) struct ProxyState {
     pub client: Option<String>,
     /// Set on an extra route's listener: its requests are counted for the route too.
     pub route_name: Option<String>,
+    /// Whether `/_clusterbar/stats` and `/metrics` are answered here. Not on a route open to the
+    /// LAN: the figures (models, clients, recent requests) are this Mac's, not the LAN's; there
+    /// the paths go upstream like any other.
+    pub meter_pages: bool,
 }
 
 impl ProxyState {
@@ -315,7 +319,7 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, hyper::Error> {
     let path = request.uri().path();
-    if request.method() == http::Method::GET && (path == STATS_PATH || path == METRICS_PATH) {
+    if state.meter_pages && request.method() == http::Method::GET && (path == STATS_PATH || path == METRICS_PATH) {
         return Ok(local_endpoint(&state, path));
     }
     let endpoint = Endpoint::from_path(path).filter(|_| request.method() == http::Method::POST);

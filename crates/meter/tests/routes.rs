@@ -361,6 +361,10 @@ async fn routes_listen_on_loopback_unless_they_opt_in_to_the_lan_and_then_warn()
     assert!(warning.message.contains("no authentication"), "{}", warning.message);
     let metrics = get_text(meter.local_addr(), METRICS_PATH).await;
     assert!(metrics.contains("clusterbar_meter_route_serves_lan{route=\"lan\"} 1\n"));
+    // The meter's own pages are this Mac's: on the LAN route those paths go upstream instead.
+    let through_lan = get_text(SocketAddr::from(([127, 0, 0, 1], open.port())), STATS_PATH).await;
+    assert!(!through_lan.contains("\"routes\""), "{through_lan}");
+    assert!(get_text(local, STATS_PATH).await.contains("\"routes\""));
     assert!(metrics.contains("clusterbar_meter_route_serves_lan{route=\"local\"} 0\n"));
 
     // From another interface of this machine (when it has one): only the opted-in route answers.
