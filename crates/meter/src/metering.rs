@@ -410,7 +410,8 @@ impl ResponseMeter {
         if let Some(model) = body.model.and_then(parse_lenient::<Text>).filter(|m| !m.0.is_empty()) {
             self.response_model.get_or_insert_with(|| model.0.into_owned());
         }
-        if let Some(error) = body.error {
+        // A whole-body error comes with its status (>= 400); only a stream's has none.
+        if let Some(error) = body.error.filter(|_| self.streamed) {
             let text = parse_lenient::<Text>(error).map_or_else(|| error.get().to_owned(), |t| t.0.into_owned());
             self.stream_error.get_or_insert(text);
         }
@@ -1059,6 +1060,12 @@ mod tests {
         let line = ollama_chat_line("c");
         let cut = run(Endpoint::OllamaChat, NDJSON, &[(10, &line), (20, &line[..25])]);
         assert_eq!((cut.content_events, cut.malformed_lines), (1, 1));
+        // An error answered whole carries its status; it is no stream error.
+        let t0 = Instant::now();
+        let mut missing = ResponseMeter::new(Endpoint::OllamaChat, 404, Some("application/json"), t0);
+        missing.observe(b"{\"error\":\"model 'x' not found\"}", t0);
+        let missing = missing.finish("x".into(), Outcome::Completed, t0, 0);
+        assert_eq!((missing.status, missing.stream_error), (404, None));
         // Nothing but garbage: not an NDJSON stream at all.
         let garbage = run(Endpoint::OllamaChat, NDJSON, &[(10, "<html>\n</html>\n")]);
         assert!(!garbage.metered);

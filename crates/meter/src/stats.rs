@@ -833,7 +833,11 @@ mod tests {
         });
         hub.request_finished(on_route, 4, epoch);
         hub.request_finished(record("exo-model", 7, 80.0, 200, true), 0, epoch);
+        let mut broke_off = record("llama3.2", 0, 10.0, 200, true);
+        broke_off.stream_error = Some("an error was encountered while running the model".into());
+        hub.request_finished(broke_off, 0, epoch);
         let stats = hub.snapshot();
+        assert_eq!(stats.cluster.errors, 1, "an error inside a 200 stream is an error");
         assert_eq!(
             stats.cluster.completion_tokens, 12,
             "totals keep every listener's tokens"
