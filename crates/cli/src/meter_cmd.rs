@@ -3,8 +3,10 @@
 use clap::Args;
 use clusterbar_core::exo::{models_to_bench, ExoClient};
 use clusterbar_core::format::printable;
+use clusterbar_core::settings::meter_routes::{MeterRoute, MeterRoutes};
+use clusterbar_core::settings::{Settings, SettingsStore};
 use clusterbar_meter::bench::{render_report, run_bench, BenchOptions};
-use clusterbar_meter::{Meter, MeterOptions};
+use clusterbar_meter::{ExtraRoute, Meter, MeterHandle, MeterOptions};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -22,6 +24,82 @@ pub struct MeterArgs {
     /// Allow a non-loopback --listen address: anyone who reaches it reaches the upstream.
     #[arg(long)]
     allow_remote: bool,
+    /// One more listener with its own upstream, e.g. 11436=192.168.99.2:11434 (repeatable),
+    /// besides the settings' meter_routes. NAME:PORT=… names it (default route-PORT); a trailing
+    /// ",lan" listens on every interface — anyone on the LAN can then use the upstream, and
+    /// Ollama's API has no authentication.
+    #[arg(long = "route", value_name = "[NAME:]PORT=HOST:PORT[,lan]")]
+    routes: Vec<String>,
+}
+
+/// `[NAME:]PORT=HOST:PORT[,lan]` → a route (checked with the others by [`extra_routes`]).
+pub fn parse_route_arg(arg: &str) -> Result<MeterRoute, String> {
+    let usage = || format!("--route {arg:?}: expected [NAME:]PORT=HOST:PORT[,lan], e.g. 11436=192.168.99.2:11434");
+    let (listen, upstream) = arg.split_once('=').ok_or_else(usage)?;
+    let (upstream, serve_lan) = match upstream.strip_suffix(",lan") {
+        Some(upstream) => (upstream, true),
+        None => (upstream, false),
+    };
+    let (name, port) = match listen.rsplit_once(':') {
+        Some((name, port)) => (Some(name), port),
+        None => (None, listen),
+    };
+    let listen_port: u16 = port.trim().parse().map_err(|_| usage())?;
+    Ok(MeterRoute {
+        listen_port,
+        upstream: upstream.trim().to_owned(),
+        name: name.map_or_else(|| format!("route-{listen_port}"), |n| n.trim().to_owned()),
+        serve_lan,
+    })
+}
+
+/// The settings' meter_routes and `more` (from the command line) that hold together, as the
+/// meter takes them, and why each other one is left out. `reserved` are the ports the meter's
+/// other listeners and exo use.
+pub fn extra_routes(
+    settings: &Settings,
+    more: &[MeterRoute],
+    reserved: &[(u16, &str)],
+) -> (Vec<ExtraRoute>, Vec<String>) {
+    let mut problems = Vec::new();
+    if let Some((_, why)) = &settings.meter_routes.unreadable {
+        problems.push(format!("the meter_routes setting is {why}"));
+    }
+    let all = MeterRoutes {
+        routes: settings.meter_routes.routes.iter().chain(more).cloned().collect(),
+        unreadable: None,
+    };
+    let mut routes = Vec::new();
+    for (route, checked) in all.check(reserved) {
+        match checked {
+            Ok(()) => routes.push(ExtraRoute {
+                name: route.name.clone(),
+                port: route.listen_port,
+                upstream: route.upstream_url(),
+                serve_lan: route.serve_lan,
+            }),
+            Err(why) => problems.push(format!("route {}: {why}; not started", printable(&route.name))),
+        }
+    }
+    (routes, problems)
+}
+
+/// One line per extra route (where it listens and where it sends), a loud one per route open to
+/// the LAN, and why a route did not start.
+pub fn print_routes(meter: &MeterHandle, routes: &[ExtraRoute]) {
+    for route in routes {
+        let name = printable(&route.name);
+        match meter.route_addr(&route.name) {
+            Some(addr) => eprintln!("clusterbar: route {name}: http://{addr} -> {}", route.upstream),
+            None => eprintln!(
+                "clusterbar: route {name} did not start: {}",
+                meter.route_problem(&route.name).unwrap_or("unknown")
+            ),
+        }
+    }
+    for warning in meter.stats().warnings {
+        eprintln!("clusterbar: WARNING ({}): {}", warning.code, warning.message);
+    }
 }
 
 #[derive(Args, Debug)]
@@ -59,9 +137,29 @@ pub fn run_meter(args: MeterArgs) -> Result<(), String> {
             args.listen, args.upstream
         );
     }
+    let more = args
+        .routes
+        .iter()
+        .map(|arg| parse_route_arg(arg))
+        .collect::<Result<Vec<_>, _>>()?;
+    let loaded = SettingsStore::platform().load();
+    if let Some(problem) = &loaded.problem {
+        eprintln!("clusterbar: {problem}");
+    }
+    let mut reserved = loaded.settings.reserved_ports();
+    reserved.push((args.listen.port(), "the --listen port"));
+    let (routes, problems) = extra_routes(&loaded.settings, &more, &reserved);
+    for problem in &problems {
+        eprintln!("clusterbar: {problem}");
+    }
+    // A route asked for on this command line that cannot run is a usage error, not a warning.
+    if more.iter().any(|m| !routes.iter().any(|r| r.name == m.name)) {
+        return Err("a --route cannot be used (see above)".into());
+    }
     runtime()?.block_on(async {
         let options = MeterOptions {
             allow_remote: args.allow_remote,
+            routes: routes.clone(),
             ..MeterOptions::default()
         };
         let meter = Meter::start(args.listen, &args.upstream, options)
@@ -72,6 +170,7 @@ pub fn run_meter(args: MeterArgs) -> Result<(), String> {
             "clusterbar: metering http://{addr} -> {} (stats: http://{addr}/_clusterbar/stats)",
             args.upstream
         );
+        print_routes(&meter, &routes);
         // History: the meter's figures every 10 s, written on the recorder's own thread.
         let recorder = crate::history_cmd::start_recording();
         let record = async {
@@ -149,4 +248,69 @@ pub fn run_bench_cmd(args: BenchArgs) -> Result<(), String> {
         return Err(format!("every bench request failed ({failed} failures)"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_args_read_port_upstream_name_and_lan() {
+        let plain = parse_route_arg("11436=192.168.99.2:11434").unwrap();
+        assert_eq!(
+            (
+                plain.listen_port,
+                plain.upstream.as_str(),
+                plain.name.as_str(),
+                plain.serve_lan
+            ),
+            (11436, "192.168.99.2:11434", "route-11436", false)
+        );
+        let named = parse_route_arg("box2:11437=[fe80::1]:11434,lan").unwrap();
+        assert_eq!(
+            (
+                named.listen_port,
+                named.upstream.as_str(),
+                named.name.as_str(),
+                named.serve_lan
+            ),
+            (11437, "[fe80::1]:11434", "box2", true)
+        );
+        for bad in ["11436", "x=h:1", "box2:=h:1", "=h:1"] {
+            assert!(parse_route_arg(bad).unwrap_err().contains("expected"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_routes_and_command_line_routes_are_checked_together() {
+        let mut settings = Settings::default();
+        settings.meter_routes.routes.push(MeterRoute {
+            listen_port: 11436,
+            upstream: "192.168.99.2:11434".into(),
+            name: "box2".into(),
+            serve_lan: false,
+        });
+        let more = [
+            parse_route_arg("11437=192.168.99.3:11434,lan").unwrap(),
+            parse_route_arg("again:11436=h:1").unwrap(),
+            parse_route_arg("52416=h:1").unwrap(),
+        ];
+        let mut reserved = settings.reserved_ports();
+        reserved.push((52416, "the --listen port"));
+        let (routes, problems) = extra_routes(&settings, &more, &reserved);
+        let started: Vec<(&str, u16, &str, bool)> = routes
+            .iter()
+            .map(|r| (r.name.as_str(), r.port, r.upstream.as_str(), r.serve_lan))
+            .collect();
+        assert_eq!(
+            started,
+            [
+                ("box2", 11436, "http://192.168.99.2:11434", false),
+                ("route-11437", 11437, "http://192.168.99.3:11434", true)
+            ]
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("again") && problems[0].contains("route \"box2\"'s"));
+        assert!(problems[1].contains("--listen"));
+    }
 }

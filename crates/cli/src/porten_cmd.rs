@@ -534,12 +534,20 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     // The agent gets a listener of its own, so what it is served is counted apart (what the
     // Hub pays for); any free port when the meter's own is.
     let agent_port = if meter_port == 0 { 0 } else { settings.porten_meter_port };
+    // The settings' meter_routes: more listeners with upstreams of their own (issue #14).
+    let mut reserved = settings.reserved_ports();
+    reserved.push((meter_port, "the meter's port"));
+    let (routes, route_problems) = crate::meter_cmd::extra_routes(&settings, &[], &reserved);
+    route_problems
+        .iter()
+        .for_each(|problem| eprintln!("clusterbar: {problem}"));
     let options = clusterbar_meter::MeterOptions {
         clients: vec![(
             std::net::SocketAddr::from(([127, 0, 0, 1], agent_port)),
             PORTEN_CLIENT.to_owned(),
         )],
         ledger: Some(clusterbar_core::porten::tokens::ledger_path()),
+        routes: routes.clone(),
         ..clusterbar_meter::MeterOptions::default()
     };
     let meter = runtime.block_on(clusterbar_meter::Meter::start(listen, &upstream, options));
@@ -551,6 +559,7 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
             if let Some(why) = shared {
                 eprintln!("clusterbar: the agent shares the meter's port, so its tokens are not counted apart: {why}");
             }
+            crate::meter_cmd::print_routes(&handle, &routes);
             (Some(handle), agent_url)
         }
         Err(e) => {

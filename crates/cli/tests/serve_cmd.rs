@@ -65,9 +65,13 @@ fn serve_gives_the_agent_its_own_meter_listener_and_status_shows_its_requests() 
     .unwrap();
     std::fs::set_permissions(&porten, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(dir.join("config")).unwrap();
-    let (meter_port, agent_port) = (free_port(), free_port());
+    let (meter_port, agent_port, route_port) = (free_port(), free_port(), free_port());
+    // Issue #14: a route of the settings' (here to the same stand-in) is started by serve too.
+    let route = serde_json::json!({"listen_port": route_port, "name": "box2",
+                                   "upstream": exo.url().trim_start_matches("http://")});
     let settings = serde_json::json!({"porten_path": porten, "porten_hub_url": "ws://127.0.0.1:1",
-                                      "meter_port": meter_port, "porten_meter_port": agent_port});
+                                      "meter_port": meter_port, "porten_meter_port": agent_port,
+                                      "meter_routes": [route]});
     std::fs::write(dir.join("config/settings.json"), settings.to_string()).unwrap();
     let clusterbar = |args: &[&str]| {
         let mut command = common::clusterbar(dir);
@@ -102,6 +106,19 @@ fn serve_gives_the_agent_its_own_meter_listener_and_status_shows_its_requests() 
     });
     assert_eq!(shown["source"], "meter");
     assert_eq!(shown["tokens_today"], 0, "exo's stand-in answers no tokens");
+    post_chat(route_port);
+    wait_for("the route's request in the stats", Duration::from_secs(10), || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", meter_port)).unwrap();
+        stream
+            .write_all(b"GET /_clusterbar/stats HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let stats: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        stats["routes"][0]["name"] == "box2" && stats["routes"][0]["requests"] == 1
+    });
     let text = clusterbar(&["status", "--exo-url", &exo.url()]).output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(text.contains("Served to Porten"), "{text}");

@@ -17,15 +17,18 @@
 pub mod bench;
 pub mod ledger;
 pub mod metering;
+pub mod ndjson;
 mod proxy;
 pub mod sse;
 pub mod stats;
 
 pub use metering::{
-    Endpoint, ExoGenerationStats, LlamaCppTimings, Outcome, RequestRecord, ServerReported, TokenSource,
+    Endpoint, ExoGenerationStats, LlamaCppTimings, OllamaStats, Outcome, RequestRecord, ServerReported, TokenSource,
 };
 pub use proxy::{METRICS_PATH, STATS_PATH};
-pub use stats::{Aggregate, ClientStats, DayTokens, History, MeterStats, ModelStats, StatsHub};
+pub use stats::{
+    Aggregate, ClientStats, DayTokens, History, MeterStats, MeterWarning, ModelStats, RouteStats, StatsHub,
+};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -77,6 +80,38 @@ pub struct MeterOptions {
     /// Where the clients' tokens per day are kept across restarts ([`ledger`]); `None` = only
     /// this run's.
     pub ledger: Option<std::path::PathBuf>,
+    /// More listeners, each with an upstream of its own (a second box's Ollama, replacing an
+    /// nginx hop): what arrives on one is proxied to its upstream, metered like the rest, and
+    /// counted for the route too ([`MeterStats::routes`]). One that cannot be started is left out
+    /// ([`MeterHandle::route_problem`]); the others and the main listener run on.
+    pub routes: Vec<ExtraRoute>,
+}
+
+/// A listener with an upstream of its own ([`MeterOptions::routes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraRoute {
+    /// Names the route in the stats (`routes[]`, `route="…"` in the metrics); unique.
+    pub name: String,
+    /// The port to listen on (0 = any free port).
+    pub port: u16,
+    /// Where its requests go: `http://host:port` (plain http).
+    pub upstream: String,
+    /// Listen on every interface (0.0.0.0) rather than loopback only: anyone on the LAN can
+    /// then use the upstream through it — Ollama's API has no authentication. Off by default;
+    /// when on, the stats carry a `meter_serves_lan` warning and the start logs one.
+    pub serve_lan: bool,
+}
+
+impl ExtraRoute {
+    /// The address the route's listener binds: loopback unless it serves the LAN.
+    pub fn listen_addr(&self) -> SocketAddr {
+        let ip = if self.serve_lan {
+            std::net::Ipv4Addr::UNSPECIFIED
+        } else {
+            std::net::Ipv4Addr::LOCALHOST
+        };
+        SocketAddr::from((ip, self.port))
+    }
 }
 
 impl Default for MeterOptions {
@@ -88,6 +123,7 @@ impl Default for MeterOptions {
             max_connections: default_max_connections(),
             clients: Vec::new(),
             ledger: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -153,6 +189,41 @@ impl Meter {
         }
         let route: proxy::SharedRoute = Arc::new(std::sync::RwLock::new(Arc::new(proxy::Route::new(parsed))));
         let stats = StatsHub::new(proxy::current_route(&route).text.clone());
+        // Each extra route: its own upstream (with its own idle connections) and listener. One
+        // that cannot start costs only itself.
+        let mut route_listeners = Vec::new();
+        let mut route_problems = Vec::new();
+        for (index, extra) in options.routes.iter().enumerate() {
+            let started = async {
+                if extra.name.is_empty() || options.routes[..index].iter().any(|r| r.name == extra.name) {
+                    return Err(format!("route name {:?} is empty or used twice", extra.name));
+                }
+                let upstream = proxy::Upstream::parse(&extra.upstream).map_err(|e| e.to_string())?;
+                let (listener, local) = bind(extra.listen_addr()).await.map_err(|e| e.to_string())?;
+                Ok((listener, local, upstream))
+            };
+            match started.await {
+                Ok((listener, local, upstream)) => {
+                    let shared: proxy::SharedRoute =
+                        Arc::new(std::sync::RwLock::new(Arc::new(proxy::Route::new(upstream))));
+                    let upstream_text = proxy::current_route(&shared).text.clone();
+                    stats.register_route(&extra.name, &local.to_string(), &upstream_text, extra.serve_lan, None);
+                    if extra.serve_lan {
+                        tracing::warn!(route = %extra.name, %local, upstream = %upstream_text,
+                            "the meter serves this route to the LAN: anyone who reaches port {} uses {} — Ollama's API has no authentication",
+                            local.port(), upstream_text);
+                    }
+                    tracing::info!(route = %extra.name, %local, upstream = %upstream_text, "token meter route listening");
+                    route_listeners.push((listener, local, extra.name.clone(), shared));
+                }
+                Err(problem) => {
+                    tracing::warn!(route = %extra.name, %problem, "a meter route did not start");
+                    let listen = extra.listen_addr().to_string();
+                    stats.register_route(&extra.name, &listen, &extra.upstream, extra.serve_lan, Some(&problem));
+                    route_problems.push((extra.name.clone(), problem));
+                }
+            }
+        }
         if let Some(path) = &options.ledger {
             match ledger::load(path) {
                 Ok(earlier) => stats.load_ledger(earlier),
@@ -164,6 +235,8 @@ impl Meter {
                 route: route.clone(),
                 stats: stats.clone(),
                 client,
+                route_name: None,
+                meter_pages: true,
             })
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -191,6 +264,23 @@ impl Meter {
                 shutdown_rx.clone(),
             )));
         }
+        let mut route_addrs = Vec::new();
+        for (listener, local, name, shared) in route_listeners {
+            route_addrs.push((name.clone(), local));
+            let state = Arc::new(proxy::ProxyState {
+                route: shared,
+                stats: stats.clone(),
+                client: None,
+                route_name: Some(name),
+                meter_pages: local.ip().is_loopback(),
+            });
+            servers.push(tokio::spawn(serve(
+                listener,
+                state,
+                limits(&permits),
+                shutdown_rx.clone(),
+            )));
+        }
         let (publish_tx, publish_rx) = watch::channel(Arc::new(stats.snapshot()));
         let interval = options.publish_interval.max(Duration::from_millis(500));
         let watched = Arc::new(AtomicBool::new(false));
@@ -206,6 +296,8 @@ impl Meter {
             local_addr,
             client_addrs,
             client_problems,
+            route_addrs,
+            route_problems,
             stats,
             publish_rx,
             watched,
@@ -223,6 +315,8 @@ pub struct MeterHandle {
     local_addr: SocketAddr,
     client_addrs: Vec<(String, SocketAddr)>,
     client_problems: Vec<(String, String)>,
+    route_addrs: Vec<(String, SocketAddr)>,
+    route_problems: Vec<(String, String)>,
     stats: StatsHub,
     publish_rx: watch::Receiver<Arc<MeterStats>>,
     watched: Arc<AtomicBool>,
@@ -283,6 +377,19 @@ impl MeterHandle {
                 ),
             ),
         }
+    }
+
+    /// The bound address of an extra route's listener ([`MeterOptions::routes`]).
+    pub fn route_addr(&self, route: &str) -> Option<SocketAddr> {
+        self.route_addrs.iter().find(|(r, _)| r == route).map(|(_, a)| *a)
+    }
+
+    /// Why an extra route is not running (a bad upstream, a port that could not be bound).
+    pub fn route_problem(&self, route: &str) -> Option<&str> {
+        self.route_problems
+            .iter()
+            .find(|(r, _)| r == route)
+            .map(|(_, p)| p.as_str())
     }
 
     /// The stats right now (the same struct `GET /_clusterbar/stats` serves).

@@ -4,7 +4,13 @@
 //! Definitions (see README "Token meter"): TTFT = request sent → first SSE `data:` event carrying non-empty
 //! generated text; decode rate = (n − 1) / (t_last − t_first) with n = `usage` completion tokens when present,
 //! else the number of content events.
+//!
+//! Ollama's native API (`/api/chat`, `/api/generate`) streams NDJSON, one JSON object per line
+//! ([`crate::ndjson`]); each line with text is a content event timed by the meter's clock like an SSE
+//! event, and the last (`"done": true`) line's `eval_count`, `eval_duration` … are kept as
+//! server-reported ([`OllamaStats`]), `eval_count` as the completion tokens.
 
+use crate::ndjson::{NdjsonLine, NdjsonParser};
 use crate::sse::{SseItem, SseParser};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
@@ -26,6 +32,10 @@ pub enum Endpoint {
     Completions,
     Messages,
     Responses,
+    /// Ollama's native `POST /api/chat` (NDJSON stream, or one JSON object with `"stream": false`).
+    OllamaChat,
+    /// Ollama's native `POST /api/generate`.
+    OllamaGenerate,
 }
 
 impl Endpoint {
@@ -35,6 +45,8 @@ impl Endpoint {
             "/v1/completions" => Some(Self::Completions),
             "/v1/messages" => Some(Self::Messages),
             "/v1/responses" => Some(Self::Responses),
+            "/api/chat" => Some(Self::OllamaChat),
+            "/api/generate" => Some(Self::OllamaGenerate),
             _ => None,
         }
     }
@@ -79,6 +91,25 @@ pub struct LlamaCppTimings {
     pub predicted_per_second: Option<f64>,
 }
 
+/// Ollama's figures from the last (`"done": true`) object of `/api/chat` or `/api/generate`
+/// (server-reported; durations in nanoseconds, as Ollama gives them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OllamaStats {
+    /// Tokens in the response.
+    pub eval_count: Option<u64>,
+    pub eval_duration_ns: Option<u64>,
+    /// Tokens in the prompt.
+    pub prompt_eval_count: Option<u64>,
+    pub prompt_eval_duration_ns: Option<u64>,
+    pub total_duration_ns: Option<u64>,
+    /// Time spent loading the model (large on a cold start).
+    pub load_duration_ns: Option<u64>,
+    /// `eval_count / eval_duration · 10⁹`, as Ollama's docs define its tokens/s.
+    pub eval_tokens_per_s: Option<f64>,
+    /// `prompt_eval_count / prompt_eval_duration · 10⁹`.
+    pub prompt_eval_tokens_per_s: Option<f64>,
+}
+
 /// Figures the upstream server reported about itself, kept beside ours and labelled by their source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerReported {
@@ -86,11 +117,13 @@ pub struct ServerReported {
     pub exo: Option<ExoGenerationStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llama_cpp: Option<LlamaCppTimings>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ollama: Option<OllamaStats>,
 }
 
 impl ServerReported {
     fn is_empty(&self) -> bool {
-        self.exo.is_none() && self.llama_cpp.is_none()
+        self.exo.is_none() && self.llama_cpp.is_none() && self.ollama.is_none()
     }
 }
 
@@ -98,7 +131,7 @@ impl ServerReported {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenSource {
-    /// The server's `usage` object.
+    /// The server's `usage` object (Ollama: the last object's `eval_count`).
     Usage,
     /// Content events counted by the meter (one token per event on llama.cpp, Ollama and exo).
     CountedEvents,
@@ -134,7 +167,7 @@ pub struct RequestRecord {
     pub completion_tokens: Option<u64>,
     pub completion_tokens_source: Option<TokenSource>,
     pub prompt_tokens: Option<u64>,
-    /// Content events seen (SSE only).
+    /// Content events seen (SSE events or NDJSON lines with text; streams only).
     pub content_events: u64,
     pub decode_tokens_per_s: Option<f64>,
     pub e2e_ms: f64,
@@ -146,10 +179,27 @@ pub struct RequestRecord {
     /// (`MeterOptions::clients`, e.g. "porten"); `None` on the shared one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub client: Option<String>,
+    /// The extra listener (`MeterOptions::routes`) the request arrived on; `None` on the main
+    /// listener and the clients' ones.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub route: Option<String>,
+    /// NDJSON lines that were not JSON, or longer than [`crate::ndjson::MAX_LINE_BYTES`]: skipped
+    /// (forwarded untouched, not counted).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub malformed_lines: u64,
+    /// An error the server reported inside a stream that had already begun (Ollama's
+    /// `{"error": "..."}` line; the status stays 200): the request counts as an error.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stream_error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 enum Mode {
     Sse(SseParser),
+    Ndjson(NdjsonParser),
     Json(Vec<u8>),
     /// Not metered: a body type we do not understand, or one that failed to parse.
     Unmetered,
@@ -171,6 +221,10 @@ pub struct ResponseMeter {
     response_model: Option<String>,
     server_reported: ServerReported,
     body_bytes: u64,
+    malformed_lines: u64,
+    /// NDJSON lines that were JSON.
+    json_lines: u64,
+    stream_error: Option<String>,
 }
 
 impl ResponseMeter {
@@ -179,6 +233,8 @@ impl ResponseMeter {
         let content_type = content_type.unwrap_or("").to_ascii_lowercase();
         let (mode, streamed) = if content_type.starts_with("text/event-stream") {
             (Mode::Sse(SseParser::new()), true)
+        } else if content_type.starts_with("application/x-ndjson") {
+            (Mode::Ndjson(NdjsonParser::new()), true)
         } else if content_type.contains("json") {
             (Mode::Json(Vec::new()), false)
         } else {
@@ -199,6 +255,9 @@ impl ResponseMeter {
             response_model: None,
             server_reported: ServerReported::default(),
             body_bytes: 0,
+            malformed_lines: 0,
+            json_lines: 0,
+            stream_error: None,
         }
     }
 
@@ -229,6 +288,12 @@ impl ResponseMeter {
                     }
                 }
                 self.items = items;
+            }
+            Mode::Ndjson(parser) => {
+                // Taken out while its lines are handled (they update the rest of the meter).
+                let mut parser = std::mem::take(parser);
+                parser.feed(chunk, |line| self.handle_line(line, at));
+                self.mode = Mode::Ndjson(parser);
             }
             Mode::Json(buffer) => {
                 if buffer.len() + chunk.len() > RESPONSE_JSON_MAX_BYTES {
@@ -275,10 +340,35 @@ impl ResponseMeter {
         }
     }
 
+    /// Handles one NDJSON line: a malformed one is counted and skipped (the stream stays metered:
+    /// the last line's `eval_count` still says how many tokens were served).
+    fn handle_line(&mut self, line: NdjsonLine<'_>, at: Instant) {
+        let NdjsonLine::Line(bytes) = line else {
+            self.malformed_lines += 1;
+            return;
+        };
+        let Some(object) = std::str::from_utf8(bytes).ok().and_then(BodyFields::parse) else {
+            self.malformed_lines += 1;
+            return;
+        };
+        self.json_lines += 1;
+        if object.has_text(self.endpoint) {
+            self.content_events += 1;
+            self.first_token_at.get_or_insert(at);
+            self.last_token_at = Some(at);
+        }
+        self.absorb_usage_and_timings(&object);
+    }
+
     /// Usage, model and server timings, wherever this endpoint puts them (streamed or whole).
     fn absorb_usage_and_timings(&mut self, body: &BodyFields<'_>) {
+        if matches!(self.endpoint, Endpoint::OllamaChat | Endpoint::OllamaGenerate) {
+            self.absorb_ollama(body);
+            return;
+        }
         let envelope = match self.endpoint {
             Endpoint::ChatCompletions | Endpoint::Completions => None,
+            Endpoint::OllamaChat | Endpoint::OllamaGenerate => None,
             Endpoint::Messages if body.kind_is("message_start") => body.message,
             Endpoint::Messages => None,
             Endpoint::Responses => body.response,
@@ -315,6 +405,48 @@ impl ResponseMeter {
         }
     }
 
+    /// Ollama's `model`, its in-stream `error`, and the last object's figures.
+    fn absorb_ollama(&mut self, body: &BodyFields<'_>) {
+        if let Some(model) = body.model.and_then(parse_lenient::<Text>).filter(|m| !m.0.is_empty()) {
+            self.response_model.get_or_insert_with(|| model.0.into_owned());
+        }
+        // A whole-body error comes with its status (>= 400); only a stream's has none.
+        if let Some(error) = body.error.filter(|_| self.streamed) {
+            let text = parse_lenient::<Text>(error).map_or_else(|| error.get().to_owned(), |t| t.0.into_owned());
+            self.stream_error.get_or_insert(text);
+        }
+        if !body.done.and_then(parse_lenient::<bool>).unwrap_or(false) {
+            return;
+        }
+        let count = |raw: Option<&RawValue>| raw.and_then(parse_lenient::<u64>);
+        let rate = |n: Option<u64>, ns: Option<u64>| match (n, ns) {
+            (Some(n), Some(ns)) if ns > 0 => Some(n as f64 * 1e9 / ns as f64),
+            _ => None,
+        };
+        let stats = OllamaStats {
+            eval_count: count(body.eval_count),
+            eval_duration_ns: count(body.eval_duration),
+            prompt_eval_count: count(body.prompt_eval_count),
+            prompt_eval_duration_ns: count(body.prompt_eval_duration),
+            total_duration_ns: count(body.total_duration),
+            load_duration_ns: count(body.load_duration),
+            eval_tokens_per_s: None,
+            prompt_eval_tokens_per_s: None,
+        };
+        let stats = OllamaStats {
+            eval_tokens_per_s: rate(stats.eval_count, stats.eval_duration_ns),
+            prompt_eval_tokens_per_s: rate(stats.prompt_eval_count, stats.prompt_eval_duration_ns),
+            ..stats
+        };
+        if let Some(n) = stats.eval_count {
+            self.usage_completion_tokens = Some(n);
+        }
+        if let Some(n) = stats.prompt_eval_count {
+            self.prompt_tokens = Some(n);
+        }
+        self.server_reported.ollama = Some(stats);
+    }
+
     /// The model the response names (used when the request did not say).
     pub fn response_model(&self) -> Option<&str> {
         self.response_model.as_deref()
@@ -327,6 +459,16 @@ impl ResponseMeter {
         } else {
             outcome
         };
+        if let Mode::Ndjson(parser) = &mut self.mode {
+            // Taken out while its lines are handled (they update the rest of the meter).
+            let mut parser = std::mem::take(parser);
+            // A last line without its LF: whole JSON, or where the stream was cut (malformed).
+            parser.finish(|line| self.handle_line(line, at));
+            // Not one line of JSON: not an NDJSON stream we can read, whatever it said it was.
+            if self.json_lines == 0 && self.malformed_lines > 0 {
+                self.mode = Mode::Unmetered;
+            }
+        }
         if let Mode::Json(buffer) = &mut self.mode {
             let buffer = std::mem::take(buffer);
             match std::str::from_utf8(&buffer).ok().and_then(BodyFields::parse) {
@@ -377,6 +519,9 @@ impl ResponseMeter {
                 ServerReported::default()
             },
             client: None,
+            route: None,
+            malformed_lines: self.malformed_lines,
+            stream_error: self.stream_error,
         }
     }
 }
@@ -410,8 +555,19 @@ raw_fields! {
         timings,
         /// Anthropic's `message_start` envelope.
         message,
-        /// The Responses API's `response` envelope.
+        /// The Responses API's `response` envelope; Ollama's `/api/generate` text.
         response,
+        /// Ollama's in-stream error, its last object's marker and figures.
+        error,
+        done,
+        eval_count,
+        eval_duration,
+        prompt_eval_count,
+        prompt_eval_duration,
+        total_duration,
+        load_duration,
+        /// Ollama's `/api/generate` reasoning text (thinking models).
+        thinking,
     }
 }
 
@@ -421,6 +577,7 @@ raw_fields! { struct Timings { prompt_ms, prompt_per_second, predicted_n, predic
 raw_fields! { struct Choice { delta, text } }
 raw_fields! { struct ChatDelta { content, reasoning_content, reasoning } }
 raw_fields! { struct MessagesDelta { text, thinking } }
+raw_fields! { struct OllamaMessage { content, thinking } }
 
 impl<'a> BodyFields<'a> {
     /// None when `text` is not JSON. Valid JSON of another shape (an array, a string, an object with a duplicated
@@ -465,6 +622,11 @@ impl<'a> BodyFields<'a> {
                 (self.kind_is("response.output_text.delta") || self.kind_is("response.reasoning_text.delta"))
                     && non_empty_string(self.delta)
             }
+            Endpoint::OllamaChat => self
+                .message
+                .and_then(parse_lenient::<OllamaMessage>)
+                .is_some_and(|m| non_empty_string(m.content) || non_empty_string(m.thinking)),
+            Endpoint::OllamaGenerate => non_empty_string(self.response) || non_empty_string(self.thinking),
         }
     }
 }
@@ -784,5 +946,128 @@ mod tests {
         assert!(record.metered);
         assert_eq!(record.status, 500);
         assert_eq!(record.completion_tokens, None);
+    }
+
+    const NDJSON: Option<&str> = Some("application/x-ndjson");
+
+    fn ollama_chat_line(content: &str) -> String {
+        format!(
+            "{{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19.385406455-07:00\",\
+             \"message\":{{\"role\":\"assistant\",\"content\":{content:?},\"images\":null}},\"done\":false}}\n"
+        )
+    }
+
+    /// The last object of Ollama's docs' chat example (docs/api.md), figures as given there.
+    const OLLAMA_DONE: &str = "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T19:22:45.499127Z\",\
+        \"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"total_duration\":4883583458,\
+        \"load_duration\":1334875,\"prompt_eval_count\":26,\"prompt_eval_duration\":342546000,\
+        \"eval_count\":3,\"eval_duration\":4535599000}\n";
+
+    #[test]
+    fn ollama_chat_stream_counts_lines_and_keeps_the_servers_figures() {
+        let (a, b, c) = (ollama_chat_line("The"), ollama_chat_line(" sky"), ollama_chat_line("!"));
+        // The second line split mid-object, as TCP may deliver it.
+        let (b1, b2) = b.split_at(17);
+        let record = run(
+            Endpoint::OllamaChat,
+            NDJSON,
+            &[(120, &a), (150, b1), (170, b2), (220, &c), (221, OLLAMA_DONE)],
+        );
+        assert!(record.metered && record.streamed);
+        assert_eq!(record.ttft_ms, Some(120.0));
+        assert_eq!(record.content_events, 3);
+        assert_eq!(record.completion_tokens, Some(3));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::Usage));
+        assert_eq!(record.prompt_tokens, Some(26));
+        assert_eq!(record.decode_tokens_per_s, Some(20.0)); // (3 − 1) / 100 ms
+        assert_eq!(record.malformed_lines, 0);
+        let ollama = record.server_reported.ollama.unwrap();
+        assert_eq!(ollama.eval_count, Some(3));
+        assert_eq!(ollama.eval_duration_ns, Some(4_535_599_000));
+        assert_eq!(ollama.load_duration_ns, Some(1_334_875));
+        assert_eq!(ollama.total_duration_ns, Some(4_883_583_458));
+        assert_eq!(ollama.prompt_eval_duration_ns, Some(342_546_000));
+        assert!((ollama.eval_tokens_per_s.unwrap() - 3.0 / 4.535_599).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ollama_generate_stream_and_its_thinking_count() {
+        let line = |field: &str, text: &str| format!("{{\"model\":\"m\",\"{field}\":{text:?},\"done\":false}}\n");
+        let done = "{\"model\":\"m\",\"response\":\"\",\"done\":true,\"context\":[1,2,3],\"eval_count\":3,\
+                    \"eval_duration\":1000000000,\"prompt_eval_count\":5,\"prompt_eval_duration\":1}";
+        let record = run(
+            Endpoint::OllamaGenerate,
+            Some("application/x-ndjson; charset=utf-8"),
+            &[
+                (10, &line("response", "")),
+                (40, &line("thinking", "hm")),
+                (60, &line("response", "Hi")),
+                (80, &line("response", "!")),
+                // The last object without its LF: still read when the stream ends.
+                (81, done),
+            ],
+        );
+        assert_eq!(record.ttft_ms, Some(40.0));
+        assert_eq!(record.content_events, 3);
+        assert_eq!(record.completion_tokens, Some(3));
+        assert_eq!(record.server_reported.ollama.unwrap().eval_tokens_per_s, Some(3.0));
+    }
+
+    #[test]
+    fn ollama_non_streamed_answer_is_counted_from_its_one_object() {
+        let body = "{\"model\":\"llama3.2\",\"response\":\"The sky is blue.\",\"done\":true,\"context\":[1],\
+                    \"total_duration\":5043500667,\"load_duration\":5025959,\"prompt_eval_count\":26,\
+                    \"prompt_eval_duration\":325953000,\"eval_count\":290,\"eval_duration\":4709213000}";
+        let (first, second) = body.split_at(40);
+        let record = run(
+            Endpoint::OllamaGenerate,
+            Some("application/json; charset=utf-8"),
+            &[(10, first), (20, second)],
+        );
+        assert!(record.metered && !record.streamed);
+        assert_eq!(record.completion_tokens, Some(290));
+        assert_eq!(record.prompt_tokens, Some(26));
+        assert_eq!(record.ttft_ms, None);
+        assert_eq!(record.server_reported.ollama.unwrap().load_duration_ns, Some(5_025_959));
+    }
+
+    #[test]
+    fn ollama_malformed_lines_are_counted_and_skipped_and_errors_kept() {
+        let record = run(
+            Endpoint::OllamaChat,
+            NDJSON,
+            &[
+                (10, &ollama_chat_line("a")),
+                (20, "<html>not json</html>\n"),
+                (30, &ollama_chat_line("b")),
+                (40, "{\"error\":\"an error was encountered while running the model\"}\n"),
+            ],
+        );
+        assert!(record.metered);
+        assert_eq!(record.malformed_lines, 1);
+        assert_eq!(record.content_events, 2);
+        assert_eq!(record.completion_tokens, Some(2));
+        assert_eq!(record.completion_tokens_source, Some(TokenSource::CountedEvents));
+        assert_eq!(
+            record.stream_error.as_deref(),
+            Some("an error was encountered while running the model")
+        );
+        assert!(
+            record.server_reported.ollama.is_none(),
+            "no done line, no server figures"
+        );
+        // A stream cut mid-line: the half line is malformed, what came before still counts.
+        let line = ollama_chat_line("c");
+        let cut = run(Endpoint::OllamaChat, NDJSON, &[(10, &line), (20, &line[..25])]);
+        assert_eq!((cut.content_events, cut.malformed_lines), (1, 1));
+        // An error answered whole carries its status; it is no stream error.
+        let t0 = Instant::now();
+        let mut missing = ResponseMeter::new(Endpoint::OllamaChat, 404, Some("application/json"), t0);
+        missing.observe(b"{\"error\":\"model 'x' not found\"}", t0);
+        let missing = missing.finish("x".into(), Outcome::Completed, t0, 0);
+        assert_eq!((missing.status, missing.stream_error), (404, None));
+        // Nothing but garbage: not an NDJSON stream at all.
+        let garbage = run(Endpoint::OllamaChat, NDJSON, &[(10, "<html>\n</html>\n")]);
+        assert!(!garbage.metered);
     }
 }

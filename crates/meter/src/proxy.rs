@@ -87,7 +87,8 @@ impl Route {
     }
 }
 
-/// The route every listener shares.
+/// The route a listener uses: the main one and the clients' share one; each extra route
+/// (`MeterOptions::routes`) has its own.
 pub(crate) type SharedRoute = Arc<std::sync::RwLock<Arc<Route>>>;
 
 pub(crate) struct ProxyState {
@@ -95,6 +96,12 @@ pub(crate) struct ProxyState {
     pub stats: StatsHub,
     /// Set on a client's own listener: its requests are counted for it too.
     pub client: Option<String>,
+    /// Set on an extra route's listener: its requests are counted for the route too.
+    pub route_name: Option<String>,
+    /// Whether `/_clusterbar/stats` and `/metrics` are answered here. Not on a route open to the
+    /// LAN: the figures (models, clients, recent requests) are this Mac's, not the LAN's; there
+    /// the paths go upstream like any other.
+    pub meter_pages: bool,
 }
 
 impl ProxyState {
@@ -312,7 +319,7 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, hyper::Error> {
     let path = request.uri().path();
-    if request.method() == http::Method::GET && (path == STATS_PATH || path == METRICS_PATH) {
+    if state.meter_pages && request.method() == http::Method::GET && (path == STATS_PATH || path == METRICS_PATH) {
         return Ok(local_endpoint(&state, path));
     }
     let endpoint = Endpoint::from_path(path).filter(|_| request.method() == http::Method::POST);
@@ -353,7 +360,7 @@ pub(crate) async fn handle(
         None => body.boxed(),
     };
     if endpoint.is_some() {
-        state.stats.request_started();
+        state.stats.request_started(state.route_name.as_deref());
     }
     let sent_at = Instant::now();
     let mut unanswered = endpoint.map(|endpoint| Unanswered {
@@ -362,6 +369,7 @@ pub(crate) async fn handle(
         sent_at,
         peek: peek.clone(),
         client: state.client.clone(),
+        route: state.route_name.clone(),
         armed: true,
     });
     let result = send_upstream(&route, Request::from_parts(parts, upstream_body)).await;
@@ -391,6 +399,7 @@ pub(crate) async fn handle(
                 model,
                 live_tokens: 0,
                 client: state.client.clone(),
+                route: state.route_name.clone(),
             };
             Ok(forward(&route, response, connection, Some(metering)))
         }
@@ -399,6 +408,7 @@ pub(crate) async fn handle(
             let meter = ResponseMeter::new(endpoint, 502, None, sent_at);
             let mut record = meter.finish(model, Outcome::UpstreamFailed, now, unix_ms());
             record.client = state.client.clone();
+            record.route = state.route_name.clone();
             state.stats.request_finished(record, 0, now);
             Ok(bad_gateway(&route, &e))
         }
@@ -421,6 +431,7 @@ struct Unanswered {
     sent_at: Instant,
     peek: Option<Arc<Mutex<RequestPeek>>>,
     client: Option<String>,
+    route: Option<String>,
     /// Cleared once the upstream answered or failed: the response's own metering counts it then.
     armed: bool,
 }
@@ -436,6 +447,7 @@ impl Drop for Unanswered {
         let meter = ResponseMeter::unanswered(self.endpoint, self.sent_at);
         let mut record = meter.finish(model, Outcome::ClientClosed, now, unix_ms());
         record.client = self.client.take();
+        record.route = self.route.take();
         self.stats.request_finished(record, 0, now);
     }
 }
@@ -588,6 +600,7 @@ struct Metering {
     /// Tokens already put into the live series.
     live_tokens: u64,
     client: Option<String>,
+    route: Option<String>,
 }
 
 impl Metering {
@@ -595,7 +608,8 @@ impl Metering {
         if let Some(meter) = self.meter.as_mut() {
             let tokens = meter.observe(bytes, at);
             self.live_tokens += tokens;
-            self.stats.tokens_arrived(&self.model, tokens, at);
+            self.stats
+                .tokens_arrived(&self.model, self.route.as_deref(), tokens, at);
         }
     }
 
@@ -605,6 +619,7 @@ impl Metering {
         };
         let mut record = meter.finish(std::mem::take(&mut self.model), outcome, at, unix_ms());
         record.client = self.client.take();
+        record.route = self.route.take();
         tracing::debug!(model = %record.model, status = record.status, ttft_ms = ?record.ttft_ms,
             tokens = ?record.completion_tokens, decode = ?record.decode_tokens_per_s, "request metered");
         self.stats.request_finished(record, self.live_tokens, at);

@@ -89,6 +89,36 @@ pub struct ClientStats {
     pub days: Vec<DayTokens>,
 }
 
+/// One extra listener with its own upstream (`MeterOptions::routes`): where it listens, where
+/// it sends, and what it served (requests on it count in the cluster's and the models' figures too).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteStats {
+    pub name: String,
+    /// The bound address (the asked-for one when it did not start).
+    pub listen: String,
+    pub upstream: String,
+    /// Listening on every interface, not loopback only (see [`MeterStats::warnings`]).
+    pub serve_lan: bool,
+    /// Why it is not running, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub problem: Option<String>,
+    /// The server-reported decode rate of the route's last request that had one (Ollama's
+    /// `eval_count / eval_duration`), beside the meter's own figures.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub server_tokens_per_s: Option<f64>,
+    #[serde(flatten)]
+    pub aggregate: Aggregate,
+}
+
+/// Something about the meter itself the user should know (shown like the app's warnings).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterWarning {
+    /// `meter_serves_lan`: a route listens beyond loopback.
+    pub code: String,
+    pub route: String,
+    pub message: String,
+}
+
 /// Days listed per client in [`ClientStats::days`].
 pub const CLIENT_DAYS_SHOWN: usize = 30;
 
@@ -105,6 +135,11 @@ pub struct MeterStats {
     /// Newest first.
     pub recent: Vec<RequestRecord>,
     pub history: History,
+    /// The extra listeners with upstreams of their own, by name.
+    #[serde(default)]
+    pub routes: Vec<RouteStats>,
+    #[serde(default)]
+    pub warnings: Vec<MeterWarning>,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +199,16 @@ struct ModelState {
     ttfts: VecDeque<(u64, f64)>,
 }
 
+#[derive(Debug, Default)]
+struct RouteState {
+    listen: String,
+    upstream: String,
+    serve_lan: bool,
+    problem: Option<String>,
+    server_tokens_per_s: Option<f64>,
+    state: ModelState,
+}
+
 #[derive(Debug)]
 struct Inner {
     epoch: Instant,
@@ -178,6 +223,7 @@ struct Inner {
     clients: BTreeMap<String, (u64, crate::ledger::Days)>,
     /// The ledger changed since [`StatsHub::take_ledger_if_changed`] last took it.
     ledger_changed: bool,
+    routes: BTreeMap<String, RouteState>,
 }
 
 /// Shared, cheap-to-clone aggregate store. All updates are O(1) under a short mutex.
@@ -221,6 +267,7 @@ impl StatsHub {
                 last_change: Instant::now(),
                 clients: BTreeMap::new(),
                 ledger_changed: false,
+                routes: BTreeMap::new(),
             })),
             activity: Arc::new(Notify::new()),
         }
@@ -284,10 +331,23 @@ impl StatsHub {
         )
     }
 
-    /// A metered request was sent upstream (cluster `in_flight`).
-    pub fn request_started(&self) {
+    /// An extra route (listed with zeros before its first request, or with why it is not running).
+    pub fn register_route(&self, name: &str, listen: &str, upstream: &str, serve_lan: bool, problem: Option<&str>) {
+        let mut inner = self.lock();
+        let route = inner.routes.entry(name.to_owned()).or_default();
+        route.listen = listen.to_owned();
+        route.upstream = upstream.to_owned();
+        route.serve_lan = serve_lan;
+        route.problem = problem.map(str::to_owned);
+    }
+
+    /// A metered request was sent upstream (cluster `in_flight`, and the route's when it came on one).
+    pub fn request_started(&self, route: Option<&str>) {
         let mut inner = self.lock();
         inner.cluster.in_flight += 1;
+        if let Some(state) = route.and_then(|r| inner.routes.get_mut(r)) {
+            state.state.in_flight += 1;
+        }
         self.changed(&mut inner, Instant::now());
     }
 
@@ -297,7 +357,7 @@ impl StatsHub {
     }
 
     /// Content events just arrived for a running request.
-    pub fn tokens_arrived(&self, model: &str, tokens: u64, at: Instant) {
+    pub fn tokens_arrived(&self, model: &str, route: Option<&str>, tokens: u64, at: Instant) {
         if tokens == 0 {
             return;
         }
@@ -305,6 +365,9 @@ impl StatsHub {
         self.changed(&mut inner, at);
         let second = at.saturating_duration_since(inner.epoch).as_secs();
         inner.cluster.series.bucket(second).1 += tokens;
+        if let Some(state) = route.and_then(|r| inner.routes.get_mut(r)) {
+            state.state.series.bucket(second).1 += tokens;
+        }
         // Looked up before inserting: this runs for every event, and the model is nearly always known already.
         if let Some(state) = inner.models.get_mut(model) {
             state.series.bucket(second).1 += tokens;
@@ -329,10 +392,13 @@ impl StatsHub {
             inner.today = today;
             inner.cluster.tokens_today = 0;
             inner.models.values_mut().for_each(|m| m.tokens_today = 0);
+            inner.routes.values_mut().for_each(|r| r.state.tokens_today = 0);
         }
         let tokens = record.completion_tokens.unwrap_or(0);
         let late_tokens = tokens.saturating_sub(live_tokens);
-        let is_error = record.status >= 400 || matches!(record.outcome, Outcome::UpstreamFailed | Outcome::EmptyBody);
+        let is_error = record.status >= 400
+            || record.stream_error.is_some()
+            || matches!(record.outcome, Outcome::UpstreamFailed | Outcome::EmptyBody);
         if let Some(client) = &record.client {
             let (requests, days) = inner.clients.entry(client.clone()).or_default();
             *requests += 1;
@@ -341,9 +407,21 @@ impl StatsHub {
                 inner.ledger_changed = true;
             }
         }
-        let Inner { cluster, models, .. } = &mut *inner;
+        let Inner {
+            cluster,
+            models,
+            routes,
+            ..
+        } = &mut *inner;
         let model_state = models.entry(record.model.clone()).or_default();
-        for state in [cluster, model_state] {
+        let route_state = record.route.as_ref().and_then(|r| routes.get_mut(r)).map(|route| {
+            let ollama = record.server_reported.ollama.as_ref();
+            if let Some(rate) = ollama.and_then(|o| o.eval_tokens_per_s) {
+                route.server_tokens_per_s = Some(rate);
+            }
+            &mut route.state
+        });
+        for state in [Some(cluster), Some(model_state), route_state].into_iter().flatten() {
             state.in_flight = state.in_flight.saturating_sub(1);
             state.requests += 1;
             state.completion_tokens += tokens;
@@ -374,6 +452,7 @@ impl StatsHub {
             inner.today = local_today();
             inner.cluster.tokens_today = 0;
             inner.models.values_mut().for_each(|m| m.tokens_today = 0);
+            inner.routes.values_mut().for_each(|r| r.state.tokens_today = 0);
         }
         let end_unix_s = (inner.epoch_unix_ms / 1000 + now_second).saturating_sub(1);
         let history = History {
@@ -405,7 +484,39 @@ impl StatsHub {
                 .iter()
                 .map(|(client, (requests, days))| client_stats(client, *requests, days, inner.today))
                 .collect(),
+            warnings: inner
+                .routes
+                .iter()
+                .filter(|(_, r)| r.serve_lan && r.problem.is_none())
+                .map(|(name, r)| serves_lan_warning(name, &r.listen, &r.upstream))
+                .collect(),
+            routes: inner
+                .routes
+                .iter_mut()
+                .map(|(name, r)| RouteStats {
+                    name: name.clone(),
+                    listen: r.listen.clone(),
+                    upstream: r.upstream.clone(),
+                    serve_lan: r.serve_lan,
+                    problem: r.problem.clone(),
+                    server_tokens_per_s: r.server_tokens_per_s,
+                    aggregate: aggregate(&mut r.state, now_second),
+                })
+                .collect(),
         }
+    }
+}
+
+/// What a route open to the LAN is told: which port, and that nothing guards it.
+fn serves_lan_warning(route: &str, listen: &str, upstream: &str) -> MeterWarning {
+    let port = listen.rsplit(':').next().unwrap_or(listen);
+    MeterWarning {
+        code: "meter_serves_lan".to_owned(),
+        route: route.to_owned(),
+        message: format!(
+            "The meter serves route {route} to the local network on port {port} ({listen} -> {upstream}): \
+             anyone who can reach this Mac can use it, and the Ollama API has no authentication."
+        ),
     }
 }
 
@@ -470,8 +581,20 @@ pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
 /// Prometheus text exposition (version 0.0.4) of the stats.
 pub fn prometheus_text(stats: &MeterStats) -> String {
     let mut out = String::new();
-    let rows: Vec<(&str, &Aggregate)> = std::iter::once(("", &stats.cluster))
-        .chain(stats.models.iter().map(|m| (m.id.as_str(), &m.aggregate)))
+    // The cluster (no label), each model, each extra route.
+    let rows: Vec<(String, &Aggregate)> = std::iter::once((String::new(), &stats.cluster))
+        .chain(
+            stats
+                .models
+                .iter()
+                .map(|m| (format!("{{model=\"{}\"}}", escape_label(&m.id)), &m.aggregate)),
+        )
+        .chain(
+            stats
+                .routes
+                .iter()
+                .map(|r| (format!("{{route=\"{}\"}}", escape_label(&r.name)), &r.aggregate)),
+        )
         .collect();
     type Pick = fn(&Aggregate) -> Option<f64>;
     let metrics: [(&str, &str, &str, Pick); 10] = [
@@ -526,17 +649,23 @@ pub fn prometheus_text(stats: &MeterStats) -> String {
             out,
             "# HELP clusterbar_meter_{name} {help}.\n# TYPE clusterbar_meter_{name} {kind}"
         );
-        for (model, aggregate) in &rows {
+        for (labels, aggregate) in &rows {
             let Some(value) = pick(aggregate) else { continue };
-            if model.is_empty() {
-                let _ = writeln!(out, "clusterbar_meter_{name} {value}");
-            } else {
-                let _ = writeln!(
-                    out,
-                    "clusterbar_meter_{name}{{model=\"{}\"}} {value}",
-                    escape_label(model)
-                );
-            }
+            let _ = writeln!(out, "clusterbar_meter_{name}{labels} {value}");
+        }
+    }
+    if !stats.routes.is_empty() {
+        out.push_str(
+            "# HELP clusterbar_meter_route_serves_lan 1 when the route listens beyond loopback (no authentication).\n\
+             # TYPE clusterbar_meter_route_serves_lan gauge\n",
+        );
+        for route in &stats.routes {
+            let _ = writeln!(
+                out,
+                "clusterbar_meter_route_serves_lan{{route=\"{}\"}} {}",
+                escape_label(&route.name),
+                u8::from(route.serve_lan)
+            );
         }
     }
     out
@@ -570,6 +699,9 @@ mod tests {
             finished_unix_ms: 0,
             server_reported: ServerReported::default(),
             client: None,
+            route: None,
+            malformed_lines: 0,
+            stream_error: None,
         }
     }
 
@@ -578,11 +710,11 @@ mod tests {
         let hub = StatsHub::new("http://x");
         let epoch = hub.lock().epoch;
         for model in ["a", "b"] {
-            hub.request_started();
+            hub.request_started(None);
             hub.request_model_known(model);
         }
         assert_eq!(hub.snapshot().cluster.in_flight, 2);
-        hub.tokens_arrived("a", 10, epoch);
+        hub.tokens_arrived("a", None, 10, epoch);
         hub.request_finished(record("a", 12, 100.0, 200, true), 10, epoch);
         hub.request_finished(record("b", 3, 300.0, 500, true), 0, epoch);
         let stats = hub.snapshot();
@@ -614,7 +746,7 @@ mod tests {
         )]));
         let epoch = hub.lock().epoch;
         for client in [Some("porten"), None, Some("porten")] {
-            hub.request_started();
+            hub.request_started(None);
             let mut r = record("m", 7, 10.0, 200, true);
             r.client = client.map(str::to_owned);
             hub.request_finished(r, 0, epoch);
@@ -642,7 +774,7 @@ mod tests {
         let epoch = Instant::now() - Duration::from_millis(10_500);
         hub.lock().epoch = epoch;
         for (second, tokens) in [(7, 30), (8, 60), (9, 90), (10, 1000)] {
-            hub.tokens_arrived("m", tokens, epoch + Duration::from_secs(second));
+            hub.tokens_arrived("m", None, tokens, epoch + Duration::from_secs(second));
         }
         let stats = hub.snapshot();
         // Seconds 7, 8, 9 (the running second 10 is excluded): 180 / 3.
@@ -673,12 +805,68 @@ mod tests {
     #[test]
     fn prometheus_output_labels_and_escapes() {
         let hub = StatsHub::new("http://x");
-        hub.request_started();
+        hub.request_started(None);
         hub.request_model_known("we\"ird");
         let text = prometheus_text(&hub.snapshot());
         assert!(text.contains("clusterbar_meter_requests_in_flight 1\n"));
         assert!(text.contains("clusterbar_meter_requests_in_flight{model=\"we\\\"ird\"} 1\n"));
         assert!(text.contains("# TYPE clusterbar_meter_completion_tokens_total counter"));
         assert!(!text.contains("ttft_p50_seconds{"));
+    }
+
+    #[test]
+    fn a_routes_requests_count_for_it_and_for_the_totals() {
+        let hub = StatsHub::new("http://exo");
+        hub.register_route("box2", "127.0.0.1:11436", "http://192.168.99.2:11434", false, None);
+        hub.register_route("lan", "0.0.0.0:11437", "http://10.0.0.2:11434", true, None);
+        hub.register_route("broken", "127.0.0.1:1", "http://x:1", true, Some("port taken"));
+        let epoch = hub.lock().epoch;
+        hub.request_started(Some("box2"));
+        hub.request_started(None);
+        assert_eq!(hub.snapshot().routes[0].aggregate.in_flight, 1);
+        hub.tokens_arrived("llama3.2", Some("box2"), 4, epoch);
+        let mut on_route = record("llama3.2", 5, 50.0, 200, true);
+        on_route.route = Some("box2".into());
+        on_route.server_reported.ollama = Some(crate::metering::OllamaStats {
+            eval_tokens_per_s: Some(61.5),
+            ..Default::default()
+        });
+        hub.request_finished(on_route, 4, epoch);
+        hub.request_finished(record("exo-model", 7, 80.0, 200, true), 0, epoch);
+        let mut broke_off = record("llama3.2", 0, 10.0, 200, true);
+        broke_off.stream_error = Some("an error was encountered while running the model".into());
+        hub.request_finished(broke_off, 0, epoch);
+        let stats = hub.snapshot();
+        assert_eq!(stats.cluster.errors, 1, "an error inside a 200 stream is an error");
+        assert_eq!(
+            stats.cluster.completion_tokens, 12,
+            "totals keep every listener's tokens"
+        );
+        let names: Vec<&str> = stats.routes.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["box2", "broken", "lan"]);
+        let box2 = &stats.routes[0];
+        assert_eq!(
+            (
+                box2.aggregate.requests,
+                box2.aggregate.completion_tokens,
+                box2.aggregate.in_flight
+            ),
+            (1, 5, 0)
+        );
+        assert_eq!(box2.server_tokens_per_s, Some(61.5));
+        assert_eq!(box2.upstream, "http://192.168.99.2:11434");
+        // Only the running LAN route is warned about, naming its port.
+        assert_eq!(stats.warnings.len(), 1);
+        assert_eq!(stats.warnings[0].code, "meter_serves_lan");
+        assert!(stats.warnings[0].message.contains("port 11437"));
+        assert!(stats.warnings[0].message.contains("no authentication"));
+        let text = prometheus_text(&stats);
+        assert!(
+            text.contains("clusterbar_meter_completion_tokens_total{route=\"box2\"} 5\n"),
+            "{text}"
+        );
+        assert!(text.contains("clusterbar_meter_completion_tokens_total 12\n"));
+        assert!(text.contains("clusterbar_meter_route_serves_lan{route=\"lan\"} 1\n"));
+        assert!(text.contains("clusterbar_meter_route_serves_lan{route=\"box2\"} 0\n"));
     }
 }

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub mod hub;
+pub mod meter_routes;
 
 /// The Keychain item (service name) the key is kept under unless the setting names another.
 pub const DEFAULT_KEYCHAIN_ITEM: &str = "Clusterbar Porten API key";
@@ -74,6 +75,12 @@ pub struct Settings {
     /// A second loopback port of the token meter, for the Porten agent alone: what arrives here
     /// is what the Hub pays for.
     pub porten_meter_port: u16,
+    // ---- meter_routes (issue #14, the meter replacing the nginx hop; see meter_routes.rs) ----
+    /// More listeners of the token meter, each with an upstream of its own
+    /// (`[{"listen_port": 11436, "upstream": "192.168.99.2:11434", "name": "box2", "serve_lan": false}]`).
+    #[serde(skip_serializing_if = "meter_routes::MeterRoutes::is_empty")]
+    pub meter_routes: meter_routes::MeterRoutes,
+    // ---- end meter_routes ----
     /// Porten's desktop app (its layout is undocumented, hence settings): where it is installed
     /// (`~/` = the home directory) …
     pub porten_app_paths: Vec<PathBuf>,
@@ -111,6 +118,7 @@ impl Default for Settings {
             porten_api_key_keychain_item: DEFAULT_KEYCHAIN_ITEM.to_owned(),
             porten_api_key_file: None,
             porten_meter_port: DEFAULT_PORTEN_METER_PORT,
+            meter_routes: meter_routes::MeterRoutes::default(), // issue #14, see meter_routes.rs
             porten_app_paths: vec![
                 PathBuf::from("/Applications/Porten.app"),
                 PathBuf::from("~/Applications/Porten.app"),
@@ -296,6 +304,11 @@ impl SettingsStore {
     /// over the old file, so a crash never leaves half a settings file.
     pub fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
         settings.validate()?;
+        // meter_routes (issue #14) are checked on save only: a bad one never costs a load the rest.
+        settings
+            .meter_routes
+            .validate(&settings.reserved_ports())
+            .map_err(SettingsError::Invalid)?;
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
         let write_err = |source| SettingsError::Write {
             path: self.path.clone(),
