@@ -228,6 +228,17 @@ impl AppState {
                 clusterbar_core::porten::tokens::PORTEN_CLIENT.to_owned(),
             )],
             ledger: Some(clusterbar_core::porten::tokens::ledger_path()),
+            // More listeners with upstreams of their own (settings' meter_routes, issue #14); a
+            // route that does not hold together is left out and logged, the meter runs on.
+            routes: {
+                let reserved = settings.reserved_ports();
+                let (routes, problems) =
+                    clusterbar_core::settings::meter_routes::extra_routes(&settings, &[], &reserved);
+                for problem in problems {
+                    tracing::warn!(%problem, "a meter route is not started");
+                }
+                routes
+            },
             ..MeterOptions::default()
         };
         let started = tauri::async_runtime::block_on(Meter::start(listen, &upstream, options))

@@ -3,8 +3,8 @@
 use clap::Args;
 use clusterbar_core::exo::{models_to_bench, ExoClient};
 use clusterbar_core::format::printable;
-use clusterbar_core::settings::meter_routes::{MeterRoute, MeterRoutes};
-use clusterbar_core::settings::{Settings, SettingsStore};
+use clusterbar_core::settings::meter_routes::{extra_routes, MeterRoute};
+use clusterbar_core::settings::SettingsStore;
 use clusterbar_meter::bench::{render_report, run_bench, BenchOptions};
 use clusterbar_meter::{ExtraRoute, Meter, MeterHandle, MeterOptions};
 use std::net::SocketAddr;
@@ -51,37 +51,6 @@ pub fn parse_route_arg(arg: &str) -> Result<MeterRoute, String> {
         name: name.map_or_else(|| format!("route-{listen_port}"), |n| n.trim().to_owned()),
         serve_lan,
     })
-}
-
-/// The settings' meter_routes and `more` (from the command line) that hold together, as the
-/// meter takes them, and why each other one is left out. `reserved` are the ports the meter's
-/// other listeners and exo use.
-pub fn extra_routes(
-    settings: &Settings,
-    more: &[MeterRoute],
-    reserved: &[(u16, &str)],
-) -> (Vec<ExtraRoute>, Vec<String>) {
-    let mut problems = Vec::new();
-    if let Some((_, why)) = &settings.meter_routes.unreadable {
-        problems.push(format!("the meter_routes setting is {why}"));
-    }
-    let all = MeterRoutes {
-        routes: settings.meter_routes.routes.iter().chain(more).cloned().collect(),
-        unreadable: None,
-    };
-    let mut routes = Vec::new();
-    for (route, checked) in all.check(reserved) {
-        match checked {
-            Ok(()) => routes.push(ExtraRoute {
-                name: route.name.clone(),
-                port: route.listen_port,
-                upstream: route.upstream_url(),
-                serve_lan: route.serve_lan,
-            }),
-            Err(why) => problems.push(format!("route {}: {why}; not started", printable(&route.name))),
-        }
-    }
-    (routes, problems)
 }
 
 /// One line per extra route (where it listens and where it sends), a loud one per route open to
@@ -283,7 +252,7 @@ mod tests {
 
     #[test]
     fn settings_routes_and_command_line_routes_are_checked_together() {
-        let mut settings = Settings::default();
+        let mut settings = clusterbar_core::settings::Settings::default();
         settings.meter_routes.routes.push(MeterRoute {
             listen_port: 11436,
             upstream: "192.168.99.2:11434".into(),

@@ -537,7 +537,7 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     // The settings' meter_routes: more listeners with upstreams of their own (issue #14).
     let mut reserved = settings.reserved_ports();
     reserved.push((meter_port, "the meter's port"));
-    let (routes, route_problems) = crate::meter_cmd::extra_routes(&settings, &[], &reserved);
+    let (routes, route_problems) = clusterbar_core::settings::meter_routes::extra_routes(&settings, &[], &reserved);
     route_problems
         .iter()
         .for_each(|problem| eprintln!("clusterbar: {problem}"));

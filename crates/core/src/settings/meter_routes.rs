@@ -183,6 +183,40 @@ fn host_port(address: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
+/// The settings' meter_routes and `more` (from the command line) that hold together, as the
+/// meter takes them, and why each other one is left out. `reserved` are the ports the meter's
+/// other listeners and exo use.
+pub fn extra_routes(
+    settings: &super::Settings,
+    more: &[MeterRoute],
+    reserved: &[(u16, &str)],
+) -> (Vec<clusterbar_meter::ExtraRoute>, Vec<String>) {
+    let mut problems = Vec::new();
+    if let Some((_, why)) = &settings.meter_routes.unreadable {
+        problems.push(format!("the meter_routes setting is {why}"));
+    }
+    let all = MeterRoutes {
+        routes: settings.meter_routes.routes.iter().chain(more).cloned().collect(),
+        unreadable: None,
+    };
+    let mut routes = Vec::new();
+    for (route, checked) in all.check(reserved) {
+        match checked {
+            Ok(()) => routes.push(clusterbar_meter::ExtraRoute {
+                name: route.name.clone(),
+                port: route.listen_port,
+                upstream: route.upstream_url(),
+                serve_lan: route.serve_lan,
+            }),
+            Err(why) => problems.push(format!(
+                "route {}: {why}; not started",
+                crate::format::printable(&route.name)
+            )),
+        }
+    }
+    (routes, problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
