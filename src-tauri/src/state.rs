@@ -121,7 +121,10 @@ impl AppState {
     /// no timer of its own, it wakes when the sampler publishes.
     pub(crate) fn start_recording(&self) {
         let meter = match self.meter.lock() {
-            Ok(meter) => meter.as_ref().ok().map(|handle| handle.subscribe()),
+            Ok(meter) => meter
+                .as_ref()
+                .ok()
+                .map(|handle| (handle.subscribe(), handle.stats_hub())),
             Err(_) => None,
         };
         let Some(recorder) = self
@@ -136,7 +139,11 @@ impl AppState {
         let task = tauri::async_runtime::spawn(async move {
             while updates.changed().await.is_ok() {
                 let snapshot = updates.borrow_and_update().clone();
-                let stats = meter.as_ref().map(|m| m.borrow().clone());
+                let stats = meter.as_ref().map(|(m, _)| m.borrow().clone());
+                // The energy figures on the meter's metrics page too.
+                if let (Some((_, hub)), Some(energy)) = (meter.as_ref(), snapshot.energy.as_ref()) {
+                    hub.set_external_gauges(history::energy::prometheus_gauges(energy));
+                }
                 let at = snapshot.taken_at_unix_ms / 1000;
                 recorder.send(history::sample_from(Some(&snapshot), stats.as_deref(), at));
             }

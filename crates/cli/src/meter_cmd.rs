@@ -144,11 +144,17 @@ pub fn run_meter(args: MeterArgs) -> Result<(), String> {
         let recorder = crate::history_cmd::start_recording();
         let record = async {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
+            // Energy per token for the metrics page, from what is recorded (read once a minute).
+            let mut energy = clusterbar_core::history::EnergyReader::default();
+            let tariff = SettingsStore::platform().load().settings.tariff();
             loop {
                 tick.tick().await;
+                let now = clusterbar_core::clock::now_unix_ms() / 1000;
                 if let Some(recorder) = &recorder {
-                    let now = clusterbar_core::clock::now_unix_ms() / 1000;
                     recorder.send(clusterbar_core::history::sample_from(None, Some(&meter.stats()), now));
+                }
+                if let Some(figures) = energy.read(now, tariff.as_ref()) {
+                    meter.set_external_gauges(clusterbar_core::history::energy::prometheus_gauges(&figures));
                 }
             }
         };

@@ -575,6 +575,10 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     let mut last_step = None;
     let mut record = |snapshot: &Snapshot| {
         let now = snapshot.taken_at_unix_ms / 1000;
+        // The energy figures (read from the history once a minute) on the metrics page too.
+        if let (Some(meter), Some(energy)) = (meter.as_ref(), snapshot.energy.as_ref()) {
+            meter.set_external_gauges(clusterbar_core::history::energy::prometheus_gauges(energy));
+        }
         if let Some(recorder) = recorder.as_ref().filter(|_| last_step != Some(now / 10)) {
             last_step = Some(now / 10);
             let stats = meter.as_ref().map(|m| m.stats());

@@ -27,7 +27,8 @@ pub use metering::{
 };
 pub use proxy::{METRICS_PATH, STATS_PATH};
 pub use stats::{
-    Aggregate, ClientStats, DayTokens, History, MeterStats, MeterWarning, ModelStats, RouteStats, StatsHub,
+    Aggregate, ClientStats, DayTokens, ExternalGauge, History, MeterStats, MeterWarning, ModelStats, RouteStats,
+    StatsHub,
 };
 
 use hyper::server::conn::http1;
@@ -395,6 +396,17 @@ impl MeterHandle {
     /// The stats right now (the same struct `GET /_clusterbar/stats` serves).
     pub fn stats(&self) -> MeterStats {
         self.stats.snapshot()
+    }
+
+    /// Gauges the metrics page shows beside the meter's own (the energy figures).
+    pub fn set_external_gauges(&self, gauges: Vec<stats::ExternalGauge>) {
+        self.stats.set_external_gauges(gauges);
+    }
+
+    /// The figures' store, for a task that outlives a borrow of the handle (it only sets gauges
+    /// and reads).
+    pub fn stats_hub(&self) -> StatsHub {
+        self.stats.clone()
     }
 
     /// Stats published every `publish_interval` while requests run and until their figures settle (about a minute

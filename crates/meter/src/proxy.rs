@@ -6,7 +6,7 @@
 //! every event took two task wake-ups and its own write: ~20x nginx's CPU per event.)
 
 use crate::metering::{parse_request_body, Endpoint, Outcome, ResponseMeter, REQUEST_PEEK_BYTES};
-use crate::stats::{prometheus_text, StatsHub};
+use crate::stats::{external_prometheus_text, prometheus_text, StatsHub};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
@@ -524,7 +524,9 @@ fn local_endpoint(state: &ProxyState, path: &str) -> Response<ProxyBody> {
             }
         }
     } else {
-        (prometheus_text(&stats), "text/plain; version=0.0.4; charset=utf-8")
+        let mut text = prometheus_text(&stats);
+        text.push_str(&external_prometheus_text(&state.stats.external_gauges()));
+        (text, "text/plain; version=0.0.4; charset=utf-8")
     };
     let mut response = Response::new(full(body));
     response

@@ -230,6 +230,9 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct StatsHub {
     upstream: Arc<Mutex<String>>,
+    /// Figures the meter's owner knows and the metrics page shows beside the meter's own
+    /// (energy per token from the history): rendered as given.
+    external: Arc<Mutex<Vec<ExternalGauge>>>,
     inner: Arc<Mutex<Inner>>,
     /// Signalled on every change, so the publisher can sleep while nothing happens.
     activity: Arc<Notify>,
@@ -246,7 +249,27 @@ fn local_today() -> NaiveDate {
     chrono::Local::now().date_naive()
 }
 
+/// One gauge from outside the meter, with its samples (label set → value). The name is
+/// prefixed `clusterbar_` on the metrics page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalGauge {
+    pub name: String,
+    pub help: String,
+    pub samples: Vec<(Vec<(String, String)>, f64)>,
+}
+
 impl StatsHub {
+    /// Replaces the gauges the metrics page shows beside the meter's own.
+    pub fn set_external_gauges(&self, gauges: Vec<ExternalGauge>) {
+        if let Ok(mut external) = self.external.lock() {
+            *external = gauges;
+        }
+    }
+
+    pub fn external_gauges(&self) -> Vec<ExternalGauge> {
+        self.external.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
     /// The upstream the stats name (it changes when exo's port does).
     pub fn set_upstream(&self, upstream: String) {
         if let Ok(mut current) = self.upstream.lock() {
@@ -257,6 +280,7 @@ impl StatsHub {
     pub fn new(upstream: impl Into<String>) -> Self {
         Self {
             upstream: Arc::new(Mutex::new(upstream.into())),
+            external: Arc::new(Mutex::new(Vec::new())),
             inner: Arc::new(Mutex::new(Inner {
                 epoch: Instant::now(),
                 epoch_unix_ms: unix_ms(),
@@ -666,6 +690,37 @@ pub fn prometheus_text(stats: &MeterStats) -> String {
                 escape_label(&route.name),
                 u8::from(route.serve_lan)
             );
+        }
+    }
+    out
+}
+
+/// The external gauges in the text format, names prefixed `clusterbar_`; a non-finite value is
+/// left out (Prometheus would read "NaN" as a figure).
+pub fn external_prometheus_text(gauges: &[ExternalGauge]) -> String {
+    let mut out = String::new();
+    for gauge in gauges {
+        let name: String = gauge
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .collect();
+        let _ = writeln!(
+            out,
+            "# HELP clusterbar_{name} {}.\n# TYPE clusterbar_{name} gauge",
+            gauge.help.replace('\n', " ")
+        );
+        for (labels, value) in gauge.samples.iter().filter(|(_, v)| v.is_finite()) {
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                let pairs: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .collect();
+                format!("{{{}}}", pairs.join(","))
+            };
+            let _ = writeln!(out, "clusterbar_{name}{labels} {value}");
         }
     }
     out

@@ -194,3 +194,52 @@ impl EnergyReader {
         }
     }
 }
+
+/// The energy figures as gauges for the meter's Prometheus page
+/// (`clusterbar_energy_wh_per_million_tokens{window="today"}` …).
+pub fn prometheus_gauges(energy: &EnergyFigures) -> Vec<clusterbar_meter::ExternalGauge> {
+    let windows = [("now", &energy.now), ("today", &energy.today), ("week", &energy.week)];
+    let window = |name: &str| vec![("window".to_owned(), name.to_owned())];
+    let gauge = |name: &str, help: &str, pick: &dyn Fn(&EnergyWindow) -> Option<f64>| clusterbar_meter::ExternalGauge {
+        name: name.to_owned(),
+        help: help.to_owned(),
+        samples: windows
+            .iter()
+            .filter_map(|(label, w)| pick(w).map(|v| (window(label), v)))
+            .collect(),
+    };
+    let mut gauges = vec![
+        gauge(
+            "energy_wh",
+            "Energy the cluster drew in the window (now = 15 min, today, week = 7 days), watt-hours",
+            &|w| Some(w.energy_wh),
+        ),
+        gauge("energy_tokens", "Completion tokens served in the window", &|w| {
+            Some(w.tokens as f64)
+        }),
+        gauge(
+            "energy_wh_per_million_tokens",
+            "Watt-hours per million completion tokens in the window",
+            &|w| w.wh_per_million_tokens,
+        ),
+    ];
+    if let Some(currency) = &energy.currency {
+        let with_currency = |mut g: clusterbar_meter::ExternalGauge| {
+            for (labels, _) in &mut g.samples {
+                labels.push(("currency".to_owned(), currency.clone()));
+            }
+            g
+        };
+        gauges.push(with_currency(gauge(
+            "energy_cost",
+            "Electricity cost of the window at the tariff in Settings",
+            &|w| w.cost,
+        )));
+        gauges.push(with_currency(gauge(
+            "energy_cost_per_million_tokens",
+            "Electricity cost per million completion tokens",
+            &|w| w.cost_per_million_tokens,
+        )));
+    }
+    gauges
+}

@@ -416,3 +416,49 @@ fn a_version_1_file_is_migrated_and_keeps_its_rows() {
     drop(h);
     assert!(History::open_read_only(&path).is_ok());
 }
+
+#[test]
+fn the_energy_figures_become_prometheus_gauges_with_window_and_currency() {
+    let window = |wh: f64, tokens: u64| EnergyWindow {
+        from_unix_s: 0,
+        to_unix_s: 900,
+        energy_wh: wh,
+        covered_s: 900,
+        tokens,
+        porten_tokens: 0,
+        wh_per_million_tokens: (tokens > 0).then(|| wh / tokens as f64 * 1e6),
+        cost: Some(wh / 1000.0 * 0.3),
+        cost_per_million_tokens: (tokens > 0).then(|| wh / tokens as f64 * 1e6 / 1000.0 * 0.3),
+    };
+    let figures = EnergyFigures {
+        now: window(3.0, 9000),
+        today: window(30.0, 0),
+        week: window(300.0, 1_000_000),
+        currency: Some("EUR".into()),
+    };
+    let text = clusterbar_meter::stats::external_prometheus_text(&energy::prometheus_gauges(&figures));
+    assert!(
+        text.contains("# TYPE clusterbar_energy_wh_per_million_tokens gauge\n"),
+        "{text}"
+    );
+    assert!(text.contains("clusterbar_energy_wh{window=\"today\"} 30\n"), "{text}");
+    assert!(
+        text.contains("clusterbar_energy_wh_per_million_tokens{window=\"week\"} 300\n"),
+        "{text}"
+    );
+    // No tokens today: no per-token figure for it (not 0, not NaN).
+    assert!(
+        !text.contains("clusterbar_energy_wh_per_million_tokens{window=\"today\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("clusterbar_energy_cost_per_million_tokens{window=\"week\",currency=\"EUR\"} 0.09"),
+        "{text}"
+    );
+    let without_tariff = EnergyFigures {
+        currency: None,
+        ..figures
+    };
+    let text = clusterbar_meter::stats::external_prometheus_text(&energy::prometheus_gauges(&without_tariff));
+    assert!(!text.contains("energy_cost"), "{text}");
+}
