@@ -465,6 +465,7 @@ mod tests {
             porten_hub: None,
             porten_app: None,
             porten_tokens: None,
+            ollama: None,
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod host;
 pub mod limits;
+pub mod ollama;
 pub mod pool;
 pub mod porten;
 pub mod service;

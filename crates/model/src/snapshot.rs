@@ -49,6 +49,12 @@ pub struct Snapshot {
     /// app's popover reads the same figures from the meter's feed.
     #[serde(default)]
     pub porten_tokens: Option<crate::porten::PortenTokens>,
+    /// Ollama as a second engine: this Mac's daemon when it answers and the boxes named in the
+    /// settings (`ollama_boxes`). `None` when there is none of either. Optional in TypeScript
+    /// too, so pages and fixtures written before it still type-check.
+    #[serde(default)]
+    #[ts(optional = nullable)]
+    pub ollama: Option<crate::ollama::OllamaView>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.

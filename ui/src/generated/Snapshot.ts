@@ -3,6 +3,7 @@ import type { AgentStatus } from "./AgentStatus";
 import type { ClusterEvent } from "./ClusterEvent";
 import type { ClusterView } from "./ClusterView";
 import type { HubCheck } from "./HubCheck";
+import type { OllamaView } from "./OllamaView";
 import type { PortenApp } from "./PortenApp";
 import type { PortenTokens } from "./PortenTokens";
 import type { Services } from "./Services";
@@ -52,4 +53,10 @@ porten_app: PortenApp | null,
  * pays for). Filled by `clusterbar status` from the running meter or its ledger; the
  * app's popover reads the same figures from the meter's feed.
  */
-porten_tokens: PortenTokens | null, };
+porten_tokens: PortenTokens | null, 
+/**
+ * Ollama as a second engine: this Mac's daemon when it answers and the boxes named in the
+ * settings (`ollama_boxes`). `None` when there is none of either. Optional in TypeScript
+ * too, so pages and fixtures written before it still type-check.
+ */
+ollama?: OllamaView | null, };
