@@ -79,13 +79,15 @@ impl OllamaLoadedModel {
     }
 }
 
-/// "45 s", "12 min", "3 h", "2 d": the largest whole unit, as a glance needs.
+/// "45 s", "12 min", "3 h", "2 d": one unit, rounded, as a glance needs (a model loaded with
+/// a 3 h keep-alive a second ago "unloads in 3 h").
 pub fn short_duration(seconds: u64) -> String {
+    let rounded = |unit: u64| seconds.saturating_add(unit / 2) / unit;
     match seconds {
         0..=59 => format!("{seconds} s"),
-        60..=3599 => format!("{} min", seconds / 60),
-        3600..=172_799 => format!("{} h", seconds / 3600),
-        _ => format!("{} d", seconds / 86_400),
+        60..=3569 => format!("{} min", rounded(60)),
+        3570..=171_000 => format!("{} h", rounded(3600)),
+        _ => format!("{} d", rounded(86_400)),
     }
 }
 
@@ -324,6 +326,9 @@ mod tests {
         assert_eq!(loaded("a", None, true).unload_text(now), "pinned");
         assert_eq!(loaded("a", None, false).unload_text(now), "—");
         assert_eq!(short_duration(3 * 86_400), "3 d");
+        assert_eq!(short_duration(3 * 3600 - 1), "3 h");
+        assert_eq!(short_duration(3569), "59 min");
+        assert_eq!(short_duration(90), "2 min");
     }
 
     fn boxed(address: &str) -> OllamaBox {

@@ -13,11 +13,13 @@
 
 pub mod env;
 pub mod evictions;
+pub mod fit;
 pub mod parse;
 pub mod route;
 
 pub use clusterbar_model::ollama::{
-    InterfaceKind, OllamaBox, OllamaEnv, OllamaInstalledModel, OllamaLoadedModel, OllamaRoute, OllamaView,
+    InterfaceKind, OllamaBox, OllamaEnv, OllamaEnvSource, OllamaEviction, OllamaInstalledModel, OllamaLoadedModel,
+    OllamaRoute, OllamaView,
 };
 
 use std::collections::{BTreeMap, HashMap};
