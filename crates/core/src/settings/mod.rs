@@ -90,6 +90,9 @@ pub struct Settings {
     pub ollama_boxes: Vec<String>,
     /// This Mac's own Ollama port, looked at on 127.0.0.1 (shown only when it answers); 0 = do not look.
     pub ollama_local_port: u16,
+    /// The engine the Porten agent runs with: `openai` (exo, through the meter) or `ollama`
+    /// (this Mac's Ollama at `ollama_local_port`).
+    pub porten_engine: String,
     /// How long a cold load of the models in use takes, seconds: a keep-alive shorter than ten
     /// of them warns (`ollama_keep_alive_short`).
     pub ollama_cold_load_s: u64,
@@ -128,6 +131,7 @@ impl Default for Settings {
             currency: "USD".to_owned(),
             ollama_boxes: Vec::new(),
             ollama_local_port: DEFAULT_OLLAMA_PORT,
+            porten_engine: "openai".to_owned(),
             ollama_cold_load_s: clusterbar_model::limits::OLLAMA_DEFAULT_COLD_LOAD_S,
             other: serde_json::Map::new(),
         }
@@ -213,6 +217,17 @@ impl Settings {
 
     /// The rules a loaded file must pass (all but the Ollama boxes' syntax).
     fn validate_loaded(&self) -> Result<(), SettingsError> {
+        if !["openai", "ollama"].contains(&self.porten_engine.as_str()) {
+            return Err(SettingsError::Invalid(format!(
+                "porten_engine must be openai (exo) or ollama, not {:?}",
+                self.porten_engine
+            )));
+        }
+        if self.porten_engine == "ollama" && self.ollama_local_port == 0 {
+            return Err(SettingsError::Invalid(
+                "porten_engine ollama needs this Mac's Ollama: set ollama_local_port (11434)".into(),
+            ));
+        }
         if !(1..=MAX_OLLAMA_COLD_LOAD_S).contains(&self.ollama_cold_load_s) {
             return Err(SettingsError::Invalid(format!(
                 "ollama_cold_load_s must be 1–{MAX_OLLAMA_COLD_LOAD_S} seconds, not {}",
@@ -279,6 +294,11 @@ impl Settings {
 }
 
 impl Settings {
+    /// This Mac's Ollama, as the Porten agent reaches it.
+    pub fn ollama_local_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ollama_local_port)
+    }
+
     /// The tariff for energy costs, when a price is set.
     pub fn tariff(&self) -> Option<crate::history::Tariff> {
         self.electricity_price_per_kwh
@@ -451,6 +471,17 @@ mod tests {
         assert_eq!(loaded.settings.ollama_boxes, ["192.168.99.2"]);
         std::fs::write(store.path(), r#"{"ollama_cold_load_s": 0}"#).unwrap();
         assert!(store.load().problem.unwrap().contains("ollama_cold_load_s"));
+        // The agent's engine: exo's openai or this Mac's Ollama, which must be looked at.
+        let mut s = Settings {
+            porten_engine: "ollama".into(),
+            ..Settings::default()
+        };
+        assert!(s.validate().is_ok());
+        assert_eq!(s.ollama_local_url(), "http://127.0.0.1:11434");
+        s.ollama_local_port = 0;
+        assert!(s.validate().unwrap_err().to_string().contains("ollama_local_port"));
+        s.porten_engine = "builtin".into();
+        assert!(s.validate().unwrap_err().to_string().contains("porten_engine"));
     }
 
     #[test]
