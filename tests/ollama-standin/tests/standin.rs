@@ -150,3 +150,39 @@ fn keep_alive_runs_out() {
     std::thread::sleep(Duration::from_millis(1300));
     assert!(loaded_names(&address).is_empty());
 }
+
+/// The stand-in's `/api/chat` stream has the shape of a real implementation of the same API:
+/// exo's Ollama-compatible `/ollama/api/chat`, captured on Linux (see
+/// crates/core/tests/fixtures/ollama/SOURCES.md). Every key the real stream carries, the
+/// stand-in carries too (the real one leaves out the durations; docs/api.md has them).
+#[test]
+fn chat_stream_has_the_shape_of_exos_real_ollama_api() {
+    let real = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/core/tests/fixtures/ollama/exo_real_linux_ollama_chat.ndjson"),
+    )
+    .unwrap();
+    let real: Vec<Value> = real.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let standin = StandIn::start_file(&scenario("two-loaded-max-two.json"), "127.0.0.1", 0).unwrap();
+    let (_, body) = post(
+        &standin.address(),
+        "/api/chat",
+        r#"{"model": "llama3.2:latest", "messages": [{"role": "user", "content": "hi"}]}"#,
+    )
+    .unwrap();
+    let ours: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let keys = |v: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        if let Some(message) = v["message"].as_object() {
+            keys.extend(message.keys().map(|k| format!("message.{k}")));
+        }
+        keys
+    };
+    for (real, ours) in [(&real[0], &ours[0]), (real.last().unwrap(), ours.last().unwrap())] {
+        let ours_keys = keys(ours);
+        for key in keys(real) {
+            assert!(ours_keys.contains(&key), "{key} is in exo's {real} but not in {ours}");
+        }
+        assert_eq!(real["done"], ours["done"]);
+    }
+}
