@@ -57,7 +57,10 @@ impl EvictionTracker {
                     && (*pinned || expires.is_some_and(|at| at > now_unix_ms.saturating_add(EXPIRY_SLACK_MS)))
             });
             let mut left: Vec<(String, u64)> = left_early.map(|(name, _)| (name.clone(), now_unix_ms)).collect();
-            if was_full {
+            // Everything gone at once with nothing new is a restart or an unload of all, until a
+            // newcomer says otherwise (with room for one model only, an eviction looks the same).
+            let all_gone = left.len() == history.previous.len() && newcomers.is_empty();
+            if was_full && !all_gone {
                 // Full: an eviction now, whoever comes.
                 for (model, at) in left.drain(..) {
                     history.evictions.push(OllamaEviction {
@@ -93,6 +96,15 @@ impl EvictionTracker {
             .retain(|e| now_unix_ms.saturating_sub(e.at_unix_ms) <= shown_ms);
         history.previous = current;
         history.evictions.clone()
+    }
+
+    /// The box did not answer: what it had loaded is no longer known (a restarted daemon comes
+    /// back empty, which is no eviction).
+    pub fn forget(&mut self, address: &str) {
+        if let Some(history) = self.boxes.get_mut(address) {
+            history.previous.clear();
+            history.pending.clear();
+        }
     }
 }
 
@@ -154,6 +166,22 @@ mod tests {
         assert!(t.observe("b", &[m("b", now + HOUR)], None, now + 1_000).is_empty());
         let shown = t.observe("b", &[m("b", now + HOUR), m("c", now + HOUR)], None, now + 30_000);
         assert_eq!((shown[0].model.as_str(), shown[0].by.as_deref()), ("a", Some("c")));
+    }
+
+    #[test]
+    fn a_restart_is_no_eviction() {
+        let mut t = EvictionTracker::default();
+        let now = 1_000 * HOUR;
+        let full = [m("a", now + HOUR), m("b", now + HOUR)];
+        t.observe("b", &full, Some(2), now);
+        // Seen down, then back empty and loading something else.
+        t.forget("b");
+        assert!(t.observe("b", &[], Some(2), now + 10_000).is_empty());
+        assert!(t.observe("b", &[m("c", now + HOUR)], Some(2), now + 20_000).is_empty());
+        // Restarted between two samples: all gone at once is not taken for an eviction by itself.
+        let mut t = EvictionTracker::default();
+        t.observe("b", &full, Some(2), now);
+        assert!(t.observe("b", &[], Some(2), now + 1_000).is_empty());
     }
 
     #[test]

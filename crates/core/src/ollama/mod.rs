@@ -209,7 +209,10 @@ impl Reader {
             let answer = match answer {
                 Ok(answer) => answer,
                 // The local daemon is shown only when it answers.
-                Err(_) if target.is_local && !target.configured => continue,
+                Err(_) if target.is_local && !target.configured => {
+                    self.evictions.forget(&target.address);
+                    continue;
+                }
                 Err(error) => {
                     boxes.push(unreachable(target, error));
                     continue;
@@ -218,7 +221,10 @@ impl Reader {
             let loaded = match answer.ps {
                 Ok(loaded) => loaded,
                 // The local daemon is shown only when it answers.
-                Err(_) if target.is_local && !target.configured => continue,
+                Err(_) if target.is_local && !target.configured => {
+                    self.evictions.forget(&target.address);
+                    continue;
+                }
                 Err(error) => {
                     boxes.push(unreachable(target, error));
                     continue;
@@ -269,8 +275,11 @@ impl Reader {
             });
         }
         // A configured box that does not answer still gets its route: the wrong route may be why.
-        for b in boxes.iter_mut().filter(|b| !b.reachable && !b.is_local) {
-            b.route = self.route(&b.address, interfaces);
+        for b in boxes.iter_mut().filter(|b| !b.reachable) {
+            self.evictions.forget(&b.address);
+            if !b.is_local {
+                b.route = self.route(&b.address, interfaces);
+            }
         }
         (!boxes.is_empty()).then_some(OllamaView { boxes })
     }
