@@ -251,3 +251,59 @@ fn models_fit_with_boxes_needs_no_cluster() {
         .unwrap();
     assert!(String::from_utf8_lossy(&no_bits.stderr).contains("bits per weight"));
 }
+
+/// This Mac's daemon settings, read from the running `ollama`'s environment (Linux: a captured
+/// /proc tree with one `ollama` process), raise `ollama_exposed` and `ollama_keep_alive_short`.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_local_daemons_settings_are_shown_and_checked() {
+    let home = tempfile::tempdir().unwrap();
+    let local = StandIn::start(scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
+    write_settings(home.path(), serde_json::json!({ "ollama_local_port": local.port() }));
+    let proc = home.path().join("proc");
+    let ollama = proc.join("4242");
+    std::fs::create_dir_all(&ollama).unwrap();
+    std::fs::write(ollama.join("comm"), "ollama\n").unwrap();
+    let exposed =
+        b"HOME=/usr/share/ollama\0OLLAMA_HOST=0.0.0.0:11434\0OLLAMA_KEEP_ALIVE=5m\0OLLAMA_MAX_LOADED_MODELS=2\0";
+    std::fs::write(ollama.join("environ"), exposed).unwrap();
+    let status = |home: &Path| -> Value {
+        let output = common::clusterbar(home)
+            .args(["status", "--json"])
+            .env("CLUSTERBAR_PROCFS_ROOT", &proc)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let snapshot = status(home.path());
+    let env = &snapshot["ollama"]["boxes"][0]["env"];
+    assert_eq!(env["host"], "0.0.0.0:11434");
+    assert_eq!(env["keep_alive_s"], 300);
+    assert_eq!(env["max_loaded_models"], 2);
+    assert_eq!(env["source"], "process_environ");
+    let found = codes(&snapshot);
+    assert!(found.contains(&"ollama_exposed".to_owned()), "{found:?}");
+    assert!(found.contains(&"ollama_keep_alive_short".to_owned()), "{found:?}");
+    let exposed = snapshot["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "ollama_exposed")
+        .unwrap();
+    assert!(exposed["fix"].as_str().unwrap().contains("OLLAMA_HOST"));
+
+    // Bound to the Thunderbolt address with a long keep-alive: neither.
+    std::fs::write(
+        ollama.join("environ"),
+        b"OLLAMA_HOST=192.168.99.2:11434\0OLLAMA_KEEP_ALIVE=24h\0",
+    )
+    .unwrap();
+    let found = codes(&status(home.path()));
+    assert!(
+        !found
+            .iter()
+            .any(|c| c == "ollama_exposed" || c == "ollama_keep_alive_short"),
+        "{found:?}"
+    );
+}
