@@ -11,6 +11,7 @@ mod history_cmd;
 mod join_cmd;
 mod meter_cmd;
 mod models;
+mod ollama_view;
 mod porten_cmd;
 mod render;
 mod report;
@@ -184,11 +185,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 let text = if json {
                     serde_json::to_string(&snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
                 } else {
-                    let mut text = format!(
-                        "{}\n{}\n",
-                        render::status(&snapshot),
-                        cluster::render(snapshot.cluster.as_ref())
-                    );
+                    let mut text = format!("{}\n", human(&snapshot));
                     for event in &snapshot.events {
                         let (title, body) = event.describe();
                         text.push_str(&format!("event: {title} — {body}\n"));
@@ -209,11 +206,21 @@ fn print_snapshot(snapshot: &clusterbar_core::Snapshot, json: bool) -> Result<()
     let text = if json {
         serde_json::to_string_pretty(snapshot).map_err(|e| format!("encoding the snapshot: {e}"))?
     } else {
-        format!(
-            "{}\n{}",
-            render::status(snapshot),
-            cluster::render(snapshot.cluster.as_ref())
-        )
+        human(snapshot)
     };
     render::print_text(&text)
+}
+
+/// The status table, the cluster and the Ollama boxes (when there are any).
+fn human(snapshot: &clusterbar_core::Snapshot) -> String {
+    let mut text = format!(
+        "{}\n{}",
+        render::status(snapshot),
+        cluster::render(snapshot.cluster.as_ref())
+    );
+    if let Some(view) = &snapshot.ollama {
+        text.push('\n');
+        text.push_str(&ollama_view::render(view, snapshot.taken_at_unix_ms));
+    }
+    text
 }

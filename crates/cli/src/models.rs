@@ -37,10 +37,17 @@ pub enum ModelsCommand {
     },
     /// Unload a model: an instance id, or a model id (every instance of it).
     Unload { id: String },
-    /// Will a model fit the cluster? By id (its card's size) or by --params-b and --bits.
+    /// Will a model fit the cluster? By id (its card's size) or by --params-b and --bits. With
+    /// --boxes, no cluster is asked: MODEL_OR_SIZE is a size (500GB) or parameters with a
+    /// quantization as model names carry them (1T-int4, 70b-q4_K_M).
     Fit {
-        /// A model id from `models list`.
+        /// A model id from `models list`; with --boxes, a size or parameters and quantization.
+        #[arg(value_name = "MODEL_OR_SIZE")]
         id: Option<String>,
+        /// Fit against boxes of this much unified memory each, in GB (e.g. 256,256), instead of
+        /// the running cluster.
+        #[arg(long, value_name = "GB,GB,…")]
+        boxes: Option<String>,
         /// Parameters, in billions.
         #[arg(long, requires = "bits", conflicts_with = "id", value_parser = positive_number)]
         params_b: Option<f64>,
@@ -76,6 +83,15 @@ pub fn run(command: ModelsCommand, client: &ExoClient, settings: &Settings) -> R
         ModelsCommand::Unload { id } => unload(client, &id),
         ModelsCommand::Fit {
             id,
+            boxes: Some(boxes),
+            params_b,
+            bits,
+            context,
+            json,
+        } => fit_boxes(&boxes, id.as_deref(), params_b.zip(bits), context, json),
+        ModelsCommand::Fit {
+            id,
+            boxes: None,
             params_b,
             bits,
             context,
@@ -336,6 +352,50 @@ fn fit(
         lines.push(format!(
             "  {}: {} usable of {}",
             printable(&b.name),
+            bytes(b.usable_bytes),
+            bytes(b.total_bytes)
+        ));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// `models fit MODEL_OR_SIZE --boxes 256,256`: no cluster asked.
+fn fit_boxes(
+    boxes: &str,
+    spec: Option<&str>,
+    params: Option<(f64, f64)>,
+    context: u64,
+    as_json: bool,
+) -> Result<String, String> {
+    use clusterbar_core::ollama::fit::{fit_spec, parse_boxes, parse_model_spec, pool_of, ModelSpec};
+    let sizes = parse_boxes(boxes).map_err(|e| e.to_string())?;
+    let spec = match (spec, params) {
+        (Some(text), _) => parse_model_spec(text).map_err(|e| e.to_string())?,
+        (None, Some((params_b, bits))) => ModelSpec::Params { params_b, bits },
+        (None, None) => return Err("give a model (1T-int4, 70b-q4, 500GB), or --params-b N --bits B".into()),
+    };
+    let pool = pool_of(&sizes);
+    let verdict = fit_spec(spec, context, &pool);
+    if as_json {
+        return serde_json::to_string_pretty(&json!({"pool": pool, "verdict": verdict}))
+            .map_err(|e| format!("encoding: {e}"));
+    }
+    let mut lines = vec![verdict.summary.clone()];
+    if verdict.headroom_bytes < 0 {
+        lines.push(format!(
+            "  short by {} (needs {}, {} usable on {} box(es))",
+            bytes(verdict.headroom_bytes.unsigned_abs()),
+            bytes(verdict.need_bytes),
+            bytes(verdict.usable_bytes),
+            pool.per_box.len()
+        ));
+    } else {
+        lines.push(format!("  {} to spare", bytes(verdict.headroom_bytes as u64)));
+    }
+    for b in &pool.per_box {
+        lines.push(format!(
+            "  {}: {} usable of {} (75 % of RAM: the GPU's default ceiling)",
+            b.name,
             bytes(b.usable_bytes),
             bytes(b.total_bytes)
         ));

@@ -466,6 +466,7 @@ mod tests {
             porten_app: None,
             porten_tokens: None,
             energy: None,
+            ollama: None,
         }
     }
 

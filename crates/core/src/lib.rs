@@ -11,6 +11,7 @@ pub mod format;
 pub mod history;
 pub mod join;
 pub mod logging;
+pub mod ollama;
 pub mod paths;
 pub mod porten;
 pub mod probes;

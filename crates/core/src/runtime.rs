@@ -231,7 +231,18 @@ impl HeadNode {
                 *lock(&self.catalog) = None;
                 return;
             };
-            if let AgentAction::Failed(reason) = controller.observe(snapshot.cluster.as_ref(), now) {
+            let action = if settings.porten_engine == crate::porten::ollama_engine::ENGINE {
+                let plan = crate::porten::ollama_engine::plan_ollama_agent(
+                    snapshot.ollama.as_ref(),
+                    snapshot.this_node.hardware.gpu_wired_limit_bytes,
+                    &settings.ollama_local_url(),
+                    controller.hub_url(),
+                );
+                controller.observe_plan(plan, now)
+            } else {
+                controller.observe(snapshot.cluster.as_ref(), now)
+            };
+            if let AgentAction::Failed(reason) = action {
                 tracing::warn!(%reason, "the Porten agent could not be (re)started");
             }
             let mut status = controller.status(&settings, now);

@@ -37,6 +37,8 @@ pub struct Collector {
     porten_app: crate::porten::app::AppWatch,
     /// Energy per token from the history database, read every minute.
     energy: crate::history::EnergyReader,
+    /// Ollama's boxes, with the previous sample's loaded models (evictions) and cached slow parts.
+    ollama: crate::ollama::Reader,
 }
 
 impl Default for Collector {
@@ -50,6 +52,7 @@ impl Default for Collector {
             exposure: None,
             porten_app: Default::default(),
             energy: Default::default(),
+            ollama: Default::default(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl Collector {
             }
         };
         let hardware = crate::probes::hardware::parse(&raw);
+        let interfaces = ollama_interfaces(&raw, &hardware);
         warnings.extend(crate::probes::hardware::this_mac_warnings(&hardware, memory.as_ref()));
         self.processes.refresh();
         let mut services = crate::supervise::discover_services(settings, &self.processes);
@@ -148,6 +152,7 @@ impl Collector {
             porten_app,
             porten_tokens: None,
             energy: self.energy.read(now_unix_ms() / 1000, settings.tariff().as_ref()),
+            ollama: None,
         };
         {
             // This Mac's measured ceiling belongs to the node exo calls "this" only when that exo
@@ -177,6 +182,14 @@ impl Collector {
                 Err(error) => tracing::debug!(%error, "exo is not running"),
             }
         }
+        // Ollama's boxes (read in parallel, short timeouts): shown beside exo, never instead.
+        if let Some(view) = self.ollama.read(settings, &interfaces, snapshot.taken_at_unix_ms) {
+            for warning in view.warnings(settings.ollama_cold_load_s) {
+                add_warning(&mut snapshot.warnings, warning);
+            }
+            snapshot.ollama = Some(view);
+            snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
+        }
         snapshot
     }
 
@@ -204,6 +217,30 @@ impl Collector {
             view.warnings.push(warning.clone());
         }
         Ok(view)
+    }
+}
+
+/// The interfaces the hardware probes tied to Thunderbolt (ports, the bridge and its members)
+/// and macOS's hardware port names, for the route to each Ollama box.
+fn ollama_interfaces(
+    raw: &crate::probes::hardware::RawSources,
+    hardware: &crate::probes::hardware::HardwareReport,
+) -> crate::ollama::Interfaces {
+    let mut thunderbolt: Vec<String> = hardware
+        .thunderbolt
+        .iter()
+        .filter_map(|port| port.interface.clone())
+        .chain(hardware.bridge.members.iter().cloned())
+        .collect();
+    thunderbolt.sort();
+    thunderbolt.dedup();
+    let hardware_ports = raw
+        .text(crate::probes::hardware::source::NETWORKSETUP_HARDWARE_PORTS)
+        .map(|text| crate::probes::thunderbolt::parse_hardware_ports(&text))
+        .unwrap_or_default();
+    crate::ollama::Interfaces {
+        thunderbolt,
+        hardware_ports,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod history;
 pub mod host;
 pub mod limits;
+pub mod ollama;
 pub mod pool;
 pub mod porten;
 pub mod service;

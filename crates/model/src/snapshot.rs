@@ -53,6 +53,12 @@ pub struct Snapshot {
     /// against tokens served). `None` when nothing is recorded yet or the database is unreadable.
     #[serde(default)]
     pub energy: Option<crate::history::EnergyFigures>,
+    /// Ollama as a second engine: this Mac's daemon when it answers and the boxes named in the
+    /// settings (`ollama_boxes`). `None` when there is none of either. Optional in TypeScript
+    /// too, so pages and fixtures written before it still type-check.
+    #[serde(default)]
+    #[ts(optional = nullable)]
+    pub ollama: Option<crate::ollama::OllamaView>,
 }
 
 /// What the tray icon shows: exo not running, running, or running with something wrong.

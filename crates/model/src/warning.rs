@@ -39,6 +39,11 @@ pub enum WarningCode {
     PortenHubUnreachable,
     ModelNotOffered,
     ModelWarming,
+    OllamaUnreachable,
+    OllamaExposed,
+    OllamaModelEvicted,
+    OllamaKeepAliveShort,
+    OllamaRouteNotThunderbolt,
 }
 
 /// Whose condition it is: this Mac's own (its probes, its programs, its settings), the cluster's
@@ -77,6 +82,11 @@ impl WarningCode {
             PortenHubUnreachable => "porten_hub_unreachable",
             ModelNotOffered => "model_not_offered",
             ModelWarming => "model_warming",
+            OllamaUnreachable => "ollama_unreachable",
+            OllamaExposed => "ollama_exposed",
+            OllamaModelEvicted => "ollama_model_evicted",
+            OllamaKeepAliveShort => "ollama_keep_alive_short",
+            OllamaRouteNotThunderbolt => "ollama_route_not_thunderbolt",
         }
     }
     /// The scope a code has unless its producer says otherwise (RDMA and slow links are seen
@@ -85,6 +95,8 @@ impl WarningCode {
         use WarningCode::*;
         match self {
             ExoViewFrozen | NodeStale | OsBuildMismatch => WarningScope::Cluster,
+            // Remote Ollama boxes and the links to them; exposure and keep-alive are this Mac's daemon.
+            OllamaUnreachable | OllamaModelEvicted | OllamaRouteNotThunderbolt => WarningScope::Cluster,
             PortenKeyRejected | PortenHubUnreachable | ModelNotOffered | ModelWarming => WarningScope::Hub,
             _ => WarningScope::ThisMac,
         }
@@ -327,6 +339,11 @@ mod tests {
             PortenHubUnreachable,
             ModelNotOffered,
             ModelWarming,
+            OllamaUnreachable,
+            OllamaExposed,
+            OllamaModelEvicted,
+            OllamaKeepAliveShort,
+            OllamaRouteNotThunderbolt,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();

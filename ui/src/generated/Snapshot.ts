@@ -4,6 +4,7 @@ import type { ClusterEvent } from "./ClusterEvent";
 import type { ClusterView } from "./ClusterView";
 import type { EnergyFigures } from "./EnergyFigures";
 import type { HubCheck } from "./HubCheck";
+import type { OllamaView } from "./OllamaView";
 import type { PortenApp } from "./PortenApp";
 import type { PortenTokens } from "./PortenTokens";
 import type { Services } from "./Services";
@@ -58,4 +59,10 @@ porten_tokens: PortenTokens | null,
  * Energy per token now, today and this week, from the history database (watts recorded
  * against tokens served). `None` when nothing is recorded yet or the database is unreadable.
  */
-energy: EnergyFigures | null, };
+energy: EnergyFigures | null, 
+/**
+ * Ollama as a second engine: this Mac's daemon when it answers and the boxes named in the
+ * settings (`ollama_boxes`). `None` when there is none of either. Optional in TypeScript
+ * too, so pages and fixtures written before it still type-check.
+ */
+ollama?: OllamaView | null, };

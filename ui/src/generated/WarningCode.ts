@@ -4,4 +4,4 @@
  * Every condition Clusterbar knows, one stable snake_case code each (scripts, the notification
  * latch and the page key on it).
  */
-export type WarningCode = "probe_failed" | "settings_reset" | "history_unavailable" | "tb_link_slow" | "rdma_disabled" | "tb_bridge_on" | "tb_bridge_cycle" | "memory_pressure" | "exo_unreachable" | "exo_api_exposed" | "exo_view_frozen" | "exo_gave_up" | "exo_restarting" | "node_stale" | "os_build_mismatch" | "porten_gave_up" | "porten_restarting" | "porten_key_rejected" | "porten_hub_unreachable" | "model_not_offered" | "model_warming";
+export type WarningCode = "probe_failed" | "settings_reset" | "history_unavailable" | "tb_link_slow" | "rdma_disabled" | "tb_bridge_on" | "tb_bridge_cycle" | "memory_pressure" | "exo_unreachable" | "exo_api_exposed" | "exo_view_frozen" | "exo_gave_up" | "exo_restarting" | "node_stale" | "os_build_mismatch" | "porten_gave_up" | "porten_restarting" | "porten_key_rejected" | "porten_hub_unreachable" | "model_not_offered" | "model_warming" | "ollama_unreachable" | "ollama_exposed" | "ollama_model_evicted" | "ollama_keep_alive_short" | "ollama_route_not_thunderbolt";

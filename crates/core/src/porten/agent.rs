@@ -123,6 +123,10 @@ impl AgentController {
     }
 
     /// The agent as Settings describe it: `porten <porten_run_args>`, adopting a running copy.
+    pub fn hub_url(&self) -> &str {
+        &self.hub_url
+    }
+
     pub fn from_settings(settings: &Settings, meter_url: &str) -> Self {
         let factory_settings = settings.clone();
         let factory: AgentFactory = Box::new(move |env| {
@@ -153,6 +157,11 @@ impl AgentController {
             self.last_pool = Some(pool);
         }
         let plan = plan_agent(cluster, &self.meter_url, &self.hub_url);
+        self.observe_plan(plan, now)
+    }
+
+    /// The same for a plan made elsewhere (the ollama engine's, `porten::ollama_engine`).
+    pub fn observe_plan(&mut self, plan: AgentPlan, now: Instant) -> AgentAction {
         let current = match &self.running_env {
             Some(env) => AgentPlan::Run(env.clone()),
             None => AgentPlan::Hold(self.hold_reason.clone().unwrap_or_default()),

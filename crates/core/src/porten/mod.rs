@@ -3,8 +3,9 @@
 //! Hub's catalog and warming state ([`catalog`], with the optional API key of [`api_key`]).
 //!
 //! The head Mac runs the Porten agent `porten` with engine `openai`, pointed at the local token
-//! meter (which forwards to exo). Porten's own desktop app may already run an agent: it is
-//! adopted, never doubled.
+//! meter (which forwards to exo) — or, with the setting `porten_engine` = `ollama`, with engine
+//! `ollama` pointed at this Mac's Ollama ([`ollama_engine`]). Porten's own desktop app may
+//! already run an agent: it is adopted, never doubled.
 
 pub mod agent;
 pub mod api_key;
@@ -12,6 +13,7 @@ pub mod app;
 pub mod catalog;
 pub mod launch;
 pub mod login;
+pub mod ollama_engine;
 pub mod tokens;
 
 pub use agent::{

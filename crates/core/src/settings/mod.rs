@@ -28,6 +28,12 @@ pub struct Tariff {
 
 /// The meter's port for the Porten agent alone, next to [`DEFAULT_METER_PORT`].
 pub const DEFAULT_PORTEN_METER_PORT: u16 = 52481;
+/// Ollama's own default port.
+pub const DEFAULT_OLLAMA_PORT: u16 = 11434;
+/// More Ollama boxes than this is a typo (each is asked every sample).
+pub const MAX_OLLAMA_BOXES: usize = 32;
+/// A cold load longer than an hour is a typo.
+pub const MAX_OLLAMA_COLD_LOAD_S: u64 = 60 * 60;
 /// The longest `porten login` may wait for approval: a day. Longer is a typo, and a huge figure
 /// would overflow the deadline.
 pub const MAX_PORTEN_LOGIN_TIMEOUT_S: u64 = 24 * 60 * 60;
@@ -93,6 +99,17 @@ pub struct Settings {
     pub electricity_price_per_kwh: Option<f64>,
     /// The currency of that price, as the user writes it ("EUR", "$"); shown, never converted.
     pub currency: String,
+    /// Ollama daemons on other boxes, as `host:port` ("192.168.99.2:11434", or this Mac's nginx
+    /// in front of one, "127.0.0.1:11436"); each is shown, with the reason when it does not answer.
+    pub ollama_boxes: Vec<String>,
+    /// This Mac's own Ollama port, looked at on 127.0.0.1 (shown only when it answers); 0 = do not look.
+    pub ollama_local_port: u16,
+    /// The engine the Porten agent runs with: `openai` (exo, through the meter) or `ollama`
+    /// (this Mac's Ollama at `ollama_local_port`).
+    pub porten_engine: String,
+    /// How long a cold load of the models in use takes, seconds: a keep-alive shorter than ten
+    /// of them warns (`ollama_keep_alive_short`).
+    pub ollama_cold_load_s: u64,
     /// Unknown keys, kept so a downgrade does not erase a newer version's settings.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -127,9 +144,50 @@ impl Default for Settings {
             porten_app_process_names: vec!["Porten".to_owned(), "porten-agent".to_owned()],
             electricity_price_per_kwh: None,
             currency: "USD".to_owned(),
+            ollama_boxes: Vec::new(),
+            ollama_local_port: DEFAULT_OLLAMA_PORT,
+            porten_engine: "openai".to_owned(),
+            ollama_cold_load_s: clusterbar_model::limits::OLLAMA_DEFAULT_COLD_LOAD_S,
             other: serde_json::Map::new(),
         }
     }
+}
+
+/// A `host:port` (`[v6]:port` for IPv6) with no scheme or path and a port 1–65535 → the host
+/// (without brackets) and the port; else why not. Used for `ollama_boxes`.
+pub fn check_host_port(address: &str) -> Result<(String, u16), String> {
+    let bad = |reason: &str| Err(reason.to_owned());
+    let text = address.trim();
+    if text.contains("://") || text.contains('/') {
+        return bad("give host:port only, e.g. 192.168.99.2:11434, without http:// or a path");
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return bad("the port is missing, e.g. :11434");
+    };
+    let Some(port) = port.parse::<u16>().ok().filter(|p| *p > 0) else {
+        return bad("the port must be 1–65535");
+    };
+    let host = if let Some(inner) = host.strip_prefix('[') {
+        let Some(inner) = inner.strip_suffix(']') else {
+            return bad("an IPv6 address goes in [brackets]");
+        };
+        if inner.parse::<std::net::Ipv6Addr>().is_err() {
+            return bad("not an IPv6 address in the brackets");
+        }
+        inner
+    } else {
+        if host.contains(':') {
+            return bad("an IPv6 address goes in [brackets]");
+        }
+        host
+    };
+    if host.is_empty() {
+        return bad("the host is missing");
+    }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("the host has spaces or control characters");
+    }
+    Ok((host.to_owned(), port))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +201,54 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// Every rule: what a save must pass.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        self.validate_loaded()?;
+        self.validate_ollama_boxes()
+    }
+
+    /// Each `ollama_boxes` entry is `host:port`, at most [`MAX_OLLAMA_BOXES`], none twice. A
+    /// loaded file is not refused for these (that would lose every other setting): a bad entry
+    /// is shown as a box that cannot be asked, with this reason, until it is fixed.
+    pub fn validate_ollama_boxes(&self) -> Result<(), SettingsError> {
+        if self.ollama_boxes.len() > MAX_OLLAMA_BOXES {
+            return Err(SettingsError::Invalid(format!(
+                "ollama_boxes: at most {MAX_OLLAMA_BOXES} boxes, not {}",
+                self.ollama_boxes.len()
+            )));
+        }
+        for (index, address) in self.ollama_boxes.iter().enumerate() {
+            check_host_port(address).map_err(|reason| {
+                SettingsError::Invalid(format!("ollama_boxes: {address:?} is not host:port ({reason})"))
+            })?;
+            if self.ollama_boxes[..index].iter().any(|a| a.trim() == address.trim()) {
+                return Err(SettingsError::Invalid(format!(
+                    "ollama_boxes: {address} is listed twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules a loaded file must pass (all but the Ollama boxes' syntax).
+    fn validate_loaded(&self) -> Result<(), SettingsError> {
+        if !["openai", "ollama"].contains(&self.porten_engine.as_str()) {
+            return Err(SettingsError::Invalid(format!(
+                "porten_engine must be openai (exo) or ollama, not {:?}",
+                self.porten_engine
+            )));
+        }
+        if self.porten_engine == "ollama" && self.ollama_local_port == 0 {
+            return Err(SettingsError::Invalid(
+                "porten_engine ollama needs this Mac's Ollama: set ollama_local_port (11434)".into(),
+            ));
+        }
+        if !(1..=MAX_OLLAMA_COLD_LOAD_S).contains(&self.ollama_cold_load_s) {
+            return Err(SettingsError::Invalid(format!(
+                "ollama_cold_load_s must be 1–{MAX_OLLAMA_COLD_LOAD_S} seconds, not {}",
+                self.ollama_cold_load_s
+            )));
+        }
         if self.exo_api_port == 0 {
             return Err(SettingsError::Invalid("exo_api_port must be 1–65535".into()));
         }
@@ -204,6 +309,11 @@ impl Settings {
 }
 
 impl Settings {
+    /// This Mac's Ollama, as the Porten agent reaches it.
+    pub fn ollama_local_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ollama_local_port)
+    }
+
     /// The tariff for energy costs, when a price is set.
     pub fn tariff(&self) -> Option<Tariff> {
         self.electricity_price_per_kwh.map(|price_per_kwh| Tariff {
@@ -271,7 +381,7 @@ impl SettingsStore {
         };
         let parsed = serde_json::from_slice::<Settings>(&bytes)
             .map_err(|e| e.to_string())
-            .and_then(|s| s.validate().map(|_| s).map_err(|e| e.to_string()));
+            .and_then(|s| s.validate_loaded().map(|_| s).map_err(|e| e.to_string()));
         match parsed {
             Ok(settings) => Loaded {
                 settings,
@@ -349,6 +459,48 @@ mod tests {
             s.currency = bad.into();
             assert!(s.validate().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ollama_boxes_are_checked_on_save_and_a_bad_one_never_loses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::new(dir.path());
+        let mut s = Settings {
+            ollama_boxes: vec!["192.168.99.2:11434".into(), "127.0.0.1:11436".into()],
+            ..Settings::default()
+        };
+        store.save(&s).unwrap();
+        assert_eq!(store.load().settings.ollama_boxes, s.ollama_boxes);
+        for bad in ["http://192.168.99.2:11434", "192.168.99.2", "box:0"] {
+            s.ollama_boxes = vec![bad.into()];
+            let error = store.save(&s).unwrap_err().to_string();
+            assert!(error.contains("ollama_boxes") && error.contains(bad), "{error}");
+        }
+        s.ollama_boxes = vec!["a:1".into(), "a:1".into()];
+        assert!(store.save(&s).unwrap_err().to_string().contains("listed twice"));
+        // Written by hand: the file loads, the other settings are kept, the box is shown bad.
+        std::fs::write(
+            store.path(),
+            r#"{"exo_api_port": 8000, "ollama_boxes": ["192.168.99.2"]}"#,
+        )
+        .unwrap();
+        let loaded = store.load();
+        assert!(loaded.problem.is_none());
+        assert_eq!(loaded.settings.exo_api_port, 8000);
+        assert_eq!(loaded.settings.ollama_boxes, ["192.168.99.2"]);
+        std::fs::write(store.path(), r#"{"ollama_cold_load_s": 0}"#).unwrap();
+        assert!(store.load().problem.unwrap().contains("ollama_cold_load_s"));
+        // The agent's engine: exo's openai or this Mac's Ollama, which must be looked at.
+        let mut s = Settings {
+            porten_engine: "ollama".into(),
+            ..Settings::default()
+        };
+        assert!(s.validate().is_ok());
+        assert_eq!(s.ollama_local_url(), "http://127.0.0.1:11434");
+        s.ollama_local_port = 0;
+        assert!(s.validate().unwrap_err().to_string().contains("ollama_local_port"));
+        s.porten_engine = "builtin".into();
+        assert!(s.validate().unwrap_err().to_string().contains("porten_engine"));
     }
 
     #[test]
