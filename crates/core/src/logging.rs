@@ -3,20 +3,30 @@
 //! for the file and `warn` for the CLI's stderr. Secrets never reach a log call.
 
 use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
+use tracing_subscriber::layer::Filter;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
-fn filter(default: &str) -> EnvFilter {
+fn filter<S>(default: &str) -> impl Filter<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
     capped(EnvFilter::try_from_env("CLUSTERBAR_LOG").unwrap_or_else(|_| EnvFilter::new(default)))
 }
 
 /// ureq's TRACE level is the wire, headers unredacted (its docs say so): the Porten API key's
 /// `Authorization` header would reach the log at `CLUSTERBAR_LOG=trace`. Its DEBUG level lists
-/// safe headers only, so that is as far as it goes, whatever the filter asks.
-fn capped(filter: EnvFilter) -> EnvFilter {
-    ["ureq=debug", "ureq_proto=debug"]
-        .into_iter()
-        .filter_map(|d| d.parse().ok())
-        .fold(filter, EnvFilter::add_directive)
+/// safe headers only, so that is as far as it goes, whatever the filter asks — a ceiling, not a
+/// floor: at the default `warn` ureq says nothing (a directive `ureq=debug` would raise it).
+fn capped<S>(filter: EnvFilter) -> impl Filter<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    let ceiling = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("ureq", LevelFilter::DEBUG)
+        .with_target("ureq_proto", LevelFilter::DEBUG);
+    filter.and(ceiling)
 }
 
 /// Warnings and errors on stderr, without module paths (both the CLI and the app).
@@ -100,5 +110,25 @@ mod tests {
             text.contains("GET /v1/models") && text.contains("our own trace"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn at_the_default_level_the_http_client_says_nothing() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_filter(capped(EnvFilter::new("warn"))),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "ureq::unit", "GET /v1/models");
+            tracing::info!(target: "ureq_proto::client", "connected");
+            tracing::warn!(target: "clusterbar_core::x", "a warning");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("GET /v1/models") && !text.contains("connected"), "{text}");
+        assert!(text.contains("a warning"), "{text}");
     }
 }
