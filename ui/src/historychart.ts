@@ -16,14 +16,14 @@ let fetchedAt = 0;
 let inFlight = false;
 const charts = new Map<string, { chart: uPlot; key: string }>();
 
-function axes(unit: string): uPlot.Axis[] {
+function axes(unit: string, timeAxis: boolean): uPlot.Axis[] {
   return [
-    { stroke: "#6e6e73", grid: { show: false }, size: 22, font: "10px system-ui" },
-    { stroke: "#6e6e73", size: 40, font: "10px system-ui", grid: { stroke: "rgba(128,128,128,0.2)" }, label: unit, labelSize: 12, labelFont: "10px system-ui" },
+    { show: timeAxis, stroke: "#6e6e73", grid: { show: false }, size: 22, font: "10px system-ui" },
+    { stroke: "#6e6e73", size: 40, space: 16, font: "10px system-ui", grid: { stroke: "rgba(128,128,128,0.2)" }, label: unit, labelSize: 12, labelFont: "10px system-ui" },
   ];
 }
 
-function draw(id: string, xs: number[], series: { label: string; values: (number | null)[] }[], unit: string): void {
+function draw(id: string, xs: number[], series: { label: string; values: (number | null)[] }[], unit: string, timeAxis = false): void {
   const host = document.getElementById(id);
   if (!host) return;
   const data = [xs, ...series.map((s) => s.values)] as uPlot.AlignedData;
@@ -37,11 +37,12 @@ function draw(id: string, xs: number[], series: { label: string; values: (number
   const chart = new uPlot(
     {
       width: Math.max(200, host.clientWidth || 340),
-      height: 80,
-      legend: { show: series.length > 1 },
+      height: timeAxis ? 84 : 64,
+      // One legend for all three charts (#history-legend): uPlot's own repeats per chart.
+      legend: { show: false },
       cursor: { show: false },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 0) * 1.1)] } },
-      axes: axes(unit),
+      axes: axes(unit, timeAxis),
       series: [
         {},
         ...series.map((s, i) => ({
@@ -76,7 +77,26 @@ export function renderHistory(a: Aligned): void {
   draw("history-tps", a.xs, [{ label: "tok/s", values: a.tokensPerS }], "tok/s");
   const power = a.boxes.length > 0 ? a.boxes.map((b, k) => ({ label: b, values: a.boxWatts[k] })) : [{ label: "cluster", values: a.clusterWatts }];
   draw("history-power", a.xs, power, "W");
-  draw("history-memory", a.xs, a.boxes.map((b, k) => ({ label: b, values: a.boxMemoryGb[k] })), "GB");
+  draw("history-memory", a.xs, a.boxes.map((b, k) => ({ label: b, values: a.boxMemoryGb[k] })), "GB", true);
+  renderLegend(a.boxes);
+}
+
+/** "● mini-2 ● mini-3 ● studio-1" in the charts' colours, once under the three charts. */
+function renderLegend(boxes: string[]): void {
+  const legend = document.getElementById("history-legend");
+  if (!legend) return;
+  legend.hidden = boxes.length === 0;
+  legend.replaceChildren(
+    ...boxes.map((b, i) => {
+      const item = document.createElement("span");
+      const dot = document.createElement("span");
+      dot.className = "legend-dot";
+      // CSSOM, which the page's CSP allows (a style="" attribute it does not).
+      dot.style.background = PALETTE[i % PALETTE.length];
+      item.append(dot, b);
+      return item;
+    }),
+  );
 }
 
 /** Asks for the current span's rows unless they were fetched less than a minute ago. */

@@ -128,7 +128,10 @@ mod tests {
             tracing::warn!(target: "clusterbar_core::x", "a warning");
         });
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        assert!(!text.contains("GET /v1/models") && !text.contains("connected"), "{text}");
+        assert!(
+            !text.contains("GET /v1/models") && !text.contains("connected"),
+            "{text}"
+        );
         assert!(text.contains("a warning"), "{text}");
     }
 }

@@ -242,6 +242,60 @@ async fn corrupt_settings_are_set_aside_and_the_popover_says_so() {
     client.close().await.expect("closing the session");
 }
 
+/// Ten minutes of history (10 s rows) of the three boxes, recorded "before" the app starts:
+/// 300 W and 500 tokens a step. Returns the tokens the rows hold.
+fn seed_history(config: &Path) -> u64 {
+    use clusterbar_core::history::{BoxSample, ClusterSample, History, Recorder, Sample};
+    let now = clusterbar_core::clock::now_unix_ms() / 1000;
+    let start = now / 10 * 10 - 600;
+    let (history, problem) = History::open(&config.join("history.db")).expect("a history database");
+    assert!(problem.is_none());
+    let mut recorder = Recorder::new(history);
+    for i in 0..60u64 {
+        recorder
+            .record(Sample {
+                at_unix_s: start + i * 10,
+                boxes: ["studio-1", "mini-2", "mini-3"]
+                    .iter()
+                    .map(|name| BoxSample {
+                        name: (*name).to_owned(),
+                        memory_used_bytes: Some(20_000_000_000 + i * 100_000_000),
+                        memory_total_bytes: Some(64_000_000_000),
+                        power_watts: Some(100.0),
+                        gpu_usage: Some(0.5),
+                        temp_c: Some(50.0),
+                    })
+                    .collect(),
+                cluster: ClusterSample {
+                    power_watts: Some(300.0),
+                    tokens_per_s: Some(50.0),
+                    tokens_served: Some(1_000 + i * 500),
+                    requests: Some(i),
+                    errors: Some(0),
+                    ..ClusterSample::default()
+                },
+                models: Vec::new(),
+            })
+            .expect("recording");
+    }
+    recorder.flush(now).expect("writing the history");
+    // The first row's counter is what was served before recording began.
+    59 * 500
+}
+
+/// 29500 → "29,500", as the page's toLocaleString("en-US") writes it.
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A fresh directory under target/ci/tmp (kept after the run for inspection).
 fn tempdir(name: &str) -> PathBuf {
     let dir = artifact_dir()
@@ -295,6 +349,7 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
         format!("{{\"exo_api_port\": {}}}", exo.port),
     )
     .unwrap();
+    let seeded_tokens = seed_history(&config);
     let (_driver, client) = open_app(&config, &logs, &[]).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -354,6 +409,94 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
     );
     assert!(text(&client, "pool-line").await.starts_with("Pool "));
     assert_eq!(text(&client, "exo-state").await, "Running");
+
+    // The cluster picture: 3 boxes, 3 cables; the 40 Gb/s Thunderbolt cable amber, the
+    // Ethernet-only pair red, RDMA green — colours read from the page as painted.
+    assert_eq!(attrs(&client, "#topology .topo-box", "data-name").await.len(), 3);
+    let mut kinds = attrs(&client, "#topology .topo-edge", "data-kind").await;
+    kinds.sort();
+    assert_eq!(kinds, ["ethernet", "rdma", "thunderbolt"]);
+    let colours = client
+        .execute(
+            "const css = (v) => { const p = document.createElement('span'); p.style.color = `var(${v})`; \
+               document.body.append(p); const c = getComputedStyle(p).color; p.remove(); return c; }; \
+             const stroke = (k) => getComputedStyle(document.querySelector(`#topology .topo-edge[data-kind='${k}'] line`)).stroke; \
+             return [stroke('thunderbolt'), css('--amber'), stroke('ethernet'), css('--red'), stroke('rdma'), css('--green')];",
+            vec![],
+        )
+        .await
+        .expect("reading the cables' colours");
+    let colours: Vec<String> = serde_json::from_value(colours).expect("six colours");
+    assert_eq!(colours[0], colours[1], "the slow link is amber: {colours:?}");
+    assert_eq!(colours[2], colours[3], "the Ethernet fallback is red: {colours:?}");
+    assert_eq!(colours[4], colours[5], "RDMA at 80 Gb/s is green: {colours:?}");
+    let labels = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#topology .topo-edge-label')).map(e => e.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let labels: Vec<String> = serde_json::from_value(labels).unwrap();
+    assert!(
+        labels.contains(&"RDMA 80 Gb/s".to_owned()) && labels.contains(&"TB 40 Gb/s".to_owned()),
+        "{labels:?}"
+    );
+    client
+        .execute("document.getElementById('cluster').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot_after_paint(&client, "popover-topology.png").await;
+    // Clicking a box in the picture opens its row.
+    client
+        .find(Locator::Css("#topology .topo-box[data-name='mini-2'] .topo-frame"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let opened = client
+        .execute(
+            "return document.querySelector(\"#node-list li[data-name='mini-2'] details\").open",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened, serde_json::json!(true), "the picture's box opens its row");
+
+    // History recorded before this launch is charted, and says what `clusterbar history` says.
+    let status = wait_for_text(&client, "history-status", "the history", |t| {
+        t.contains("tokens served")
+    })
+    .await;
+    let cli = std::process::Command::new(app_binary().with_file_name("clusterbar"))
+        .args(["history", "--json", "--since", "1h", "--points", "360"])
+        .env("CLUSTERBAR_CONFIG_DIR", &config)
+        .output()
+        .expect("clusterbar history");
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let cli_tokens: u64 = cli["cluster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(cli_tokens, seeded_tokens);
+    assert_eq!(
+        status,
+        format!("{} tokens served in the last 1 h", group_thousands(cli_tokens)),
+        "the chart and the CLI agree"
+    );
+    let charts = attrs(&client, "#history .chart:not([hidden]) canvas", "class").await;
+    assert_eq!(charts.len(), 3, "throughput, power and memory are drawn");
+    let energy = text(&client, "energy-line").await;
+    assert!(energy.starts_with("Energy per 1M tokens: now "), "{energy}");
+    client
+        .execute("document.getElementById('throughput').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot_after_paint(&client, "popover-history.png").await;
     screenshot_after_paint(&client, "popover-cluster.png").await;
     client.close().await.expect("closing the session");
 }
