@@ -61,7 +61,8 @@ pub struct ThroughputUpdate {
     pub stats: Option<MeterStats>,
 }
 
-/// Pushes the meter's figures as the meter publishes them (about once a second).
+/// Pushes the meter's figures as the meter publishes them (about once a second) while the
+/// popover is on screen.
 #[tauri::command]
 pub(crate) fn subscribe_throughput(
     state: State<'_, AppState>,
@@ -95,9 +96,21 @@ pub(crate) fn subscribe_throughput(
     on_update
         .send(update)
         .map_err(|e| CommandError::internal(format!("sending throughput to the page: {e}")))?;
+    let mut shown = state.popover_shown.subscribe();
     let task = tauri::async_runtime::spawn(async move {
-        while updates.changed().await.is_ok() {
-            let stats = updates.borrow_and_update().as_ref().clone();
+        loop {
+            tokio::select! {
+                changed = updates.changed() => if changed.is_err() { break },
+                changed = shown.changed() => if changed.is_err() { break },
+            }
+            // As for snapshots: a hidden page is sent nothing (it would only wake WebKit to
+            // repaint a chart nobody sees); the newest figures go the moment it opens.
+            let visible = *shown.borrow_and_update();
+            let stats = {
+                let latest = updates.borrow_and_update();
+                visible.then(|| latest.as_ref().clone())
+            };
+            let Some(stats) = stats else { continue };
             let update = ThroughputUpdate {
                 meter_url: Some(url.clone()),
                 error: None,
