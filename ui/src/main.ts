@@ -5,6 +5,7 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import { render as renderView } from "lit-html";
 import { formatAgo } from "./format";
 import { energyWords } from "./history";
+import { ollamaView } from "./ollama";
 import { wireBenchmark } from "./bench";
 import { refreshKeyState, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
 import type { SettingsView, Snapshot, ThroughputUpdate } from "./types";
@@ -112,6 +113,9 @@ function paint(): void {
     renderView(clusterView(c, page, actions), $("cluster"));
     renderView(modelsView(c.models, page, actions), $("models"));
   }
+  const ollama = s.ollama ?? null;
+  $("ollama").hidden = ollama === null || ollama.boxes.length === 0;
+  if (ollama) renderView(ollamaView(ollama, Date.now()), $("ollama"));
   $("services").hidden = false;
   renderView(servicesView(s.services), $("services"));
   renderEnergy(s);

@@ -3,7 +3,9 @@
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { render } from "lit-html";
 import { agoLabel, chartWindow } from "./chartwindow";
+import { routesView } from "./ollama";
 import type { ThroughputUpdate } from "./types";
 
 const PALETTE = ["#30a46c", "#0a84ff", "#ff9f0a", "#bf5af2", "#ff375f", "#64d2ff"];
@@ -52,6 +54,12 @@ export function renderThroughput(update: ThroughputUpdate): void {
   text("meter-errors", String(c.errors));
   const unmetered = c.unmetered ? ` · ${c.unmetered} unmetered` : "";
   text("meter-line", `Clients and the Porten agent: ${update.meter_url} → ${stats.upstream}${unmetered}`);
+  const routes = stats.routes ?? [];
+  const list = document.getElementById("meter-routes");
+  if (list) {
+    list.hidden = routes.length === 0;
+    render(routesView(routes), list);
+  }
   drawChart(update);
 }
 

@@ -15,6 +15,9 @@ export type { LinkView } from "./generated/LinkView";
 export type { MemoryInfo as Memory } from "./generated/MemoryInfo";
 export type { MemoryPressure as Pressure } from "./generated/MemoryPressure";
 export type { ModelRow } from "./generated/ModelRow";
+export type { OllamaBox } from "./generated/OllamaBox";
+export type { OllamaLoadedModel } from "./generated/OllamaLoadedModel";
+export type { OllamaView } from "./generated/OllamaView";
 export type { ModelView } from "./generated/ModelView";
 export type { NodeView } from "./generated/NodeView";
 export type { Pool } from "./generated/Pool";
@@ -88,11 +91,23 @@ export interface Aggregate {
   client_closed: number;
 }
 
+/** One extra listener of the meter with its own upstream (settings' meter_routes). */
+export interface RouteStats extends Aggregate {
+  name: string;
+  listen: string;
+  upstream: string;
+  serve_lan: boolean;
+  problem?: string;
+  server_tokens_per_s?: number;
+}
+
 export interface MeterStats {
   upstream: string;
   generated_unix_ms: number;
   cluster: Aggregate;
   models: (Aggregate & { id: string })[];
+  routes?: RouteStats[];
+  warnings?: { code: string; message: string }[];
   history: { end_unix_s: number; interval_s: number; tokens: number[]; models: Record<string, number[]> };
   clients?: ClientStats[];
 }
