@@ -894,3 +894,88 @@ async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
     assert_eq!(after, saved, "a refused change writes nothing");
     client.close().await.expect("closing the session");
 }
+
+/// Issue #14's setup with stand-ins: this Mac's Ollama and a second box by address, the meter's
+/// route in place of nginx in front of box 2. The popover shows both boxes, their models with
+/// keep-alive, and the tokens that went through the route.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn popover_shows_two_ollama_boxes_and_the_tokens_through_the_meters_route() {
+    let scenarios = workspace_root().join("tests/ollama-standin/scenarios");
+    let box1 =
+        ollama_standin::StandIn::start_file(&scenarios.join("two-loaded-max-two.json"), "127.0.0.1", 0).expect("box 1");
+    let box2 = ollama_standin::StandIn::start_file(&scenarios.join("one-loaded.json"), "127.0.0.1", 0).expect("box 2");
+    let route_port = free_port();
+    let config = tempdir("config-ollama");
+    let logs = tempdir("logs-ollama");
+    let box2_address = format!("127.0.0.1:{}", box2.port());
+    std::fs::write(
+        config.join("settings.json"),
+        serde_json::json!({
+            // Nothing answers on exo's port: the boxes are Ollama's.
+            "exo_api_port": free_port(),
+            "ollama_local_port": box1.port(),
+            "ollama_boxes": [box2_address],
+            "meter_routes": [{"name": "box2", "listen_port": route_port, "upstream": box2_address}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (_driver, client) = open_app(&config, &logs, &[]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addresses = loop {
+        let addresses = attrs(&client, "#ollama-boxes li.ollama-box", "data-address").await;
+        if addresses.len() == 2 {
+            break addresses;
+        }
+        assert!(Instant::now() < deadline, "expected 2 Ollama boxes, saw {addresses:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(addresses, [format!("127.0.0.1:{}", box1.port()), box2_address.clone()]);
+    let models = attrs(&client, "#ollama-boxes .ollama-model", "data-name").await;
+    assert!(models.contains(&"gpt-oss:120b".to_owned()), "{models:?}");
+    let keep_alive = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#ollama-boxes .keep-alive')).map(e => e.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let keep_alive: Vec<String> = serde_json::from_value(keep_alive).unwrap();
+    assert!(
+        !keep_alive.is_empty() && keep_alive.iter().all(|k| k.starts_with("unloads in") || k == "pinned"),
+        "{keep_alive:?}"
+    );
+
+    // A streamed chat through the route, as a client that used nginx's port would send it.
+    let answer = tokio::task::spawn_blocking(move || {
+        ollama_standin::post(
+            &format!("127.0.0.1:{route_port}"),
+            "/api/chat",
+            r#"{"model": "gpt-oss:120b", "messages": [{"role": "user", "content": "hello"}]}"#,
+        )
+    })
+    .await
+    .unwrap()
+    .expect("the route answers");
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let eval_count = answer
+        .1
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["done"] == true)
+        .and_then(|v| v["eval_count"].as_u64())
+        .expect("the last line's eval_count");
+    let row = wait_for_text(&client, "meter-routes", "the route's tokens", |t| {
+        t.contains(&format!("{eval_count} tokens"))
+    })
+    .await;
+    assert!(row.contains(&format!(":{route_port} → http://{box2_address}")), "{row}");
+    client
+        .execute("document.getElementById('ollama').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot_after_paint(&client, "popover-ollama.png").await;
+    client.close().await.expect("closing the session");
+}
