@@ -201,10 +201,11 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// Every rule: what a save must pass.
+    /// The rules every settings in use pass, loaded or saved. A save also checks the Ollama
+    /// boxes' and the meter routes' syntax ([`SettingsStore::save`]); a loaded file is never
+    /// refused for those (a bad entry is shown where it is used, with why).
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.validate_loaded()?;
-        self.validate_ollama_boxes()
+        self.validate_loaded()
     }
 
     /// Each `ollama_boxes` entry is `host:port`, at most [`MAX_OLLAMA_BOXES`], none twice. A
@@ -414,7 +415,9 @@ impl SettingsStore {
     /// over the old file, so a crash never leaves half a settings file.
     pub fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
         settings.validate()?;
-        // meter_routes (issue #14) are checked on save only: a bad one never costs a load the rest.
+        // ollama_boxes and meter_routes (issue #14) are checked on save only: a bad one never
+        // costs a load the rest (a bad box is shown as a box that cannot be asked, with why).
+        settings.validate_ollama_boxes()?;
         settings
             .meter_routes
             .validate(&settings.reserved_ports())
