@@ -70,7 +70,8 @@ function money(value: number, currency: string): string {
 /** The energy line's parts: "per 1M tokens: now 333 Wh · today 300 Wh · 7 d 320 Wh" and, with
  * a price, "cost per 1M tokens 0.100 EUR · today 0.42 EUR"; null when nothing is recorded. */
 export function energyWords(energy: EnergyFigures | null): { perToken: string; cost: string | null; porten: string | null } | null {
-  if (!energy) return null;
+  // Nothing to say without power on record (a machine with no power sensor) and no tokens.
+  if (!energy || (energy.week.covered_s === 0 && energy.week.tokens === 0)) return null;
   const parts = (
     [
       ["now", energy.now],

@@ -4,7 +4,7 @@
 // IPC: a Snapshot repeated leaves every element object in place, and a busy exo button keeps
 // its label, disabled state and focus while snapshots arrive.
 
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import indexHtml from "../index.html?raw";
 import { snapshot } from "./testdata";
 import type { Snapshot } from "./types";
@@ -33,6 +33,7 @@ vi.mock("@tauri-apps/api/core", () => ({
 }));
 // The chart needs a real layout engine; it is not what these tests are about.
 vi.mock("./throughput", () => ({ renderThroughput: () => {} }));
+vi.mock("./historychart", () => ({ wireHistory: () => {}, refreshHistory: async () => {} }));
 
 const send = (s: Snapshot) => {
   if (!ipc.onSnapshot) throw new Error("the page never subscribed");
@@ -56,6 +57,13 @@ beforeAll(async () => {
   await flush();
 });
 
+// The page's 1 s ticker runs while it is "visible": hide it at the end, as the app does, so no
+// timer outlives the test environment.
+afterAll(() => {
+  Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+});
+
 describe("the popover page", () => {
   it("renders a Snapshot, and the same Snapshot again changes no element", () => {
     const s = snapshot();
@@ -72,22 +80,42 @@ describe("the popover page", () => {
     after.forEach((el, i) => expect(el).toBe(before[i]));
   });
 
-  it("keeps the exo button busy, and focused, across snapshots until its command ends", async () => {
+  it("keeps the exo switch busy, and focused, across snapshots until its command ends", async () => {
     const button = $("exo-action") as HTMLButtonElement;
-    expect(button.textContent).toBe("Start exo");
+    expect(button.getAttribute("aria-checked")).toBe("false");
+    expect(button.textContent?.trim()).toBe("exo");
     button.focus();
     button.click();
     expect(ipc.calls).toContain("exo_start");
-    expect(button.textContent).toBe("Starting…");
+    expect(button.textContent?.trim()).toBe("Starting…");
     send({ ...snapshot(), taken_at_unix_ms: Date.now() + 1000 });
     send({ ...snapshot(), taken_at_unix_ms: Date.now() + 2000 });
-    expect(button.textContent).toBe("Starting…");
+    expect(button.textContent?.trim()).toBe("Starting…");
     expect(button.disabled).toBe(true);
     expect(document.activeElement).toBe(button);
     ipc.finishExo?.();
     await flush();
-    expect(button.textContent).toBe("Start exo");
+    expect(button.textContent?.trim()).toBe("exo");
     expect(button.disabled).toBe(false);
+  });
+
+  it("asks before stopping exo, saying what unloads, and stops only on OK", () => {
+    const running = snapshot();
+    running.services.exo = { ...running.services.exo, state: "running" };
+    running.cluster!.models[0].state = "ready";
+    send(running);
+    const button = $("exo-action") as HTMLButtonElement;
+    expect(button.getAttribute("aria-checked")).toBe("true");
+    const before = ipc.calls.length;
+    button.click();
+    expect($("confirm").hidden).toBe(false);
+    expect($("confirm-text").textContent).toBe("Stop exo on studio-1? one unloads.");
+    $("confirm-cancel").click();
+    expect($("confirm").hidden).toBe(true);
+    expect(ipc.calls.slice(before)).not.toContain("exo_stop");
+    button.click();
+    $("confirm-ok").click();
+    expect(ipc.calls.slice(before)).toContain("exo_stop");
   });
 
   it("keeps focus and a half-typed value in a settings input while snapshots arrive", async () => {

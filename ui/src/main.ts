@@ -2,12 +2,13 @@
 
 import { errorText } from "./errors";
 import { Channel, invoke } from "@tauri-apps/api/core";
-import { render as renderView } from "lit-html";
+import { html, render as renderView } from "lit-html";
 import { formatAgo } from "./format";
+import { glance, GLANCE_WORDS, quitStopsServing, stopExoQuestion, subtitle } from "./glance";
 import { energyWords } from "./history";
 import { ollamaView } from "./ollama";
 import { wireBenchmark } from "./bench";
-import { refreshKeyState, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
+import { isJoining, refreshKeyState, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
 import type { SettingsView, Snapshot, ThroughputUpdate } from "./types";
 import {
   clusterView,
@@ -35,18 +36,38 @@ function setText(id: string, text: string, title?: string): void {
   else el.title = title;
 }
 
-const STATE_WORDS: Record<Snapshot["state"], string> = {
-  running: "Running",
-  degraded: "Degraded",
-  stopped: "Stopped",
-};
-
 let lastSnapshot: Snapshot | null = null;
 /** The history charts, loaded with the chart library (null until then). */
 let history: typeof import("./historychart") | null = null;
 const page = newPageState();
-/** The label of the exo button while its command runs ("Starting…"); null when idle. */
+/** The label of the exo switch while its command runs ("Starting…"); null when idle. */
 let exoBusy: string | null = null;
+/** The meter's tokens/s now, for the state word (tokens flowing = something serves). */
+let tokensPerS = 0;
+
+/** Asks before an action that stops serving; `act` runs on OK. One question at a time. */
+function confirmThen(question: string, okLabel: string, act: () => void): void {
+  const panel = $("confirm");
+  $("confirm-text").textContent = question;
+  const ok = $("confirm-ok") as HTMLButtonElement;
+  ok.textContent = okLabel;
+  panel.hidden = false;
+  const close = () => {
+    panel.hidden = true;
+    ok.onclick = null;
+    $("confirm-cancel").onclick = null;
+  };
+  ok.onclick = () => {
+    close();
+    act();
+  };
+  $("confirm-cancel").onclick = close;
+  (($("confirm-cancel") as HTMLButtonElement)).focus();
+}
+
+function copyText(text: string): void {
+  navigator.clipboard?.writeText(text).catch(() => showError("Could not copy: select the text and press ⌘C"));
+}
 
 const actions: Actions = {
   boxToggled(name, open) {
@@ -54,14 +75,32 @@ const actions: Actions = {
     else page.openBoxes.delete(name);
   },
   unload(instanceId) {
-    page.unloading.add(instanceId);
-    paint();
-    // On success the row stays "Unloading…" until a Snapshot no longer lists the instance.
-    invoke("model_unload", { instanceId }).catch((e) => {
-      page.unloading.delete(instanceId);
+    const model = lastSnapshot?.cluster?.models.find((m) => m.instance_id === instanceId);
+    const name = model ? (model.id.split("/").pop() ?? model.id) : "the model";
+    const boxes = new Set(model?.shards.map((sh) => sh.node) ?? []).size;
+    const question = `Unload ${name}${boxes > 1 ? ` from ${boxes} boxes` : ""}? Requests for it fail until it is loaded again.`;
+    confirmThen(question, "Unload", () => {
+      page.unloading.add(instanceId);
       paint();
-      showError(`Unload: ${errorText(e)}`);
+      // On success the row stays "Unloading…" until a Snapshot no longer lists the instance.
+      invoke("model_unload", { instanceId }).catch((e) => {
+        page.unloading.delete(instanceId);
+        paint();
+        showError(`Unload: ${errorText(e)}`);
+      });
     });
+  },
+  toggleFix(key) {
+    if (page.openFixes.has(key)) page.openFixes.delete(key);
+    else page.openFixes.add(key);
+    paint();
+  },
+  toggleAllWarnings() {
+    page.allWarnings = !page.allWarnings;
+    paint();
+  },
+  copy(text) {
+    copyText(text);
   },
   openBox(name) {
     page.openBoxes.add(name);
@@ -93,15 +132,23 @@ const actions: Actions = {
 function paint(): void {
   const s = lastSnapshot;
   if (!s) return;
+  const state = glance(s, { tokensPerS, joining: isJoining() });
+  document.body.dataset.glance = state;
+  document.body.dataset.broken = s.warnings.some((w) => w.severity === "error") ? "yes" : "no";
   document.body.dataset.state = s.state;
-  setText("state-word", STATE_WORDS[s.state]);
-  setText("header-detail", formatAgo(Date.now() - s.taken_at_unix_ms));
+  setText("state-word", GLANCE_WORDS[state]);
+  paintAge();
   const c = s.cluster;
-  setText("box-count", c ? `${c.nodes.length} box${c.nodes.length === 1 ? "" : "es"}` : "");
+  // The subtitle's first part is the box count (a span of its own for scripts and tests).
+  const sub = subtitle(s);
+  const [first, ...rest] = sub.split(" · ");
+  renderView(html`<span id="box-count">${first}</span>${rest.length ? ` · ${rest.join(" · ")}` : ""}`, $("subtitle"));
 
   $("attention").hidden = s.warnings.length === 0;
-  renderView(warningsView(s.warnings), $("warnings"));
-  $("boxes").hidden = false;
+  renderView(warningsView(s.warnings, page, actions), $("warnings"));
+  // This Mac is one of the boxes when it is in a cluster; on its own it gets its card.
+  const inCluster = c !== null && c.nodes.some((n) => n.is_this_node);
+  $("boxes").hidden = inCluster;
   renderView(thisMacView(s.this_node), $("boxes"));
 
   $("cluster").hidden = c === null;
@@ -120,6 +167,14 @@ function paint(): void {
   renderView(servicesView(s.services), $("services"));
   renderEnergy(s);
   renderExoAction(s);
+}
+
+/** "updated 12 s ago" only when the last sample is late (a fresh one needs no clock ticking in
+ * the header's best slot). */
+function paintAge(): void {
+  if (!lastSnapshot) return;
+  const age = Date.now() - lastSnapshot.taken_at_unix_ms;
+  setText("header-detail", age > 5000 ? `updated ${formatAgo(age)}` : "");
 }
 
 /** The energy-per-token lines under the throughput figures, from the Snapshot's history read. */
@@ -156,10 +211,13 @@ function renderExoAction(s: Snapshot): void {
   const exo = s.services.exo;
   button.hidden = exo.state === "not_installed" && !exo.supervised;
   const running = exo.state === "running";
-  // While a start or stop runs, its label and the disabled state outlast the snapshots.
-  button.textContent = exoBusy ?? (running ? "Stop exo" : "Start exo");
+  button.setAttribute("aria-checked", running ? "true" : "false");
   button.dataset.action = running ? "stop" : "start";
+  // While a start or stop runs, the switch is disabled and says what it does.
   button.disabled = exoBusy !== null;
+  button.title = exoBusy ?? (running ? "exo runs on this Mac: switch off to stop it" : "Start exo on this Mac");
+  const label = button.querySelector(".switch-label");
+  if (label) label.textContent = exoBusy ?? "exo";
 }
 
 function showError(text: string): void {
@@ -231,17 +289,22 @@ function wire(): void {
   wireBenchmark(showError);
   $("exo-action").addEventListener("click", () => {
     const button = $("exo-action") as HTMLButtonElement;
-    const command = button.dataset.action === "stop" ? "exo_stop" : "exo_start";
-    exoBusy = command === "exo_stop" ? "Stopping…" : "Starting…";
-    button.disabled = true;
-    button.textContent = exoBusy;
-    invoke<string>(command)
-      .catch((e) => showError(`exo: ${errorText(e)}`))
-      .finally(() => {
-        exoBusy = null;
-        if (lastSnapshot) renderExoAction(lastSnapshot);
-      });
+    const stop = button.dataset.action === "stop";
+    const run = () => {
+      exoBusy = stop ? "Stopping…" : "Starting…";
+      if (lastSnapshot) renderExoAction(lastSnapshot);
+      invoke<string>(stop ? "exo_stop" : "exo_start")
+        .catch((e) => showError(`exo: ${errorText(e)}`))
+        .finally(() => {
+          exoBusy = null;
+          if (lastSnapshot) renderExoAction(lastSnapshot);
+        });
+    };
+    // Stopping exo stops serving: say what it costs first.
+    if (stop && lastSnapshot) confirmThen(stopExoQuestion(lastSnapshot), "Stop exo", run);
+    else run();
   });
+  $("api-copy").addEventListener("click", () => copyText($("api-address").textContent ?? ""));
   $("settings-btn").addEventListener("click", () => {
     toggleSettings().catch((e) => showError(`Settings: ${errorText(e)}`));
   });
@@ -249,7 +312,11 @@ function wire(): void {
     invoke("open_logs").catch((e) => showError(`Logs: ${errorText(e)}`));
   });
   $("quit-btn").addEventListener("click", () => {
-    invoke("quit").catch((e) => showError(`Quit: ${errorText(e)}`));
+    const quit = () => invoke("quit").catch((e) => showError(`Quit: ${errorText(e)}`));
+    // Quit asks only when it would stop what serves (exo Clusterbar started, the Porten agent).
+    if (lastSnapshot && quitStopsServing(lastSnapshot)) {
+      confirmThen("Quit Clusterbar? It stops exo and the Porten agent it started: the cluster stops serving.", "Quit", quit);
+    } else quit();
   });
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape") invoke("hide_popover").catch((e) => showError(`${errorText(e)}`));
@@ -267,7 +334,7 @@ function wire(): void {
   // popover is on screen: a hidden popover must not wake the machine every second.
   let ticker: number | undefined;
   const tick = () => {
-    if (lastSnapshot) setText("header-detail", formatAgo(Date.now() - lastSnapshot.taken_at_unix_ms));
+    paintAge();
     // At most once a minute (historychart.ts keeps the time); only while on screen.
     history?.refreshHistory().catch((e) => showError(`History: ${errorText(e)}`));
   };
@@ -319,6 +386,12 @@ async function start(): Promise<void> {
     guarded("throughput", () => {
       renderThroughput(u);
       renderPortenTokens(u.stats);
+      $("api-address").textContent = u.meter_url ?? "—";
+      const rate = u.stats?.cluster.tokens_per_s ?? 0;
+      if (rate !== tokensPerS) {
+        tokensPerS = rate;
+        paint();
+      }
     });
   await invoke("subscribe_throughput", { onUpdate: throughput });
 }

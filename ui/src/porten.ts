@@ -4,6 +4,7 @@
 import { errorText } from "./errors";
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { html, render } from "lit-html";
+import { fixParts } from "./glance";
 import { agentOwner, hubLines, keyWords, shownUrl, tokensLine } from "./portenview";
 import type { AgentStatus, JoinUpdate, KeySource, LoginEvent, MeterStats, PreflightItem, Snapshot } from "./types";
 
@@ -26,9 +27,17 @@ const STEP_WORDS: Record<string, string> = {
   joined: "Joined.",
 };
 
+/** A join runs (the header says Joining). */
+export function isJoining(): boolean {
+  return joining;
+}
+
 export function renderJoinAndPorten(s: Snapshot): void {
-  $("join").hidden =
-    !joining && !joinOutcomeShown && (s.cluster !== null || s.services.exo.state === "not_installed");
+  const inCluster = s.cluster !== null && s.cluster.nodes.length > 1;
+  $("join").hidden = !joining && !joinOutcomeShown && (inCluster || s.services.exo.state === "not_installed");
+  // One place for each state: the lead and its button only while this Mac is not in a cluster
+  // and no join runs; a running join shows its progress, a finished one its one-line outcome.
+  $("join-lead").hidden = joining || joinOutcomeShown || inCluster;
   renderAgent(s.porten_agent, s.services.porten.state);
   const hub = hubLines(s.porten_hub);
   const info = $("porten-hub-info");
@@ -62,8 +71,10 @@ function renderAgent(agent: AgentStatus | null, installed: string): void {
   const signin = $("porten-signin") as HTMLButtonElement;
   signin.hidden = signingIn || agent?.logged_in === true;
   signin.disabled = installed === "not_installed";
-  enroll.textContent = agent ? "Stop agent" : "Enroll cluster";
-  enroll.dataset.enrolled = agent ? "true" : "false";
+  // "Stop agent" only beside an agent that runs (or waits to): a stopped one offers Enroll again.
+  const active = agent !== null && ["held", "starting", "running", "adopted", "restarting"].includes(agent.state);
+  enroll.textContent = active ? "Stop agent" : "Enroll cluster";
+  enroll.dataset.enrolled = active ? "true" : "false";
   enroll.disabled = installed === "not_installed" && !agent;
   const login = agent?.logged_in;
   $("porten-login-state").textContent =
@@ -88,8 +99,21 @@ function preflightRow(item: PreflightItem): HTMLElement {
   const li = document.createElement("li");
   li.className = `check ${item.status}`;
   li.dataset.id = item.id;
-  const mark = { pass: "✓", warn: "!", fail: "✗" }[item.status];
-  li.textContent = `${mark} ${item.message}${item.fix ? ` — ${item.fix}` : ""}`;
+  // The symbol carries the colour; the words stay in text colour, commands as code.
+  const mark = document.createElement("span");
+  mark.className = "mark";
+  mark.textContent = { pass: "✓", warn: "!", fail: "✗" }[item.status];
+  li.append(mark, ` ${item.message}`);
+  if (item.fix) {
+    li.append(" — ");
+    for (const part of fixParts(item.fix)) {
+      if ("code" in part) {
+        const code = document.createElement("code");
+        code.textContent = part.code;
+        li.append(code);
+      } else li.append(part.text);
+    }
+  }
   return li;
 }
 
@@ -104,7 +128,7 @@ async function join(showError: (t: string) => void): Promise<void> {
   }
   joining = true;
   $("join-cancel").hidden = false;
-  ($("join-btn") as HTMLButtonElement).disabled = true;
+  $("join-lead").hidden = true;
   const channel = new Channel<JoinUpdate>();
   channel.onmessage = (u) => {
     const progress = $("join-progress");
@@ -112,8 +136,9 @@ async function join(showError: (t: string) => void): Promise<void> {
     else {
       joining = false;
       $("join-cancel").hidden = true;
-      ($("join-btn") as HTMLButtonElement).disabled = false;
-      progress.textContent = u.kind === "joined" ? `Joined with ${u.peers.join(", ")}.` : `Could not join: ${u.reason}`;
+      // The flow collapses to its outcome: the checklist was the state before the join.
+      $("preflight").hidden = u.kind === "joined";
+      progress.textContent = u.kind === "joined" ? `Joined with ${u.peers.join(", ")} ✓` : `Could not join: ${u.reason}`;
       progress.className = u.kind === "joined" ? "small" : "small error-line";
       joinOutcomeShown = true;
       $("join-dismiss").hidden = false;
@@ -162,6 +187,8 @@ async function signIn(showError: (t: string) => void): Promise<void> {
         browser.textContent = words[e.result.kind] ?? `Sign-in failed: ${e.result.detail ?? e.result.kind}`;
         browser.className = e.result.kind === "success" ? "small" : "small error-line";
         $("porten-cancel").hidden = true;
+        // Signed in: the code box has done its job; the state line says "Signed in".
+        if (e.result.kind === "success") $("porten-login").hidden = true;
         break;
       }
     }
@@ -182,6 +209,7 @@ export function wireJoinAndPorten(showError: (t: string) => void): void {
     $("preflight").hidden = true;
     $("join-progress").textContent = "";
     $("join").hidden = true;
+    $("join-lead").hidden = false;
   });
   $("porten-signin").addEventListener("click", () => void signIn(showError));
   $("porten-cancel").addEventListener("click", () => void invoke("porten_login_cancel"));

@@ -23,6 +23,17 @@ function recorder(page: PageState, repaint: () => void): Actions & { calls: stri
     },
     toggleLoadable: () => calls.push("toggleLoadable"),
     load: (id) => calls.push(`load ${id}`),
+    toggleFix: (key) => {
+      calls.push(`toggleFix ${key}`);
+      if (page.openFixes.has(key)) page.openFixes.delete(key);
+      else page.openFixes.add(key);
+      repaint();
+    },
+    toggleAllWarnings: () => {
+      page.allWarnings = !page.allWarnings;
+      repaint();
+    },
+    copy: (text) => calls.push(`copy ${text}`),
     openBox: (name) => {
       calls.push(`openBox ${name}`);
       page.openBoxes.add(name);
@@ -65,21 +76,21 @@ describe("the cluster's boxes", () => {
     render(clusterView(c, page, act), root);
     const chips = Array.from(root.querySelectorAll("li[data-name='mini-2'] .chip[data-kind='thunderbolt']"));
     expect(chips.map((chip) => chip.classList.contains("slow"))).toEqual([true, false]);
-    expect(root.querySelector("li[data-name='mini-3'] .box-title .tag.amber")?.textContent).toContain("seen");
-    expect(root.querySelector("li[data-name='mini-2'] .box-title .tag.amber")).toBeNull();
+    expect(root.querySelector("li[data-name='mini-3'] summary .tag.amber")?.textContent).toContain("seen");
+    expect(root.querySelector("li[data-name='mini-2'] summary .tag.amber")).toBeNull();
   });
 
   it("rewrites a changed box's memory in its own element", () => {
     render(clusterView(three(), page, act), root);
     const row = root.querySelector("li[data-name='mini-2']");
     const memory = row?.querySelector(".box-memory");
-    expect(memory?.textContent).toBe("14.0 GB of 64.0 GB");
+    expect(memory?.textContent).toBe("14 of 64 GB");
     const changed = three();
     changed.nodes[1] = node("mini-2", 30);
     render(clusterView(changed, page, act), root);
     expect(root.querySelector("li[data-name='mini-2']")).toBe(row);
     expect(root.querySelector("li[data-name='mini-2'] .box-memory")).toBe(memory);
-    expect(memory?.textContent).toBe("34.0 GB of 64.0 GB");
+    expect(memory?.textContent).toBe("34 of 64 GB");
   });
 
   it("drops a removed box and keeps the others' elements", () => {
@@ -149,7 +160,7 @@ describe("this Mac and warnings", () => {
     render(thisMacView(thisNode), root);
     const used = root.querySelector<HTMLElement>("#mem-used");
     expect(used?.dataset.bytes).toBe(String(10 * GB));
-    const fill = root.querySelector<HTMLElement>("#mem-fill");
+    const fill = root.querySelector<HTMLElement>("#mem-meter .meter-fill");
     expect(fill?.style.width).toBe("15.6%");
     const before = elements(root);
     const memory = thisNode.memory;
@@ -174,6 +185,30 @@ describe("this Mac and warnings", () => {
     render(warningsView([w("tb_link_slow", "slow link, now at 20 Gb/s")]), list);
     expect(list.querySelector("li[data-code='tb_link_slow']")).toBe(slow);
     expect(slow?.textContent).toContain("now at 20 Gb/s");
+  });
+
+  it("shows two warnings, errors first, one line each; Fix… opens the fix with its command as code", () => {
+    const page = newPageState();
+    const list = document.createElement("ul");
+    root.append(list);
+    const act = recorder(page, () => render(warningsView(all, page, act), list));
+    const all: Warning[] = [
+      { code: "tb_link_slow", scope: "this_mac", severity: "warning", message: "slow link", fix: "use a TB5 cable" },
+      { code: "rdma_disabled", scope: "cluster", severity: "warning", message: "RDMA is off on mini-2", fix: "Run `rdma_ctl enable` in Recovery, then restart." },
+      { code: "exo_unreachable", scope: "this_mac", severity: "error", message: "exo is not answering", fix: "Start exo" },
+    ];
+    render(warningsView(all, page, act), list);
+    const codes = () => Array.from(list.querySelectorAll("li.attention-item")).map((li) => li.getAttribute("data-code"));
+    expect(codes()).toEqual(["exo_unreachable", "tb_link_slow"]);
+    expect(list.querySelector(".attention-more button")?.textContent).toBe("1 more…");
+    list.querySelector<HTMLButtonElement>(".attention-more button")?.click();
+    expect(codes()).toEqual(["exo_unreachable", "tb_link_slow", "rdma_disabled"]);
+    list.querySelector<HTMLButtonElement>("li[data-code='rdma_disabled'] button")?.click();
+    const fix = list.querySelector("li[data-code='rdma_disabled'] .attention-fix");
+    expect(fix?.querySelector("code")?.textContent).toBe("rdma_ctl enable");
+    expect(fix?.textContent).not.toContain("`");
+    fix?.querySelector<HTMLButtonElement>("button")?.click();
+    expect(act.calls).toContain("copy rdma_ctl enable");
   });
 
   it("makes repeated keys unique", () => {

@@ -13,6 +13,7 @@ import { live } from "lit-html/directives/live.js";
 import { repeat } from "lit-html/directives/repeat.js";
 import { styleMap } from "lit-html/directives/style-map.js";
 import { formatAgo, formatBytes } from "./format";
+import { attention, fixParts, shortModel } from "./glance";
 import { topologyView } from "./topology";
 import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode, Warning } from "./types";
 
@@ -34,10 +35,14 @@ export interface PageState {
   loadable: LoadableModel[] | null;
   /** Model ids whose Load is in flight. */
   loading: Set<string>;
+  /** Attention rows whose fix is open, by code + scope. */
+  openFixes: Set<string>;
+  /** Every warning shown, not just the first two. */
+  allWarnings: boolean;
 }
 
 export function newPageState(): PageState {
-  return { openBoxes: new Set(), unloading: new Set(), loadable: null, loading: new Set() };
+  return { openBoxes: new Set(), unloading: new Set(), loadable: null, loading: new Set(), openFixes: new Set(), allWarnings: false };
 }
 
 /** What the templates' buttons do; main.ts supplies the real ones, tests record calls. */
@@ -48,6 +53,12 @@ export interface Actions {
   load(id: string): void;
   /** A box in the cluster picture was clicked: open its row. */
   openBox(name: string): void;
+  /** Fix… on an attention row (open or close its fix). */
+  toggleFix(key: string): void;
+  /** "+N more" under the attention rows. */
+  toggleAllWarnings(): void;
+  /** Copy a command or an address to the clipboard. */
+  copy(text: string): void;
 }
 
 /** Keys for `repeat`, which needs them unique: a repeated key gets its occurrence appended. */
@@ -79,16 +90,38 @@ const width = (pct: number | null) => styleMap({ width: pct === null ? "0" : `${
 
 // ---- Needs attention ------------------------------------------------------------------------
 
-/** The rows of #warnings, keyed by code and message (one code can name several boxes). */
-export function warningsView(warnings: readonly Warning[]): unknown {
-  return keyed(
-    warnings,
-    (w) => `${w.code}\u0000${w.scope}`,
-    (w) => html`<li class="warning-row ${w.severity}" data-code=${w.code}>
-      <div class="strong">${w.message}</div>
-      <div class="small">${w.fix}</div>
-    </li>`,
+const warningKey = (w: Warning) => `${w.code}\u0000${w.scope}`;
+
+/** A fix's words, its `commands` as code with a Copy button each. */
+function fixView(fix: string, act: Actions): unknown {
+  return fixParts(fix).map((part) =>
+    "code" in part
+      ? html`<span class="command"><code>${part.code}</code><button type="button" class="small-btn" aria-label=${`Copy ${part.code}`} @click=${() => act.copy(part.code)}>Copy</button></span>`
+      : html`<span>${part.text}</span>`,
   );
+}
+
+/** The rows of #warnings: at most two one-line rows (errors first) unless all are asked for,
+ * each with Fix… that opens its fix; keyed by code and scope. */
+export function warningsView(warnings: readonly Warning[], page: PageState = newPageState(), act?: Actions): unknown {
+  const { shown, more } = attention(warnings, page.allWarnings ? warnings.length : 2);
+  const rows = keyed(shown, warningKey, (w) => {
+    const key = warningKey(w);
+    const open = page.openFixes.has(key);
+    return html`<li class="attention-item" data-code=${w.code} data-scope=${w.scope}>
+      <div class="attention-row ${w.severity}">
+        <span class="symbol" aria-hidden="true">${w.severity === "error" ? "✗" : "!"}</span>
+        <span class="message" title=${w.message}>${w.message}</span>
+        <button type="button" class="small-btn" aria-expanded=${open ? "true" : "false"} @click=${() => act?.toggleFix(key)}>Fix…</button>
+      </div>
+      ${open ? html`<div class="attention-fix small">${act ? fixView(w.fix, act) : w.fix}</div>` : nothing}
+    </li>`;
+  });
+  const toggle =
+    more > 0 || page.allWarnings
+      ? html`<li class="attention-more"><button type="button" class="small-btn" @click=${() => act?.toggleAllWarnings()}>${page.allWarnings ? "Show fewer" : `${more} more…`}</button></li>`
+      : nothing;
+  return html`${rows}${toggle}`;
 }
 
 // ---- This Mac -------------------------------------------------------------------------------
@@ -98,12 +131,12 @@ const RDMA_WORDS = { enabled: "enabled", disabled: "disabled", unsupported: "not
 /** The content of #boxes: this Mac's figures and its Thunderbolt ports. */
 export function thisMacView(node: ThisNode): TemplateResult {
   const m = node.memory;
-  const pct = m && m.total_bytes > 0 ? (100 * m.used_bytes) / m.total_bytes : m ? 0 : null;
   const unread = m ? undefined : "Memory could not be read; see Needs attention";
   const pressure = m?.pressure ?? null;
   const extra: string[] = [];
   if (m) {
-    extra.push(`swap ${formatBytes(m.swap_used_bytes)} of ${formatBytes(m.swap_total_bytes)}`);
+    // No swap configured is not worth a line ("swap 0 B of 0 B").
+    if (m.swap_total_bytes > 0) extra.push(`swap ${formatBytes(m.swap_used_bytes)} of ${formatBytes(m.swap_total_bytes)}`);
     if (m.wired_bytes !== null) extra.push(`wired ${formatBytes(m.wired_bytes)}`);
     if (m.compressed_bytes !== null) extra.push(`compressed ${formatBytes(m.compressed_bytes)}`);
   }
@@ -121,10 +154,8 @@ export function thisMacView(node: ThisNode): TemplateResult {
         <span id="host-name" class="strong">${node.name}</span>
         <span class="tag">this Mac</span>
       </div>
-      <div class="muted"><span id="chip" title=${ifDefined(node.chip ? undefined : "The OS does not report the chip")}>${node.chip ?? "—"}</span> · <span id="os">${node.os_build ? `${node.os} (${node.os_build})` : node.os}</span></div>
-      <div class="meter" role="meter" aria-label="Memory used" aria-valuemin="0" aria-valuemax="100" aria-valuenow=${ifDefined(pct === null ? undefined : pct.toFixed(0))} id="mem-meter">
-        <div class="meter-fill" id="mem-fill" style=${width(pct)}></div>
-      </div>
+      <div class="muted"><span id="chip" title=${ifDefined(node.chip ? undefined : "The OS does not report the chip")}>${node.chip ?? "—"}</span> · <span id="os" title=${ifDefined(node.os_build ? `build ${node.os_build}` : undefined)}>${node.os}</span></div>
+      <div id="mem-meter">${memoryBar(m ? m.used_bytes : null, m ? m.total_bytes : null, node.gpu_wired_limit_bytes, "Memory used")}</div>
       <div class="figures">
         <span>Memory <span id="mem-used" title=${ifDefined(unread)} data-bytes=${ifDefined(m ? String(m.used_bytes) : undefined)}>${m ? formatBytes(m.used_bytes) : "—"}</span> of <span id="mem-total" title=${ifDefined(unread)} data-bytes=${ifDefined(m ? String(m.total_bytes) : undefined)}>${m ? formatBytes(m.total_bytes) : "—"}</span></span>
         <span id="mem-pressure" class=${pressure && pressure !== "normal" ? "amber" : "muted"} title=${ifDefined(m && !pressure ? "This OS does not report memory pressure" : undefined)}>${m ? (pressure ? `pressure ${pressure}` : "pressure —") : ""}</span>
@@ -164,21 +195,20 @@ function heldNote(c: ClusterView): string | null {
   return null;
 }
 
-/** The content of #cluster: the pool line and one keyed row per box. */
+/** The content of #cluster: the picture, one keyed 28 px row per box, the pool's budget. */
 export function clusterView(c: ClusterView, page: PageState, act: Actions): TemplateResult {
   const held = heldNote(c);
   const pool = c.pool;
-  const watts = c.power_watts !== null ? `${c.power_watts.toFixed(0)} W` : "— W";
   const poolText = pool
-    ? `Pool ${formatBytes(pool.memory_usable_bytes)} usable of ${formatBytes(pool.memory_total_bytes)} · budget ${pool.vram_budget_mb} MB · ${watts}`
-    : `${formatBytes(c.memory_total_bytes)} in all · ${watts}`;
+    ? `Pool ${formatBytes(pool.memory_usable_bytes)} usable · Porten budget ${formatBytes(pool.vram_budget_mb * 1024 * 1024)}`
+    : `Pool ${formatBytes(c.memory_total_bytes)} in all`;
   const poolTitle = pool
     ? pool.per_box.map((b) => `${b.name}: ${formatBytes(b.usable_bytes)} (${b.source === "gpu_ceiling" ? "GPU ceiling" : "share of RAM"})`).join("\n")
     : undefined;
   return html`<h2>Boxes <span id="cluster-held" class="amber" ?hidden=${held === null}>${held ?? ""}</span></h2>
     ${topologyView(c, act)}
-    <div id="pool-line" class="muted small" title=${ifDefined(poolTitle)}>${poolText}</div>
-    <ul id="node-list" class="node-list">${keyed(c.nodes, (n) => n.node_id, (n) => nodeRow(n, c.links, page, act))}</ul>`;
+    <ul id="node-list" class="list" aria-label="Boxes">${keyed(c.nodes, (n) => n.node_id, (n) => nodeRow(n, c, page, act))}</ul>
+    <div id="pool-line" class="muted small" title=${ifDefined(poolTitle)}>${poolText}</div>`;
 }
 
 function linkChip(node: string, link: LinkView): TemplateResult {
@@ -189,42 +219,77 @@ function linkChip(node: string, link: LinkView): TemplateResult {
   return html`<li class="chip${slow ? " slow" : ""}" data-kind=${link.kind}>↔ ${peer} ${speed}${kind}</li>`;
 }
 
-function nodeRow(n: NodeView, links: readonly LinkView[], page: PageState, act: Actions): TemplateResult {
+export type MemoryLevel = "ok" | "high" | "over";
+
+/** A memory bar's colour: by how much of the usable memory (the GPU ceiling or exo's share)
+ * is in use, not of all RAM — 85 % of usable is high, past it is over. */
+export function memoryLevel(used: number, usable: number | null, total: number): MemoryLevel {
+  const limit = usable ?? total;
+  if (limit <= 0) return "ok";
+  const share = used / limit;
+  return share >= 1 ? "over" : share >= 0.85 ? "high" : "ok";
+}
+
+/** A memory bar with a tick at the usable limit. */
+export function memoryBar(used: number | null, total: number | null, usable: number | null, label: string): TemplateResult {
+  const pct = total && used !== null ? Math.min(100, (100 * used) / total) : null;
+  const level = used !== null && total ? memoryLevel(used, usable, total) : "ok";
+  const tick = usable !== null && total ? Math.min(100, (100 * usable) / total) : null;
+  return html`<div class="meter" role="meter" aria-label=${label} aria-valuemin="0" aria-valuemax="100"
+      aria-valuenow=${ifDefined(pct === null ? undefined : pct.toFixed(0))} data-level=${level}>
+    <div class="meter-fill" style=${width(pct)}></div>
+    ${tick !== null ? html`<div class="meter-tick" style=${styleMap({ left: `calc(${tick.toFixed(1)}% - 1px)` })}></div>` : nothing}
+  </div>`;
+}
+
+/** "48 of 512 GB": whole gigabytes in a row (the detail has the decimals). */
+export function shortMemory(used: number, total: number): string {
+  const gb = (n: number) => Math.round(n / 2 ** 30);
+  return `${gb(used)} of ${gb(total)} GB`;
+}
+
+function nodeRow(n: NodeView, c: ClusterView, page: PageState, act: Actions): TemplateResult {
   const total = n.memory_total_bytes;
   const used = total !== null && n.memory_available_bytes !== null ? total - n.memory_available_bytes : null;
+  const usable = c.pool?.per_box.find((b) => b.name === n.name)?.usable_bytes ?? null;
   const stale = n.stale;
-  const mine = links.filter((l) => l.from === n.name || l.to === n.name);
+  const mine = c.links.filter((l) => l.from === n.name || l.to === n.name);
   const onToggle = (e: Event) => act.boxToggled(n.name, (e.currentTarget as HTMLDetailsElement).open);
-  return html`<li class="box node" data-name=${n.name}>
+  const memory = total !== null && used !== null ? shortMemory(used, total) : "memory —";
+  const watts = n.power_watts !== null ? `${n.power_watts.toFixed(0)} W` : "— W";
+  const label = `${n.name}${n.is_this_node ? " (this Mac)" : ""}: ${memory}, ${watts}${stale ? `, seen ${formatAgo((n.last_seen_s ?? 0) * 1000)}` : ""}`;
+  return html`<li class="node" data-name=${n.name}>
     <details ?open=${page.openBoxes.has(n.name)} @toggle=${onToggle}>
-      <summary title="Details">
-        <div class="box-title">
-          <span class="strong">${n.name}</span>
-          ${n.is_this_node ? html`<span class="tag">this Mac</span>` : nothing}
-          ${stale ? html`<span class="tag amber">seen ${formatAgo((n.last_seen_s ?? 0) * 1000)}</span>` : nothing}
-        </div>
-        <div class="muted small">${[n.chip ?? "—", n.os_build ? `macOS ${n.os_build}` : null].filter(Boolean).join(" · ")}</div>
-        <div class="meter"><div class="meter-fill" style=${width(total && used !== null ? (100 * used) / total : null)}></div></div>
-        <div class="figures small">
-          <span class="box-memory">${total !== null && used !== null ? `${formatBytes(used)} of ${formatBytes(total)}` : "memory —"}</span>
-          <span>${n.power_watts !== null ? `${n.power_watts.toFixed(0)} W` : "— W"}</span>
-          <span>${n.gpu_usage !== null ? `GPU ${(n.gpu_usage * 100).toFixed(0)}%` : "GPU —"}</span>
-        </div>
-        <ul class="chips">
-          ${keyed(mine, (l) => `${l.from}\u0000${l.to}\u0000${l.kind}`, (l) => linkChip(n.name, l))}
-          ${n.rdma_enabled === false ? html`<li class="chip slow">RDMA off</li>` : nothing}
-        </ul>
+      <summary aria-label=${label}>
+        <span class="chevron" aria-hidden="true"></span>
+        <span class="row-name">${n.name}</span>
+        ${n.is_this_node ? html`<span class="tag">this Mac</span>` : nothing}
+        ${stale ? html`<span class="tag amber">seen ${formatAgo((n.last_seen_s ?? 0) * 1000)}</span>` : nothing}
+        <span class="row-meter">${memoryBar(used, total, usable, `${n.name} memory used`)}</span>
+        <span class="row-figure box-memory">${memory}</span>
+        <span class="row-figure">${watts}</span>
       </summary>
-      <ul class="box-detail small">${nodeDetail(n).map((line) => html`<li>${line}</li>`)}</ul>
+      <ul class="box-detail">
+        <li>${[n.chip ?? "chip —", n.gpu_usage !== null ? `GPU ${(n.gpu_usage * 100).toFixed(0)}%` : null].filter(Boolean).join(" · ")}</li>
+        ${mine.length || n.rdma_enabled === false
+          ? html`<li><ul class="chips">
+              ${keyed(mine, (l) => `${l.from}\u0000${l.to}\u0000${l.kind}`, (l) => linkChip(n.name, l))}
+              ${n.rdma_enabled === false ? html`<li class="chip slow">RDMA off</li>` : nothing}
+            </ul></li>`
+          : nothing}
+        ${nodeDetail(n, new Set(c.nodes.map((b) => b.os_build)).size > 1).map((line) => html`<li>${line}</li>`)}
+      </ul>
     </details>
   </li>`;
 }
 
 /** What a box says when opened: the facts behind its one-line summary. */
-export function nodeDetail(n: NodeView): string[] {
-  // exo reports macOS as a bare version ("26.2"); other systems by name ("Linux").
+export function nodeDetail(n: NodeView, showBuild = false): string[] {
+  // exo reports macOS as a bare version ("26.2"); other systems by name ("Linux"). The build
+  // (25C56) only when the boxes' builds differ: then it is the point.
   const osName = n.os_version && /^\d/.test(n.os_version) ? `macOS ${n.os_version}` : n.os_version;
-  const os = osName ? `${osName}${n.os_build ? ` (${n.os_build})` : ""}` : n.os_build ? `macOS ${n.os_build}` : null;
+  const build = showBuild && n.os_build ? ` (${n.os_build})` : "";
+  const os = osName ? `${osName}${build}` : n.os_build ? `macOS build ${n.os_build}` : null;
   const lines: string[] = [[n.hardware_model, os].filter(Boolean).join(" · ")].filter(Boolean);
   if (n.memory_available_bytes !== null) lines.push(`${formatBytes(n.memory_available_bytes)} memory available`);
   if (n.temp_c !== null) lines.push(`${n.temp_c.toFixed(0)} °C`);
@@ -270,7 +335,7 @@ function loadableRows(page: PageState, act: Actions): unknown {
         : "size unknown";
       return html`<li class="box loadable" data-id=${m.id}>
         <div class="figures">
-          <span class="strong model-id">${m.id}</span>
+          <span class="model-id" title=${m.id}>${shortModel(m.id)}</span>
           <button type="button" class="small-btn" ?disabled=${busy} @click=${() => act.load(m.id)}>${busy ? "Loading…" : "Load"}</button>
         </div>
         <div class="muted small">${size}</div>
@@ -291,13 +356,16 @@ function modelRow(m: ModelView, page: PageState, act: Actions): TemplateResult {
     .map((sh) => (sh.start_layer !== null && sh.end_layer !== null ? `${sh.node} ${sh.start_layer}–${sh.end_layer}` : sh.node))
     .join(" · ");
   const busy = page.unloading.has(m.instance_id);
-  return html`<li class="box model" data-state=${m.state}>
-    <div class="figures"><span class="strong model-id">${m.id}</span><span class="badge" data-state=${badge}>${m.state}${pct}</span></div>
+  return html`<li class="model" data-state=${m.state} data-id=${m.id}>
+    <div class="model-row">
+      <span class="model-id" title=${m.id}>${shortModel(m.id)}</span>
+      <span class="badge" data-state=${badge}>${m.state}${pct}</span>
+      <button type="button" class="small-btn unload" ?disabled=${busy} aria-label=${`Unload ${shortModel(m.id)}`} @click=${() => act.unload(m.instance_id)}>${busy ? "Unloading…" : "Unload"}</button>
+    </div>
     ${showMeter ? html`<div class="meter"><div class="meter-fill" style=${width((m.progress ?? 0) * 100)}></div></div>` : nothing}
     ${speed !== null ? html`<div class="muted small">${speed}</div>` : nothing}
     ${shards ? html`<div class="muted small">layers: ${shards}</div>` : nothing}
     ${m.error ? html`<div class="error-line small">${m.error}</div>` : nothing}
-    <button type="button" class="small-btn unload" ?disabled=${busy} @click=${() => act.unload(m.instance_id)}>${busy ? "Unloading…" : "Unload"}</button>
   </li>`;
 }
 

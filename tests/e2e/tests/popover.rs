@@ -130,6 +130,18 @@ async fn rendered_bytes(client: &Client, id: &str) -> u64 {
     }
 }
 
+/// An element's whole text, shown or not (the Details panel holds the services' rows closed).
+async fn content(client: &Client, id: &str) -> String {
+    let value = client
+        .execute(
+            "const e = document.getElementById(arguments[0]); return e ? e.textContent.trim() : null",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .expect("reading an element's text");
+    value.as_str().unwrap_or_else(|| panic!("no #{id}")).to_owned()
+}
+
 async fn text(client: &Client, id: &str) -> String {
     client.find(Locator::Id(id)).await.expect(id).text().await.expect(id)
 }
@@ -194,7 +206,7 @@ async fn popover_shows_this_machine_with_real_memory_figures() {
     );
     let host = clusterbar_core::probes::host::read();
     assert_eq!(text(&client, "host-name").await, host.name);
-    assert!(["Running", "Stopped", "Not installed"].contains(&text(&client, "exo-state").await.as_str()));
+    assert!(["Running", "Stopped", "Not installed"].contains(&content(&client, "exo-state").await.as_str()));
 
     // The settings panel opens from the footer and names the file it would write.
     click(&client, "settings-btn").await;
@@ -231,7 +243,16 @@ async fn corrupt_settings_are_set_aside_and_the_popover_says_so() {
     let warnings = client
         .find(Locator::Css("#warnings li[data-code='settings_reset']"))
         .await;
-    let row = warnings.expect("a settings_reset warning row").text().await.unwrap();
+    warnings.expect("a settings_reset warning row");
+    // One line, ellipsised when long (the whole message is its tooltip): read all of it.
+    let row = client
+        .execute(
+            "return document.querySelector(\"#warnings li[data-code='settings_reset'] .message\").title",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let row = row.as_str().unwrap_or("").to_owned();
     assert!(row.contains("settings.json.bad"), "warning row: {row}");
     assert_eq!(
         std::fs::read_to_string(config.join("settings.json.bad")).unwrap(),
@@ -374,12 +395,15 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
         .await
         .unwrap();
     assert_eq!(this_mac.text().await.unwrap(), "this Mac");
+    // The link chips sit in the box's detail (the picture shows the cables at a glance).
     let rdma_chip = client
-        .find(Locator::Css(
-            "#node-list li[data-name='studio-1'] .chip[data-kind='rdma']",
-        ))
-        .await;
-    assert!(rdma_chip.unwrap().text().await.unwrap().contains("80 Gb/s"));
+        .execute(
+            "return document.querySelector(\"#node-list li[data-name='studio-1'] .chip[data-kind='rdma']\").textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(rdma_chip.as_str().unwrap_or("").contains("80 Gb/s"), "{rdma_chip}");
     // A box opens for detail, and stays open across the next snapshots (each re-renders the list).
     let box_state = "const d = document.querySelector(\"#node-list li[data-name='studio-1'] details\"); \
                      return [d.open, d.querySelector('.box-detail').textContent]";
@@ -408,7 +432,7 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
         "{seen:?}"
     );
     assert!(text(&client, "pool-line").await.starts_with("Pool "));
-    assert_eq!(text(&client, "exo-state").await, "Running");
+    assert_eq!(content(&client, "exo-state").await, "Running");
 
     // The cluster picture: 3 boxes, 3 cables; the 40 Gb/s Thunderbolt cable amber, the
     // Ethernet-only pair red, RDMA green — colours read from the page as painted.
@@ -528,12 +552,13 @@ async fn start_exo_from_the_popover_and_quit_leaves_no_child() {
         .for_element(Locator::Id("exo-action"))
         .await
         .unwrap();
-    assert_eq!(action.text().await.unwrap(), "Start exo");
+    // exo's switch, off.
+    assert_eq!(action.attr("aria-checked").await.unwrap().as_deref(), Some("false"));
     action.click().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let detail = text(&client, "exo-detail").await;
-        if text(&client, "exo-state").await == "Running" && detail.starts_with("running (started by Clusterbar)") {
+        let detail = content(&client, "exo-detail").await;
+        if content(&client, "exo-state").await == "Running" && detail.starts_with("running (started by Clusterbar)") {
             break;
         }
         assert!(
@@ -553,8 +578,23 @@ async fn start_exo_from_the_popover_and_quit_leaves_no_child() {
     };
     screenshot_after_paint(&client, "popover-exo-running.png").await;
 
-    // Quit from the footer: the app must stop the exo it started before it exits.
-    let _ = client.find(Locator::Id("quit-btn")).await.unwrap().click().await;
+    let switch = client.find(Locator::Id("exo-action")).await.unwrap();
+    assert_eq!(switch.attr("aria-checked").await.unwrap().as_deref(), Some("true"));
+    // Quit from the footer: it would stop the exo Clusterbar started, so it asks first; then
+    // the app must stop that exo before it exits.
+    client
+        .find(Locator::Id("quit-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let question = wait_for_text(&client, "confirm-text", "the Quit question", |t| {
+        t.starts_with("Quit Clusterbar?")
+    })
+    .await;
+    assert!(question.contains("stops exo"), "{question}");
+    let _ = client.find(Locator::Id("confirm-ok")).await.unwrap().click().await;
     let alive = |pid: i32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
@@ -905,7 +945,16 @@ async fn popover_shows_two_ollama_boxes_and_the_tokens_through_the_meters_route(
     let box1 =
         ollama_standin::StandIn::start_file(&scenarios.join("two-loaded-max-two.json"), "127.0.0.1", 0).expect("box 1");
     let box2 = ollama_standin::StandIn::start_file(&scenarios.join("one-loaded.json"), "127.0.0.1", 0).expect("box 2");
-    let route_port = free_port();
+    // Bound at once, so the two are different ports (one after the other may be the same).
+    let held: Vec<TcpListener> = (0..2)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    let ports: Vec<u16> = held
+        .iter()
+        .map(|l| l.local_addr().expect("its address").port())
+        .collect();
+    drop(held);
+    let (route_port, exo_port) = (ports[0], ports[1]);
     let config = tempdir("config-ollama");
     let logs = tempdir("logs-ollama");
     let box2_address = format!("127.0.0.1:{}", box2.port());
@@ -913,7 +962,7 @@ async fn popover_shows_two_ollama_boxes_and_the_tokens_through_the_meters_route(
         config.join("settings.json"),
         serde_json::json!({
             // Nothing answers on exo's port: the boxes are Ollama's.
-            "exo_api_port": free_port(),
+            "exo_api_port": exo_port,
             "ollama_local_port": box1.port(),
             "ollama_boxes": [box2_address],
             "meter_routes": [{"name": "box2", "listen_port": route_port, "upstream": box2_address}],
