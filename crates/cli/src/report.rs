@@ -13,7 +13,7 @@ use clusterbar_core::exo::{parse_state, ExoClient};
 use clusterbar_core::files::{read_regular, BUNDLE_FILE_MAX_BYTES};
 use clusterbar_core::probes::hardware::{self, RawSources};
 use clusterbar_core::settings::Settings;
-use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot, TrayState};
+use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot};
 use clusterbar_core::warnings::WarningScope;
 
 const SNAPSHOT_FILE: &str = "snapshot.json";
@@ -131,6 +131,6 @@ pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
         let view = parse_state(&value, node_id.as_deref().map(str::trim), taken);
         clusterbar_core::exo::attach_cluster(&mut snapshot, Ok(view));
     }
-    snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
+    snapshot.derive_state();
     Ok(snapshot)
 }
