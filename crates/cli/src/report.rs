@@ -103,10 +103,13 @@ pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
     // The hardware's warnings exactly as a live sample derives them (one function for both).
     let mut warnings = hardware::this_mac_warnings(&report, snapshot.this_node.memory.as_ref());
     // Standing conditions that are not re-derivable from raw outputs stay as recorded; the
-    // cluster's are derived again from the saved /state below.
+    // cluster's are derived again from the saved /state below. Ollama's boxes are not in exo's
+    // /state: the saved `ollama` view is shown as recorded (times relative to when it was taken),
+    // with its warnings — remote boxes' ones too (unreachable, evicted, off Thunderbolt).
     for kept in snapshot.warnings.iter() {
         let rederived = kept.scope == WarningScope::ThisMac && hardware::DERIVED_FROM_HARDWARE.contains(&kept.code);
-        if !rederived && kept.scope != WarningScope::Cluster {
+        let ollama = kept.code.as_str().starts_with("ollama_");
+        if !rederived && (kept.scope != WarningScope::Cluster || ollama) {
             warnings.push(kept.clone());
         }
     }
