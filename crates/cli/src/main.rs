@@ -171,10 +171,17 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(url) => clusterbar_core::snapshot::Collector::with_exo_url(url).map_err(|e| e.to_string())?,
                 None => clusterbar_core::snapshot::Collector::default(),
             };
-            // The agent's tokens live in the meter (the app's or `serve`'s), else in its ledger.
+            // The agent's tokens live in the meter (the app's or `serve`'s), else in its ledger;
+            // the running meter's own warnings (a route open to the LAN) join the others.
             let sample = |collector: &mut clusterbar_core::snapshot::Collector| {
+                use clusterbar_core::porten::tokens;
                 let mut snapshot = collector.collect(&loaded.settings, &standing, None);
-                snapshot.porten_tokens = clusterbar_core::porten::tokens::read(&loaded.settings);
+                let stats = tokens::fetch_meter_stats(&loaded.settings);
+                snapshot.porten_tokens = tokens::read_with(stats.as_ref());
+                for warning in stats.as_ref().map(tokens::meter_warnings).unwrap_or_default() {
+                    clusterbar_core::warnings::add_warning(&mut snapshot.warnings, warning);
+                }
+                snapshot.derive_state();
                 snapshot
             };
             if !watch {

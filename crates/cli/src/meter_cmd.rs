@@ -3,10 +3,14 @@
 use clap::Args;
 use clusterbar_core::exo::{models_to_bench, ExoClient};
 use clusterbar_core::format::printable;
+use clusterbar_core::ollama::OllamaBox;
 use clusterbar_core::settings::meter_routes::{extra_routes, MeterRoute};
 use clusterbar_core::settings::SettingsStore;
-use clusterbar_meter::bench::{render_report, run_bench, BenchOptions};
+use clusterbar_meter::bench::{
+    render_boxes_report, render_report, run_bench, run_bench_boxes, BenchOptions, BenchTarget, BoxesBenchReport, Engine,
+};
 use clusterbar_meter::{ExtraRoute, Meter, MeterHandle, MeterOptions};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -73,11 +77,20 @@ pub fn print_routes(meter: &MeterHandle, routes: &[ExtraRoute]) {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// A meter or an upstream (OpenAI-compatible, plain http).
-    #[arg(long, default_value = DEFAULT_UPSTREAM)]
-    url: String,
+    /// A meter or an upstream (plain http; default exo's, http://127.0.0.1:52415). With
+    /// --engine ollama, one Ollama box (http://HOST:PORT).
+    #[arg(long)]
+    url: Option<String>,
+    /// How to ask it: openai (/v1/chat/completions, the default) or ollama (/api/ps and /api/chat).
+    #[arg(long, value_parser = parse_engine)]
+    engine: Option<Engine>,
+    /// Every Ollama box, one after the other: this Mac's (when it answers) and the ollama_boxes
+    /// setting's; one row per box and model. The same as --engine ollama without --url.
+    #[arg(long, conflicts_with = "url")]
+    ollama: bool,
     /// Model id to bench (repeatable); default: the models exo has loaded, or every model in
-    /// /v1/models on a server that is not exo.
+    /// /v1/models on a server that is not exo; on Ollama, each box's loaded models (/api/ps) —
+    /// a named model that is not loaded is loaded by the bench, which may unload another.
     #[arg(long = "model")]
     models: Vec<String>,
     /// Streamed requests per model and prompt.
@@ -188,20 +201,34 @@ async fn wait_for_stop_signal() -> Result<(), String> {
     }
 }
 
+fn parse_engine(text: &str) -> Result<Engine, String> {
+    Engine::parse(text).ok_or_else(|| format!("{text:?}: expected openai or ollama"))
+}
+
 pub fn run_bench_cmd(args: BenchArgs) -> Result<(), String> {
+    let engine = if args.ollama {
+        Engine::Ollama
+    } else {
+        args.engine.unwrap_or_default()
+    };
+    if engine == Engine::Ollama {
+        return run_ollama_bench(args);
+    }
+    let url = args.url.unwrap_or_else(|| DEFAULT_UPSTREAM.to_owned());
     // exo's /v1/models lists every card it knows: bench what it has loaded instead.
     let models = if args.models.is_empty() {
-        let exo = ExoClient::new(&args.url).map_err(|e| e.to_string())?;
+        let exo = ExoClient::new(&url).map_err(|e| e.to_string())?;
         models_to_bench(&exo)?.unwrap_or_default()
     } else {
         args.models
     };
     let options = BenchOptions {
-        url: args.url,
+        url,
         models,
         runs: args.runs,
         max_tokens: args.max_tokens,
         timeout: Duration::from_secs(300),
+        ..BenchOptions::default()
     };
     let report = runtime()?.block_on(run_bench(&options)).map_err(|e| e.to_string())?;
     let text = if args.json {
@@ -225,9 +252,263 @@ pub fn run_bench_cmd(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `http://HOST:PORT[/]` → `HOST:PORT` (Ollama is asked at its root).
+fn ollama_address(url: &str) -> Result<String, String> {
+    let bad = || format!("--url {url:?}: with --engine ollama, expected http://HOST:PORT");
+    let rest = url.trim().strip_prefix("http://").ok_or_else(bad)?;
+    let address = rest.trim_end_matches('/');
+    if address.is_empty() || address.contains('/') {
+        return Err(bad());
+    }
+    clusterbar_core::ollama::check_address(address).map_err(|e| format!("--url {url:?}: {e}"))?;
+    Ok(address.to_owned())
+}
+
+/// Seconds to send as `keep_alive` so a bench leaves a loaded model's unload time about as it found
+/// it (a request without one resets it to the daemon's default; a pinned model would lose its pin):
+/// pinned → -1, else what was left, at least a minute so it does not unload between runs.
+fn keep_alive_to_keep(model: &clusterbar_core::ollama::OllamaLoadedModel, now_unix_ms: u64) -> Option<i64> {
+    if model.pinned {
+        return Some(-1);
+    }
+    let left_s = model.expires_at_unix_ms?.saturating_sub(now_unix_ms) / 1000;
+    Some(i64::try_from(left_s).unwrap_or(i64::MAX).max(60))
+}
+
+/// What to ask each box: its loaded models, or the named ones it has installed.
+fn bench_targets(boxes: &[OllamaBox], named: &[String], now_unix_ms: u64) -> Vec<BenchTarget> {
+    boxes
+        .iter()
+        .map(|b| {
+            let mut target = BenchTarget {
+                address: b.address.clone(),
+                is_local: b.is_local,
+                models: Vec::new(),
+                keep_alive_s: b
+                    .loaded
+                    .iter()
+                    .filter_map(|m| Some((m.name.clone(), keep_alive_to_keep(m, now_unix_ms)?)))
+                    .collect::<BTreeMap<_, _>>(),
+                problem: None,
+            };
+            if !b.reachable {
+                target.problem = Some(b.error.clone().unwrap_or_else(|| "not answering".into()));
+                return target;
+            }
+            if named.is_empty() {
+                target.models = b.loaded.iter().map(|m| m.name.clone()).collect();
+                if target.models.is_empty() {
+                    target.problem = Some("no model loaded (pass --model to load one)".into());
+                }
+                return target;
+            }
+            let mut missing = Vec::new();
+            for name in named {
+                let loaded = same_model(b.loaded.iter().map(|m| m.name.as_str()), name);
+                // Installed unknown (its /api/tags failed): asked anyway.
+                let installed = b.installed.is_empty() || same_model(b.installed.iter().map(|m| m.name.as_str()), name);
+                if loaded || installed {
+                    target.models.push(name.clone());
+                } else {
+                    missing.push(name.as_str());
+                }
+            }
+            if !missing.is_empty() {
+                target.problem = Some(format!("not installed here: {}", missing.join(", ")));
+            }
+            target
+        })
+        .collect()
+}
+
+/// Ollama takes "llama3.2" for "llama3.2:latest"; the name is sent as given.
+fn same_model<'a>(mut names: impl Iterator<Item = &'a str>, name: &str) -> bool {
+    let full = if name.contains(':') {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
+    };
+    names.any(|n| n == name || n == full)
+}
+
+fn run_ollama_bench(args: BenchArgs) -> Result<(), String> {
+    let mut settings = SettingsStore::platform().load().settings;
+    if let Some(url) = &args.url {
+        // One box: read as a configured one (shown with the reason when it does not answer).
+        settings.ollama_local_port = 0;
+        settings.ollama_boxes = vec![ollama_address(url)?];
+    }
+    let now = clusterbar_core::clock::now_unix_ms();
+    let view = clusterbar_core::ollama::Reader::default().read(
+        &settings,
+        &clusterbar_core::ollama::Interfaces::default(),
+        now,
+    );
+    let Some(view) = view else {
+        return Err(format!(
+            "no Ollama box: this Mac's does not answer on 127.0.0.1:{} and the setting ollama_boxes is empty \
+             (or pass --url http://HOST:PORT --engine ollama)",
+            settings.ollama_local_port
+        ));
+    };
+    let targets = bench_targets(&view.boxes, &args.models, now);
+    for (target, b) in targets.iter().zip(&view.boxes) {
+        for model in &target.models {
+            if !same_model(b.loaded.iter().map(|m| m.name.as_str()), model) {
+                eprintln!(
+                    "clusterbar: {} is not loaded on {}: the bench loads it (which may unload another model)",
+                    printable(model),
+                    printable(&b.address)
+                );
+            }
+        }
+    }
+    let options = BenchOptions {
+        runs: args.runs,
+        max_tokens: args.max_tokens,
+        timeout: Duration::from_secs(300),
+        engine: Engine::Ollama,
+        ..BenchOptions::default()
+    };
+    let report = runtime()?.block_on(run_bench_boxes(&targets, &options));
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).map_err(|e| format!("encoding the report: {e}"))?
+    } else {
+        render_boxes_report(&printable_boxes(&report))
+    };
+    crate::render::print_text(&text)?;
+    let rows = report.boxes.iter().flat_map(|b| &b.models);
+    if !rows.clone().any(|m| m.ttft_ms.is_some()) {
+        let failed: usize = rows.map(|m| m.failures.len()).sum();
+        return Err(format!(
+            "no Ollama box was benched ({failed} failed requests; see above)"
+        ));
+    }
+    Ok(())
+}
+
+/// Model names, failures and problems quote the servers: made printable.
+fn printable_boxes(report: &BoxesBenchReport) -> BoxesBenchReport {
+    let mut shown = report.clone();
+    for b in &mut shown.boxes {
+        b.address = printable(&b.address).into_owned();
+        b.problem = b.problem.as_deref().map(|p| printable(p).into_owned());
+        for model in &mut b.models {
+            model.model = printable(&model.model).into_owned();
+            for failure in &mut model.failures {
+                *failure = printable(failure).into_owned();
+            }
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn loaded(name: &str, expires_at_unix_ms: Option<u64>, pinned: bool) -> clusterbar_core::ollama::OllamaLoadedModel {
+        clusterbar_core::ollama::OllamaLoadedModel {
+            name: name.into(),
+            size_bytes: 1,
+            vram_bytes: None,
+            context_length: None,
+            parameter_size: None,
+            quantization: None,
+            expires_at_unix_ms,
+            pinned,
+        }
+    }
+
+    fn ollama_box(
+        address: &str,
+        loaded: Vec<clusterbar_core::ollama::OllamaLoadedModel>,
+        installed: &[&str],
+    ) -> OllamaBox {
+        OllamaBox {
+            address: address.into(),
+            name: address.into(),
+            is_local: false,
+            reachable: true,
+            error: None,
+            version: None,
+            loaded,
+            installed: installed
+                .iter()
+                .map(|name| clusterbar_core::ollama::OllamaInstalledModel {
+                    name: (*name).into(),
+                    size_bytes: 1,
+                    parameter_size: None,
+                    quantization: None,
+                })
+                .collect(),
+            env: None,
+            route: None,
+            evictions: vec![],
+        }
+    }
+
+    #[test]
+    fn each_box_is_asked_its_loaded_models_or_the_named_ones_it_has() {
+        let now = 1_000_000_000;
+        let full = ollama_box(
+            "192.168.99.2:11434",
+            vec![
+                loaded("llama3.2:latest", Some(now + 3 * 3_600_000), false),
+                loaded("qwen3:32b", None, true),
+                loaded("soon:1b", Some(now + 5_000), false),
+                loaded("unknown:1b", None, false),
+            ],
+            &[
+                "llama3.2:latest",
+                "qwen3:32b",
+                "soon:1b",
+                "unknown:1b",
+                "mistral:latest",
+            ],
+        );
+        let empty = ollama_box("127.0.0.1:11436", vec![], &["mistral:latest"]);
+        let mut gone = ollama_box("192.168.99.3:11434", vec![], &[]);
+        gone.reachable = false;
+        gone.error = Some("not answering".into());
+
+        let targets = bench_targets(&[full.clone(), empty.clone(), gone.clone()], &[], now);
+        assert_eq!(
+            targets[0].models,
+            ["llama3.2:latest", "qwen3:32b", "soon:1b", "unknown:1b"]
+        );
+        let keep: Vec<(&str, i64)> = targets[0].keep_alive_s.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(keep, [("llama3.2:latest", 10_800), ("qwen3:32b", -1), ("soon:1b", 60)]);
+        assert_eq!(targets[0].problem, None);
+        assert!(targets[1].models.is_empty());
+        assert!(targets[1].problem.as_deref().unwrap().contains("no model loaded"));
+        assert_eq!(targets[2].problem.as_deref(), Some("not answering"));
+
+        let named = ["mistral".to_owned(), "gemma3:27b".to_owned()];
+        let targets = bench_targets(&[full, empty, gone], &named, now);
+        assert_eq!(targets[0].models, ["mistral"]);
+        assert_eq!(targets[0].problem.as_deref(), Some("not installed here: gemma3:27b"));
+        assert_eq!(targets[1].models, ["mistral"]);
+        assert!(targets[2].models.is_empty());
+    }
+
+    #[test]
+    fn an_ollama_url_is_a_box_root() {
+        assert_eq!(
+            ollama_address("http://192.168.99.2:11434/").unwrap(),
+            "192.168.99.2:11434"
+        );
+        assert_eq!(ollama_address("http://[fe80::1]:11434").unwrap(), "[fe80::1]:11434");
+        for bad in [
+            "192.168.99.2:11434",
+            "https://h:1",
+            "http://h:1/ollama",
+            "http://h",
+            "http://",
+        ] {
+            assert!(ollama_address(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn route_args_read_port_upstream_name_and_lan() {

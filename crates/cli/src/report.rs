@@ -13,7 +13,7 @@ use clusterbar_core::exo::{parse_state, ExoClient};
 use clusterbar_core::files::{read_regular, BUNDLE_FILE_MAX_BYTES};
 use clusterbar_core::probes::hardware::{self, RawSources};
 use clusterbar_core::settings::Settings;
-use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot, TrayState};
+use clusterbar_core::snapshot::{now_unix_ms, Collector, Snapshot};
 use clusterbar_core::warnings::WarningScope;
 
 const SNAPSHOT_FILE: &str = "snapshot.json";
@@ -103,10 +103,13 @@ pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
     // The hardware's warnings exactly as a live sample derives them (one function for both).
     let mut warnings = hardware::this_mac_warnings(&report, snapshot.this_node.memory.as_ref());
     // Standing conditions that are not re-derivable from raw outputs stay as recorded; the
-    // cluster's are derived again from the saved /state below.
+    // cluster's are derived again from the saved /state below. Ollama's boxes are not in exo's
+    // /state: the saved `ollama` view is shown as recorded (times relative to when it was taken),
+    // with its warnings — remote boxes' ones too (unreachable, evicted, off Thunderbolt).
     for kept in snapshot.warnings.iter() {
         let rederived = kept.scope == WarningScope::ThisMac && hardware::DERIVED_FROM_HARDWARE.contains(&kept.code);
-        if !rederived && kept.scope != WarningScope::Cluster {
+        let ollama = kept.code.as_str().starts_with("ollama_");
+        if !rederived && (kept.scope != WarningScope::Cluster || ollama) {
             warnings.push(kept.clone());
         }
     }
@@ -131,6 +134,6 @@ pub fn diagnose(from: &Path) -> Result<Snapshot, String> {
         let view = parse_state(&value, node_id.as_deref().map(str::trim), taken);
         clusterbar_core::exo::attach_cluster(&mut snapshot, Ok(view));
     }
-    snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
+    snapshot.derive_state();
     Ok(snapshot)
 }

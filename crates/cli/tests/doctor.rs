@@ -113,3 +113,48 @@ fn doctor_on_something_that_is_not_a_bundle_fails_with_a_reason() {
     assert!(err.contains("snapshot.json"), "{err}");
     assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
 }
+
+/// `report` with two Ollama boxes configured (one answering, one not), then `doctor` once the
+/// answering one is gone: what the bundle recorded for Ollama is shown — the boxes, the loaded
+/// model and its unload time as of the report, and the warnings (the remote box's too).
+#[test]
+fn doctor_shows_what_the_bundle_recorded_for_ollama() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/ollama-standin/scenarios/one-loaded.json");
+    let standin = ollama_standin::StandIn::start_file(&scenario, "127.0.0.1", 0).unwrap();
+    let gone = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", listener.local_addr().unwrap().port())
+    };
+    let settings = serde_json::json!({ "ollama_local_port": 0, "ollama_boxes": [standin.address(), gone] });
+    std::fs::write(dir.path().join("settings.json"), settings.to_string()).unwrap();
+    let bundle = dir.path().join("bundle");
+    save_bundle(&bundle, dir.path());
+    drop(standin);
+
+    let doctor = run(&["doctor", "--from", bundle.to_str().unwrap(), "--json"], dir.path());
+    assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stderr));
+    let snapshot: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let boxes = snapshot["ollama"]["boxes"].as_array().unwrap();
+    assert_eq!(boxes.len(), 2, "{snapshot:#}");
+    assert_eq!(boxes[0]["reachable"], true);
+    assert_eq!(boxes[0]["loaded"][0]["name"], "gpt-oss:120b");
+    assert_eq!(boxes[1]["reachable"], false);
+    let unreachable = snapshot["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "ollama_unreachable")
+        .unwrap_or_else(|| panic!("no ollama_unreachable: {:#}", snapshot["warnings"]));
+    assert_eq!(unreachable["scope"], "cluster");
+    assert!(unreachable["message"].as_str().unwrap().contains(&gone));
+    // An Ollama box answered when the report was taken, with a warning: degraded, not stopped.
+    assert_eq!(snapshot["state"], "degraded");
+
+    let human = run(&["doctor", "--from", bundle.to_str().unwrap()], dir.path());
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("gpt-oss:120b") && text.contains("unloads in 30 min"),
+        "{text}"
+    );
+}

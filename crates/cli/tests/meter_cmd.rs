@@ -183,6 +183,27 @@ fn meter_starts_the_settings_routes_and_command_line_ones_and_prints_each() {
     assert_eq!(tokens(&format!("route-{lan_port}")), Some(0));
     assert_eq!(stats["warnings"][0]["code"], "meter_serves_lan");
 
+    // `clusterbar status` reads the running meter (on meter_port) and shows its warning, this
+    // Mac's, with the fix; the state word is not "running" with a warning.
+    let status_settings = serde_json::json!({ "meter_port": main_port, "ollama_local_port": 0 });
+    std::fs::write(dir.join("config/settings.json"), status_settings.to_string()).unwrap();
+    let output = common::clusterbar(dir).args(["status", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let lan = snapshot["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "meter_serves_lan")
+        .unwrap_or_else(|| panic!("no meter_serves_lan: {snapshot:#}"));
+    assert_eq!(lan["scope"], "this_mac");
+    assert!(
+        lan["message"].as_str().unwrap().contains(&format!("port {lan_port}")),
+        "{lan}"
+    );
+    assert!(lan["fix"].as_str().unwrap().contains("serve_lan"), "{lan}");
+    assert_ne!(snapshot["state"], "running");
+
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &meter.id().to_string()])
         .status()

@@ -307,3 +307,37 @@ fn the_local_daemons_settings_are_shown_and_checked() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_cluster_running_only_ollama_is_running_not_stopped() {
+    let home = tempfile::tempdir().unwrap();
+    let only = StandIn::start(scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
+    // No exo anywhere; one configured Ollama box that answers.
+    write_settings(
+        home.path(),
+        serde_json::json!({ "ollama_local_port": 0, "ollama_boxes": [only.address()] }),
+    );
+    let snapshot = status_json(home.path());
+    assert_ne!(snapshot["services"]["exo"]["state"], "running", "{snapshot:#}");
+    let expected = if codes(&snapshot).is_empty() {
+        "running"
+    } else {
+        "degraded"
+    };
+    assert_eq!(snapshot["state"], expected, "{:?}", codes(&snapshot));
+
+    // With a box that does not answer besides: a warning, so degraded.
+    let gone = format!("127.0.0.1:{}", closed_port());
+    write_settings(
+        home.path(),
+        serde_json::json!({ "ollama_local_port": 0, "ollama_boxes": [only.address(), gone] }),
+    );
+    let snapshot = status_json(home.path());
+    assert!(codes(&snapshot).contains(&"ollama_unreachable".to_owned()));
+    assert_eq!(snapshot["state"], "degraded");
+
+    // Only boxes that do not answer: no engine runs.
+    drop(only);
+    let snapshot = status_json(home.path());
+    assert_eq!(snapshot["state"], "stopped", "{:?}", codes(&snapshot));
+}

@@ -141,7 +141,7 @@ impl Collector {
         let mut snapshot = Snapshot {
             schema: SNAPSHOT_SCHEMA,
             taken_at_unix_ms: now_unix_ms(),
-            state: TrayState::derive(&services, &warnings),
+            state: TrayState::derive(&services, None, &warnings),
             this_node: ThisNode { host, memory, hardware },
             services,
             warnings,
@@ -188,8 +188,9 @@ impl Collector {
                 add_warning(&mut snapshot.warnings, warning);
             }
             snapshot.ollama = Some(view);
-            snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
         }
+        // Now that Ollama is read: a cluster running only Ollama is running, not stopped.
+        snapshot.derive_state();
         snapshot
     }
 

@@ -1,7 +1,7 @@
 //! Conditions that need the user's attention. Each has a stable `code` that scripts and the
 //! notification latch key on, a one-line cause and the fix.
 
-pub use clusterbar_model::warning::{Severity, Warning, WarningCode, WarningScope};
+pub use clusterbar_model::warning::{add_warning, Severity, Warning, WarningCode, WarningScope};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -61,7 +61,8 @@ pub struct Snapshot {
     pub ollama: Option<crate::ollama::OllamaView>,
 }
 
-/// What the tray icon shows: exo not running, running, or running with something wrong.
+/// What the tray icon shows: no engine running, running, or running with something wrong. The
+/// engines are exo and Ollama: a cluster of Macs that runs only Ollama is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TrayState {
@@ -71,8 +72,12 @@ pub enum TrayState {
 }
 
 impl TrayState {
-    pub fn derive(services: &Services, warnings: &[Warning]) -> Self {
-        if services.exo.state != ServiceState::Running {
+    /// Running when exo runs or an Ollama box (this Mac's or a configured one) answers; Degraded
+    /// when, besides, there is a warning; Stopped otherwise (a configured Ollama box that does not
+    /// answer is a warning, not a running engine).
+    pub fn derive(services: &Services, ollama: Option<&crate::ollama::OllamaView>, warnings: &[Warning]) -> Self {
+        let ollama_answers = ollama.is_some_and(|view| view.boxes.iter().any(|b| b.reachable));
+        if services.exo.state != ServiceState::Running && !ollama_answers {
             TrayState::Stopped
         } else if warnings.is_empty() {
             TrayState::Running
@@ -105,17 +110,109 @@ impl Snapshot {
         self.state
     }
 
-    /// One line for the tray tooltip: "exo running · 1 warning".
+    /// Sets `state` from the services, the Ollama boxes and the warnings ([`TrayState::derive`]):
+    /// after anything that changes one of them.
+    pub fn derive_state(&mut self) {
+        self.state = TrayState::derive(&self.services, self.ollama.as_ref(), &self.warnings);
+    }
+
+    /// One line for the tray tooltip: "exo running · 1 warning", "exo stopped · Ollama on 2 boxes".
     pub fn state_line(&self) -> String {
         let exo = match self.services.exo.state {
             ServiceState::Running => "exo running",
             ServiceState::Stopped => "exo stopped",
             ServiceState::NotInstalled => "exo not installed",
         };
-        match self.warnings.len() {
+        let answering = self
+            .ollama
+            .as_ref()
+            .map_or(0, |view| view.boxes.iter().filter(|b| b.reachable).count());
+        let engines = match answering {
             0 => exo.to_owned(),
-            1 => format!("{exo} · 1 warning"),
-            n => format!("{exo} · {n} warnings"),
+            1 => format!("{exo} · Ollama on 1 box"),
+            n => format!("{exo} · Ollama on {n} boxes"),
+        };
+        match self.warnings.len() {
+            0 => engines,
+            1 => format!("{engines} · 1 warning"),
+            n => format!("{engines} · {n} warnings"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ollama::{OllamaBox, OllamaView};
+
+    fn services(exo: ServiceState) -> Services {
+        let service = |state| ServiceStatus {
+            state,
+            executable: None,
+            pids: Vec::new(),
+            child_processes: 0,
+            version: None,
+            detail: None,
+            supervised: None,
+        };
+        Services {
+            exo: service(exo),
+            porten: service(ServiceState::NotInstalled),
+        }
+    }
+
+    fn ollama(reachable: &[bool]) -> OllamaView {
+        OllamaView {
+            boxes: reachable
+                .iter()
+                .enumerate()
+                .map(|(i, &reachable)| OllamaBox {
+                    address: format!("192.168.99.{}:11434", i + 1),
+                    name: format!("192.168.99.{}", i + 1),
+                    is_local: i == 0,
+                    reachable,
+                    error: (!reachable).then(|| "not answering".into()),
+                    version: None,
+                    loaded: Vec::new(),
+                    installed: Vec::new(),
+                    env: None,
+                    route: None,
+                    evictions: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn exo_or_an_ollama_box_that_answers_is_running() {
+        let warning = [Warning::rdma_disabled()];
+        let stopped = services(ServiceState::Stopped);
+        let running = services(ServiceState::Running);
+        let cases: [(&Services, Option<OllamaView>, &[Warning], TrayState); 9] = [
+            (&stopped, None, &[], TrayState::Stopped),
+            (&stopped, None, &warning, TrayState::Stopped),
+            (&running, None, &[], TrayState::Running),
+            (&running, None, &warning, TrayState::Degraded),
+            // Ollama only: one box answering is enough.
+            (&stopped, Some(ollama(&[true])), &[], TrayState::Running),
+            (&stopped, Some(ollama(&[false, true])), &warning, TrayState::Degraded),
+            (
+                &services(ServiceState::NotInstalled),
+                Some(ollama(&[true])),
+                &[],
+                TrayState::Running,
+            ),
+            // Configured boxes that do not answer are not an engine running.
+            (&stopped, Some(ollama(&[false, false])), &warning, TrayState::Stopped),
+            (&stopped, Some(OllamaView::default()), &[], TrayState::Stopped),
+        ];
+        for (services, view, warnings, expected) in cases {
+            assert_eq!(
+                TrayState::derive(services, view.as_ref(), warnings),
+                expected,
+                "{:?} {view:?} {warnings:?}",
+                services.exo.state
+            );
         }
     }
 }

@@ -44,6 +44,8 @@ pub enum WarningCode {
     OllamaModelEvicted,
     OllamaKeepAliveShort,
     OllamaRouteNotThunderbolt,
+    /// A meter route listens beyond loopback (`serve_lan`): anyone on the LAN reaches its upstream.
+    MeterServesLan,
 }
 
 /// Whose condition it is: this Mac's own (its probes, its programs, its settings), the cluster's
@@ -87,6 +89,7 @@ impl WarningCode {
             OllamaModelEvicted => "ollama_model_evicted",
             OllamaKeepAliveShort => "ollama_keep_alive_short",
             OllamaRouteNotThunderbolt => "ollama_route_not_thunderbolt",
+            MeterServesLan => "meter_serves_lan",
         }
     }
     /// The scope a code has unless its producer says otherwise (RDMA and slow links are seen
@@ -151,6 +154,18 @@ impl Warning {
             Severity::Error,
             format!("Could not read {probe}: {reason}"),
             "See the log (Logs in the popover footer) and report it if it persists.",
+        )
+    }
+
+    /// The running meter serves a route to the local network; `message` is the meter's own
+    /// (which port, which upstream, that Ollama's API has no authentication).
+    pub fn meter_serves_lan(message: &str) -> Self {
+        Self::new(
+            WarningCode::MeterServesLan,
+            Severity::Warning,
+            message,
+            "Unless every device on this network may use it, set \"serve_lan\": false on that route in \
+             meter_routes (or drop \",lan\" from --route) and restart the meter.",
         )
     }
 
@@ -344,6 +359,7 @@ mod tests {
             OllamaModelEvicted,
             OllamaKeepAliveShort,
             OllamaRouteNotThunderbolt,
+            MeterServesLan,
         ];
         for code in all {
             let json = serde_json::to_string(&code).unwrap();
@@ -351,6 +367,14 @@ mod tests {
             let back: WarningCode = serde_json::from_str(&json).unwrap();
             assert_eq!(back, code);
         }
+    }
+
+    #[test]
+    fn the_meter_serving_the_lan_is_this_macs() {
+        let warning = Warning::meter_serves_lan("The meter serves route box2 to the local network on port 11436");
+        assert_eq!(warning.code, "meter_serves_lan");
+        assert_eq!(warning.scope, WarningScope::ThisMac);
+        assert!(warning.fix.contains("serve_lan"));
     }
 
     #[test]

@@ -32,6 +32,8 @@
 //!   "cold_load_ms": 300,            // a model not in memory loads this long first
 //!   "token_delay_ms": 20,           // between streamed tokens
 //!   "response": "…",                // the answer, streamed a word at a time
+//!   "json_response": "{…}",         // the answer instead when the prompt says "JSON" (default:
+//!                                   // the same `response`; a model that follows the instruction)
 //!   "installed": [ { "name": "llama3.2:latest", "size": 2019393189, "family": "llama",
 //!                    "parameter_size": "3.2B", "quantization_level": "Q4_K_M",
 //!                    "context_length": 8192 } ],
@@ -71,6 +73,8 @@ pub struct Scenario {
     pub cold_load: Duration,
     pub token_delay: Duration,
     pub response: String,
+    /// Answered instead of `response` to a prompt that mentions "JSON".
+    pub json_response: Option<String>,
     pub installed: Vec<Installed>,
     /// (name, keep-alive seconds; negative = pinned).
     pub loaded: Vec<(String, i64)>,
@@ -181,6 +185,7 @@ pub fn parse_scenario(text: &str) -> Result<Scenario, String> {
             .and_then(Value::as_str)
             .unwrap_or("The sky is blue because of Rayleigh scattering.")
             .to_owned(),
+        json_response: root.get("json_response").and_then(Value::as_str).map(str::to_owned),
         installed,
         loaded,
     })
@@ -454,12 +459,24 @@ fn complete(request: tiny_http::Request, path: &str, body: &Value, state: &Mutex
         respond_json(request, error(400, "model is required"));
         return;
     };
+    let asks_json = match body.get("prompt") {
+        Some(prompt) => prompt.as_str().is_some_and(|p| p.contains("JSON")),
+        None => body.get("messages").and_then(Value::as_array).is_some_and(|messages| {
+            messages
+                .iter()
+                .filter_map(|m| m.get("content").and_then(Value::as_str))
+                .any(|c| c.contains("JSON"))
+        }),
+    };
     let (name, response_text, token_delay) = {
         let state = lock(state);
         match state.installed(requested) {
             Some(model) => (
                 model.name.clone(),
-                state.scenario.response.clone(),
+                match &state.scenario.json_response {
+                    Some(json) if asks_json => json.clone(),
+                    _ => state.scenario.response.clone(),
+                },
                 state.scenario.token_delay,
             ),
             None => {
@@ -512,7 +529,16 @@ fn complete(request: tiny_http::Request, path: &str, body: &Value, state: &Mutex
     }
     let started = Instant::now();
     let load = ensure_loaded(state, &name, keep_alive);
-    let tokens: Vec<String> = response_text.split_inclusive(' ').map(str::to_owned).collect();
+    let mut tokens: Vec<String> = response_text.split_inclusive(' ').map(str::to_owned).collect();
+    // docs/api.md: `options.num_predict` caps the tokens (OpenAI's `max_tokens` on /v1); -1 = no cap.
+    let cap = if openai {
+        body.get("max_tokens").and_then(Value::as_u64)
+    } else {
+        body.pointer("/options/num_predict").and_then(Value::as_u64)
+    };
+    if let Some(cap) = cap {
+        tokens.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+    }
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(!openai);
     let prompt_eval_count = prompt_words.unwrap_or(1).max(1) as u64 + 10;
     let prompt_eval = Duration::from_millis(2);

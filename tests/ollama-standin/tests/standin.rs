@@ -186,3 +186,28 @@ fn chat_stream_has_the_shape_of_exos_real_ollama_api() {
         assert_eq!(real["done"], ours["done"]);
     }
 }
+
+#[test]
+fn num_predict_caps_the_tokens_and_a_json_prompt_gets_the_json_answer() {
+    let mut s = parse_scenario(&std::fs::read_to_string(scenario("two-loaded-max-two.json")).unwrap()).unwrap();
+    s.token_delay = Duration::from_millis(1);
+    s.json_response = Some(r#"{"name": "Ada", "age": 36}"#.into());
+    let standin = StandIn::start(s, "127.0.0.1", 0).unwrap();
+    let chat = |content: &str, extra: &str| {
+        let body =
+            format!(r#"{{"model": "llama3.2", "messages": [{{"role": "user", "content": "{content}"}}]{extra}}}"#);
+        let (status, text) = post(&standin.address(), "/api/chat", &body).unwrap();
+        assert_eq!(status, 200, "{text}");
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let answer: String = lines.iter().filter_map(|l| l["message"]["content"].as_str()).collect();
+        (answer, lines.last().unwrap()["eval_count"].as_u64().unwrap())
+    };
+    let (answer, count) = chat("Why is the sky blue?", r#", "options": {"num_predict": 3}"#);
+    assert_eq!((answer.as_str(), count), ("The sky is ", 3));
+    let (answer, count) = chat("Reply with only a JSON object", "");
+    assert_eq!(answer, r#"{"name": "Ada", "age": 36}"#);
+    assert_eq!(count, 4);
+    // -1 = no cap.
+    let (_, count) = chat("Why?", r#", "options": {"num_predict": -1}"#);
+    assert!(count > 5);
+}

@@ -26,8 +26,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::clock::now_unix_ms;
+use clusterbar_model::Snapshot;
 use clusterbar_model::{Severity, Warning};
-use clusterbar_model::{Snapshot, TrayState};
 
 /// exo is down or unreachable: the cluster part of the snapshot is empty and this says why.
 pub fn exo_unreachable_warning(error: &ExoError) -> Warning {
@@ -76,7 +76,7 @@ pub fn attach_cluster(snapshot: &mut Snapshot, cluster: Result<ClusterView, ExoE
         clusterbar_model::add_warning(&mut snapshot.warnings, warning);
     }
     snapshot.cluster = cluster.ok();
-    snapshot.state = TrayState::derive(&snapshot.services, &snapshot.warnings);
+    snapshot.derive_state();
 }
 
 /// Why exo cannot take its API port on this machine.

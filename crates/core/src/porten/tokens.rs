@@ -94,31 +94,74 @@ pub fn from_ledger(text: &str, today: NaiveDate) -> Option<PortenTokens> {
 
 /// From the running meter on `meter_port`, else from the ledger; `None` when neither knows.
 pub fn read(settings: &Settings) -> Option<PortenTokens> {
+    read_with(fetch_meter_stats(settings).as_ref())
+}
+
+/// From the meter's stats already fetched ([`fetch_meter_stats`]), else from the ledger.
+pub fn read_with(stats: Option<&Value>) -> Option<PortenTokens> {
+    stats.and_then(from_meter_stats).or_else(|| {
+        let bytes = crate::files::read_regular(&ledger_path(), 4 << 20).ok()?;
+        from_ledger(&String::from_utf8_lossy(&bytes), chrono::Local::now().date_naive())
+    })
+}
+
+/// The running meter's `GET /_clusterbar/stats` on `meter_port` (2 s at most); `None` when no
+/// meter answers there.
+pub fn fetch_meter_stats(settings: &Settings) -> Option<Value> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(2)))
         .http_status_as_error(false)
         .build()
         .into();
     let url = format!("http://127.0.0.1:{}/_clusterbar/stats", settings.meter_port);
-    let live = agent.get(&url).call().ok().and_then(|mut response| {
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_STATS_BYTES)
-            .read_to_string()
-            .ok()?;
-        from_meter_stats(&serde_json::from_str(&text).ok()?)
-    });
-    live.or_else(|| {
-        let bytes = crate::files::read_regular(&ledger_path(), 4 << 20).ok()?;
-        from_ledger(&String::from_utf8_lossy(&bytes), chrono::Local::now().date_naive())
-    })
+    let mut response = agent.get(&url).call().ok()?;
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_STATS_BYTES)
+        .read_to_string()
+        .ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The meter's own warnings (its stats' `warnings[]`) as Snapshot warnings: one
+/// `meter_serves_lan` for the routes open to the LAN (one code per scope in a Snapshot: each
+/// route's message, in one). Codes this version does not know are left out.
+pub fn meter_warnings(stats: &Value) -> Vec<clusterbar_model::Warning> {
+    let lan: Vec<String> = stats
+        .get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|w| w.get("code").and_then(Value::as_str) == Some("meter_serves_lan"))
+        .filter_map(|w| w.get("message").and_then(Value::as_str))
+        .map(|message| crate::format::printable(message).into_owned())
+        .collect();
+    if lan.is_empty() {
+        return Vec::new();
+    }
+    vec![clusterbar_model::Warning::meter_serves_lan(&lan.join(" "))]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_meters_lan_routes_are_one_warning() {
+        assert!(meter_warnings(&json!({"clients": []})).is_empty());
+        assert!(meter_warnings(&json!({"warnings": [{"code": "something_new", "message": "x"}]})).is_empty());
+        let stats = json!({"warnings": [
+            {"code": "meter_serves_lan", "route": "box2", "message": "The meter serves route box2 on port 11436."},
+            {"code": "meter_serves_lan", "route": "box3", "message": "The meter serves route box3 on port 11437.\u{1b}[2J"},
+        ]});
+        let warnings = meter_warnings(&stats);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].code, "meter_serves_lan");
+        assert!(warnings[0].message.contains("port 11436") && warnings[0].message.contains("port 11437"));
+        assert!(!warnings[0].message.contains('\u{1b}'), "{}", warnings[0].message);
+    }
 
     #[test]
     fn the_meters_entry_for_the_agent_is_read() {
