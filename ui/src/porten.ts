@@ -18,6 +18,8 @@ let joining = false;
 /** The last join's outcome stays on screen until dismissed, even once the cluster shows. */
 let joinOutcomeShown = false;
 let signingIn = false;
+/** This run's sign-in succeeded: said in the state line even before an agent reports it. */
+let signedIn = false;
 
 const STEP_WORDS: Record<string, string> = {
   starting_exo: "Starting exo…",
@@ -69,14 +71,14 @@ export async function refreshKeyState(): Promise<void> {
 function renderAgent(agent: AgentStatus | null, installed: string): void {
   const enroll = $("porten-enroll") as HTMLButtonElement;
   const signin = $("porten-signin") as HTMLButtonElement;
-  signin.hidden = signingIn || agent?.logged_in === true;
+  const login = agent ? agent.logged_in : signedIn ? true : undefined;
+  signin.hidden = signingIn || login === true;
   signin.disabled = installed === "not_installed";
   // "Stop agent" only beside an agent that runs (or waits to): a stopped one offers Enroll again.
   const active = agent !== null && ["held", "starting", "running", "adopted", "restarting"].includes(agent.state);
   enroll.textContent = active ? "Stop agent" : "Enroll cluster";
   enroll.dataset.enrolled = active ? "true" : "false";
   enroll.disabled = installed === "not_installed" && !agent;
-  const login = agent?.logged_in;
   $("porten-login-state").textContent =
     installed === "not_installed" ? "Porten agent not installed" : login === true ? "Signed in" : login === false ? "Not signed in" : "";
   if (!agent) {
@@ -188,7 +190,11 @@ async function signIn(showError: (t: string) => void): Promise<void> {
         browser.className = e.result.kind === "success" ? "small" : "small error-line";
         $("porten-cancel").hidden = true;
         // Signed in: the code box has done its job; the state line says "Signed in".
-        if (e.result.kind === "success") $("porten-login").hidden = true;
+        if (e.result.kind === "success") {
+          signedIn = true;
+          $("porten-login").hidden = true;
+          $("porten-login-state").textContent = "Signed in";
+        }
         break;
       }
     }

@@ -100,8 +100,39 @@ async fn open_app(config: &Path, logs: &Path, env: &[(&str, &Path)]) -> (Driver,
     (driver, client)
 }
 
+/// Clicks an element after scrolling it to the middle of the popover (the footer is sticky:
+/// an element scrolled only to the bottom edge would sit under it).
 async fn click(client: &Client, id: &str) {
-    client.find(Locator::Id(id)).await.expect(id).click().await.expect(id);
+    click_css(client, &format!("#{id}")).await;
+}
+
+async fn click_css(client: &Client, css: &str) {
+    client
+        .execute(
+            "const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'});",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .expect("scrolling to the element");
+    client
+        .find(Locator::Css(css))
+        .await
+        .expect(css)
+        .click()
+        .await
+        .expect(css);
+}
+
+/// Whether an element is on screen (not hidden by itself or an ancestor).
+async fn displayed(client: &Client, id: &str) -> bool {
+    let value = client
+        .execute(
+            "const e = document.getElementById(arguments[0]); return !!e && e.getClientRects().length > 0",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .expect("reading whether an element shows");
+    value == serde_json::json!(true)
 }
 
 /// Waits until the element has a `data-bytes` attribute, i.e. the first Snapshot rendered.
@@ -740,7 +771,16 @@ async fn wait_for_text(client: &Client, id: &str, what: &str, ok: impl Fn(&str) 
         if Instant::now() >= deadline {
             screenshot_after_paint(client, &format!("failed-{id}.png")).await;
             let error = text(client, "error-line").await;
-            panic!("#{id} never showed {what}; it says {now:?}; page error {error:?} (target/ci/failed-{id}.png)");
+            let section = client
+                .execute(
+                    "const e = document.getElementById(arguments[0]); const s = e && e.closest('section'); return s ? s.innerText : ''",
+                    vec![serde_json::json!(id)],
+                )
+                .await
+                .unwrap_or_default();
+            panic!(
+                "#{id} never showed {what}; it says {now:?}; page error {error:?}; its section: {section} (target/ci/failed-{id}.png)"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -811,6 +851,16 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
     let joined = wait_for_text(&client, "join-progress", "joined", |t| t.starts_with("Joined with ")).await;
     assert!(joined.contains("mini-2") || joined.contains("studio-1"), "{joined}");
     wait_for_text(&client, "box-count", "2 boxes", |t| t == "2 boxes").await;
+    // The flow collapsed to its outcome: no "not in a cluster" lead or Join button under the
+    // two-box list, and no pre-join checklist beside the cluster's own picture.
+    assert!(
+        !displayed(&client, "join-lead").await,
+        "the 'not in a cluster' lead shows under a cluster"
+    );
+    assert!(
+        !displayed(&client, "preflight").await,
+        "the pre-join checklist outlived the join"
+    );
     screenshot_after_paint(&client, "popover-joined.png").await;
 
     // Sign in: the code shows while the user approves, and only the Hub's URL is opened.
@@ -821,7 +871,13 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
         .await
         .unwrap();
     screenshot_after_paint(&client, "popover-sign-in.png").await;
-    wait_for_text(&client, "porten-browser", "success", |t| t == "Signed in.").await;
+    wait_for_text(&client, "porten-login-state", "signed in", |t| t == "Signed in").await;
+    // Signed in: the code box has done its job and is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while displayed(&client, "porten-login").await {
+        assert!(Instant::now() < deadline, "the sign-in code box stayed after success");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let urls = std::fs::read_to_string(&opened).expect("the opener was called");
     assert_eq!(
         urls.lines().collect::<Vec<_>>(),
@@ -858,25 +914,36 @@ async fn load_and_unload_a_model_from_the_popover() {
         .await
         .expect("at least one model that fits");
     let id = first.attr("data-id").await.unwrap().expect("data-id");
-    first.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    click_css(&client, &format!("#loadable li.loadable[data-id='{id}'] button")).await;
     let row = "#model-list li.model[data-state='ready'] .model-id";
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(el) = client.find(Locator::Css(row)).await {
-            assert_eq!(el.text().await.unwrap(), id);
+            // The row shows the short name; the full id is its tooltip.
+            assert_eq!(el.attr("title").await.unwrap().as_deref(), Some(id.as_str()));
+            // (Read as textContent: WebKitWebDriver reports an ellipsis-clipped span's text as empty.)
+            let shown = client
+                .execute(
+                    "return document.querySelector(arguments[0]).textContent",
+                    vec![serde_json::json!(row)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(shown.as_str(), Some(id.rsplit('/').next().unwrap_or(&id)));
             break;
         }
         assert!(Instant::now() < deadline, "{id} never became ready in the popover");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     screenshot_after_paint(&client, "popover-model-ready.png").await;
-    client
-        .find(Locator::Css("#model-list li.model button.unload"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_css(&client, "#model-list li.model button.unload").await;
+    // Unload stops serving that model: it asks first.
+    let question = wait_for_text(&client, "confirm-text", "the Unload question", |t| {
+        t.starts_with("Unload ")
+    })
+    .await;
+    assert!(question.contains("Requests for it fail"), "{question}");
+    click(&client, "confirm-ok").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !client
         .find_all(Locator::Css("#model-list li.model"))
