@@ -58,7 +58,7 @@ describe("the energy line", () => {
       week: window({ wh_per_million_tokens: null }),
       currency: "EUR",
     });
-    expect(words?.perToken).toBe("Energy per 1M tokens: now 333 Wh · today 41.3 Wh");
+    expect(words?.perToken).toBe("Wh per 1M tokens: now 333 · today 41.3");
     expect(words?.cost).toBe("Electricity 0.100 EUR per 1M tokens · 0.420 EUR today");
     expect(words?.porten).toBe("1,200 of today's 5,000 tokens went to Porten");
   });

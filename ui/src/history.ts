@@ -60,7 +60,7 @@ export function align(series: Series): Aligned {
 function whPerMillion(w: EnergyWindow): string | null {
   if (w.wh_per_million_tokens === null) return null;
   const v = w.wh_per_million_tokens;
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} Wh`;
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
 }
 
 function money(value: number, currency: string): string {
@@ -86,7 +86,7 @@ export function energyWords(energy: EnergyFigures | null): { perToken: string; c
     .filter((p): p is string => p !== null);
   const perToken =
     parts.length > 0
-      ? `Energy per 1M tokens: ${parts.join(" · ")}`
+      ? `Wh per 1M tokens: ${parts.join(" · ")}`
       : `Energy: ${energy.today.energy_wh.toFixed(1)} Wh today, no tokens served yet`;
   let cost: string | null = null;
   const currency = energy.currency;

@@ -121,6 +121,10 @@ export async function refreshHistory(force = false): Promise<void> {
 }
 
 export function wireHistory(): void {
+  // Drawn when opened (its charts need their width), then kept fresh at most once a minute.
+  document.getElementById("history-details")?.addEventListener("toggle", (e) => {
+    if ((e.currentTarget as HTMLDetailsElement).open) void refreshHistory(true);
+  });
   for (const button of Array.from(document.querySelectorAll<HTMLButtonElement>("#history-spans button"))) {
     button.addEventListener("click", () => {
       span = Number(button.dataset.span);

@@ -1,17 +1,16 @@
-// The Throughput section: the live tokens/s figure, a 15-minute chart per model (uPlot), TTFT,
+// The Throughput section: the live tokens/s figure, a sparkline from the first activity (uPlot), TTFT,
 // requests in flight and tokens served today, from the meter's pushed stats.
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { render } from "lit-html";
-import { agoLabel, chartWindow } from "./chartwindow";
+import { agoLabel, sparkWindow } from "./chartwindow";
 import { routesView } from "./ollama";
 import type { ThroughputUpdate } from "./types";
 
 const PALETTE = ["#30a46c", "#0a84ff", "#ff9f0a", "#bf5af2", "#ff375f", "#64d2ff"];
 
 let chart: uPlot | null = null;
-let chartSeries = "";
 
 function text(id: string, value: string): void {
   const el = document.getElementById(id);
@@ -67,41 +66,22 @@ function drawChart(update: ThroughputUpdate): void {
   const stats = update.stats;
   const host = document.getElementById("tps-chart");
   if (!stats || !host) return;
-  const { xs, models, perModel } = chartWindow(stats.history);
-  const data: uPlot.AlignedData = [xs, ...perModel];
-  const key = models.join("\n");
-  if (!chart || key !== chartSeries) {
-    chart?.destroy();
-    chartSeries = key;
-    const width = Math.max(200, host.clientWidth || 340);
+  const spark = sparkWindow(stats.history);
+  text("spark-start", agoLabel(spark.spanS));
+  text("spark-max", spark.max > 0 ? `peak ${spark.max.toFixed(spark.max < 10 ? 1 : 0)} tok/s` : "idle");
+  const data: uPlot.AlignedData = [spark.xs, spark.total];
+  if (!chart) {
     chart = new uPlot(
       {
-        width,
-        height: 110,
-        legend: { show: models.length > 1 },
+        width: Math.max(200, host.clientWidth || 340),
+        height: 36,
+        legend: { show: false },
         cursor: { show: false },
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
-        axes: [
-          {
-            stroke: "#888",
-            grid: { show: false },
-            size: 22,
-            font: "10px system-ui",
-            // Minutes ago reads faster in a glance than clock times.
-            values: (_u, splits) => splits.map((v) => agoLabel(Date.now() / 1000 - v)),
-          },
-          { stroke: "#888", size: 34, font: "10px system-ui", grid: { stroke: "rgba(128,128,128,0.2)" } },
-        ],
-        series: [
-          {},
-          ...models.map((m, i) => ({
-            label: m.split("/").pop() ?? m,
-            stroke: PALETTE[i % PALETTE.length],
-            fill: `${PALETTE[i % PALETTE.length]}33`,
-            width: 1.5,
-            points: { show: false },
-          })),
-        ],
+        // No axes: the labels under it say the span, the peak and "now".
+        axes: [{ show: false }, { show: false }],
+        // A little below 0, so an idle baseline shows as a line rather than the chart's edge.
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [-0.06 * Math.max(1, max), Math.max(1, max * 1.1)] } },
+        series: [{}, { stroke: PALETTE[0], fill: `${PALETTE[0]}33`, width: 1.5, points: { show: false } }],
       },
       data,
       host,

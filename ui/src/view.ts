@@ -262,9 +262,11 @@ function nodeRow(n: NodeView, c: ClusterView, page: PageState, act: Actions): Te
     <details ?open=${page.openBoxes.has(n.name)} @toggle=${onToggle}>
       <summary aria-label=${label}>
         <span class="chevron" aria-hidden="true"></span>
-        <span class="row-name">${n.name}</span>
-        ${n.is_this_node ? html`<span class="tag">this Mac</span>` : nothing}
-        ${stale ? html`<span class="tag amber">seen ${formatAgo((n.last_seen_s ?? 0) * 1000)}</span>` : nothing}
+        <span class="row-title">
+          <span class="row-name" title=${n.name}>${n.name}</span>
+          ${n.is_this_node ? html`<span class="tag">this Mac</span>` : nothing}
+          ${stale ? html`<span class="tag amber">seen ${formatAgo((n.last_seen_s ?? 0) * 1000)}</span>` : nothing}
+        </span>
         <span class="row-meter">${memoryBar(used, total, usable, `${n.name} memory used`)}</span>
         <span class="row-figure box-memory">${memory}</span>
         <span class="row-figure">${watts}</span>

@@ -294,6 +294,29 @@ async fn corrupt_settings_are_set_aside_and_the_popover_says_so() {
     client.close().await.expect("closing the session");
 }
 
+/// The first screen (no scrolling, 380 × 600 less the sticky footer) holds the header, the
+/// attention rows, the cluster picture, every box row and the throughput sparkline and figures;
+/// saved as `name`.
+async fn at_a_glance(client: &Client, name: &str) {
+    client.execute("window.scrollTo(0, 0); document.body.scrollTop = 0;", vec![]).await.unwrap();
+    let below = client
+        .execute(
+            "const fold = document.getElementById('footer').getBoundingClientRect().top; \
+             const parts = ['#header', '#attention', '#topology', '#node-list li.node:last-child', '#throughput .spark', '#tokens-today']; \
+             return parts.filter((css) => { const e = document.querySelector(css); \
+               return !e || e.getClientRects().length === 0 || e.getBoundingClientRect().bottom > fold + 0.5; });",
+            vec![],
+        )
+        .await
+        .expect("measuring the first screen");
+    let viewport = client
+        .execute("return [window.innerWidth, window.innerHeight]", vec![])
+        .await
+        .unwrap();
+    screenshot_after_paint(client, name).await;
+    assert_eq!(below, serde_json::json!([]), "below the fold (or missing) at {viewport}: {below}");
+}
+
 /// Ten minutes of history (10 s rows) of the three boxes, recorded "before" the app starts:
 /// 300 W and 500 tokens a step. Returns the tokens the rows hold.
 fn seed_history(config: &Path) -> u64 {
@@ -415,6 +438,31 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
     };
     names.sort();
     assert_eq!(names, ["mini-2", "mini-3", "studio-1"]);
+    at_a_glance(&client, "popover-glance-light.png").await;
+
+    // Keyboard: ↓ moves from one box row to the next, Enter opens it.
+    client
+        .execute("document.querySelector('#node-list li.node summary').focus()", vec![])
+        .await
+        .unwrap();
+    let focused_row = || async {
+        client
+            .execute("return document.activeElement.closest('li.node')?.dataset.name ?? ''", vec![])
+            .await
+            .unwrap()
+    };
+    let first_row = focused_row().await;
+    client.active_element().await.unwrap().send_keys("\u{E015}").await.unwrap();
+    let second_row = focused_row().await;
+    assert_ne!(first_row, second_row, "↓ moved to the next box");
+    assert_ne!(second_row, serde_json::json!(""), "focus stayed in the box list");
+    client.active_element().await.unwrap().send_keys("\u{E007}").await.unwrap();
+    let open = client
+        .execute("return document.activeElement.closest('details').open", vec![])
+        .await
+        .unwrap();
+    assert_eq!(open, serde_json::json!(true), "Enter opened the focused box");
+    client.active_element().await.unwrap().send_keys("\u{E007}").await.unwrap();
     assert_eq!(text(&client, "box-count").await, "3 boxes");
     assert_eq!(
         text(&client, "state-word").await,
@@ -520,6 +568,7 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
     assert_eq!(opened, serde_json::json!(true), "the picture's box opens its row");
 
     // History recorded before this launch is charted, and says what `clusterbar history` says.
+    click_css(&client, "#history-details > summary").await;
     let status = wait_for_text(&client, "history-status", "the history", |t| {
         t.contains("tokens served")
     })
@@ -546,7 +595,7 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
     let charts = attrs(&client, "#history .chart:not([hidden]) canvas", "class").await;
     assert_eq!(charts.len(), 3, "throughput, power and memory are drawn");
     let energy = text(&client, "energy-line").await;
-    assert!(energy.starts_with("Energy per 1M tokens: now "), "{energy}");
+    assert!(energy.starts_with("Wh per 1M tokens: now "), "{energy}");
     client
         .execute("document.getElementById('throughput').scrollIntoView()", vec![])
         .await
@@ -707,13 +756,14 @@ async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
     }
     let ttft = text(&client, "ttft-p50").await;
     assert!(ttft.ends_with(" ms"), "TTFT p50 shown: {ttft}");
-    assert!(text(&client, "meter-line")
+    assert!(content(&client, "meter-line")
         .await
         .contains(&format!("127.0.0.1:{meter_port}")));
     screenshot_after_paint(&client, "popover-throughput.png").await;
 
     // Benchmark before routing, from the popover: llama-server is no exo, so the model comes from
     // its /v1/models; 3 runs × (story + JSON) go through the meter (another 384 tokens at most).
+    click_css(&client, "#bench-details > summary").await;
     click(&client, "bench-btn").await;
     // While its requests stream, the header carries the live rate (hidden when idle: WebDriver
     // reads a hidden element's text as "").
@@ -1093,5 +1143,30 @@ async fn popover_shows_two_ollama_boxes_and_the_tokens_through_the_meters_route(
         .await
         .unwrap();
     screenshot_after_paint(&client, "popover-ollama.png").await;
+    client.close().await.expect("closing the session");
+}
+
+/// The same three-box cluster in dark mode (GTK's dark theme, which WebKitGTK reports as
+/// prefers-color-scheme: dark): the page follows it, and everything still fits the first screen.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
+async fn popover_at_a_glance_in_dark_mode() {
+    let exo = StandIn::start("three-nodes-rdma.json");
+    let config = tempdir("config-dark");
+    let logs = tempdir("logs-dark");
+    std::fs::write(config.join("settings.json"), format!("{{\"exo_api_port\": {}}}", exo.port)).unwrap();
+    let (_driver, client) = open_app(&config, &logs, &[("GTK_THEME", Path::new("Adwaita:dark"))]).await;
+    wait_for_text(&client, "box-count", "3 boxes", |t| t == "3 boxes").await;
+    let dark = client
+        .execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![])
+        .await
+        .unwrap();
+    assert_eq!(dark, serde_json::json!(true), "the page did not get the dark scheme");
+    let background = client
+        .execute("return getComputedStyle(document.body).backgroundColor", vec![])
+        .await
+        .unwrap();
+    assert_eq!(background, serde_json::json!("rgb(30, 30, 32)"), "the dark background");
+    at_a_glance(&client, "popover-glance-dark.png").await;
     client.close().await.expect("closing the session");
 }
