@@ -54,6 +54,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         cmd::porten::porten_set_api_key,
         cmd::porten::porten_api_key_source,
         cmd::app::open_logs,
+        cmd::app::open_settings,
         cmd::app::quit
     ])
 }
@@ -112,6 +113,8 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| match event {
+            // The Settings window closes and blurs as any window does; only the popover hides.
+            _ if window.label() != popover::POPOVER => {}
             WindowEvent::Focused(false) => popover::on_blur(window.app_handle()),
             WindowEvent::CloseRequested { api, .. } => {
                 // Closing the popover hides it; the app lives in the menu bar until Quit.

@@ -8,15 +8,13 @@ import { glance, GLANCE_WORDS, quitStopsServing, stopExoQuestion, subtitle } fro
 import { energyWords } from "./history";
 import { ollamaView } from "./ollama";
 import { wireBenchmark } from "./bench";
-import { isJoining, refreshKeyState, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
-import type { SettingsView, Snapshot, ThroughputUpdate } from "./types";
+import { isJoining, renderJoinAndPorten, renderPortenTokens, wireJoinAndPorten } from "./porten";
+import type { Snapshot, ThroughputUpdate } from "./types";
 import {
   clusterView,
   modelsView,
   newPageState,
-  OPTIONAL,
   servicesView,
-  settingsView,
   thisMacView,
   warningsView,
   type Actions,
@@ -226,50 +224,6 @@ function showError(text: string): void {
   line.hidden = false;
 }
 
-function renderSettings(view: SettingsView): void {
-  const problem = $("settings-problem");
-  problem.hidden = view.problem === null;
-  problem.textContent = view.problem ?? "";
-  renderView(settingsView(view), $("settings-list"));
-}
-
-async function saveSettings(): Promise<void> {
-  const patch: Record<string, unknown> = {};
-  for (const input of Array.from(document.querySelectorAll<HTMLInputElement>("#settings-list input"))) {
-    const key = input.dataset.key ?? "";
-    const value = input.value.trim();
-    // An empty optional field (a path, the namespace, the price) means unset: null, not "" or 0.
-    if (input.dataset.kind === "bool") patch[key] = input.checked;
-    else if (value === "" && OPTIONAL.has(key)) patch[key] = null;
-    else if (input.dataset.kind === "number") patch[key] = Number(value);
-    else patch[key] = value;
-  }
-  const status = $("settings-status");
-  try {
-    renderSettings(await invoke<SettingsView>("update_settings", { patch }));
-    status.textContent = "Saved.";
-    status.className = "small";
-  } catch (e) {
-    status.textContent = `Not saved: ${errorText(e)}`;
-    status.className = "small error-line";
-  }
-}
-
-async function toggleSettings(): Promise<void> {
-  const panel = $("settings-panel");
-  const button = $("settings-btn");
-  if (!panel.hidden) {
-    panel.hidden = true;
-    button.setAttribute("aria-expanded", "false");
-    return;
-  }
-  renderSettings(await invoke<SettingsView>("settings"));
-  void refreshKeyState();
-  $("settings-status").textContent = "";
-  panel.hidden = false;
-  button.setAttribute("aria-expanded", "true");
-}
-
 /** Opens the "Load…" list with what fits now, or closes it. */
 async function toggleLoadable(): Promise<void> {
   if (page.loadable !== null) {
@@ -282,9 +236,6 @@ async function toggleLoadable(): Promise<void> {
 }
 
 function wire(): void {
-  $("settings-save").addEventListener("click", () => {
-    saveSettings().catch((e) => showError(`Settings: ${errorText(e)}`));
-  });
   wireJoinAndPorten(showError);
   wireBenchmark(showError);
   $("exo-action").addEventListener("click", () => {
@@ -305,8 +256,9 @@ function wire(): void {
     else run();
   });
   $("api-copy").addEventListener("click", () => copyText($("api-address").textContent ?? ""));
+  // Settings open in a window of their own; the popover steps aside, as a menu does.
   $("settings-btn").addEventListener("click", () => {
-    toggleSettings().catch((e) => showError(`Settings: ${errorText(e)}`));
+    invoke("open_settings").catch((e) => showError(`Settings: ${errorText(e)}`));
   });
   $("logs-btn").addEventListener("click", () => {
     invoke("open_logs").catch((e) => showError(`Logs: ${errorText(e)}`));

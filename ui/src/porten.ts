@@ -5,8 +5,8 @@ import { errorText } from "./errors";
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { html, render } from "lit-html";
 import { fixParts } from "./glance";
-import { agentOwner, hubLines, keyWords, shownUrl, tokensLine } from "./portenview";
-import type { AgentStatus, JoinUpdate, KeySource, LoginEvent, MeterStats, PreflightItem, Snapshot } from "./types";
+import { agentOwner, hubLines, shownUrl, tokensLine } from "./portenview";
+import type { AgentStatus, JoinUpdate, LoginEvent, MeterStats, PreflightItem, Snapshot } from "./types";
 
 const $ = (id: string): HTMLElement => {
   const el = document.getElementById(id);
@@ -57,15 +57,6 @@ export function renderPortenTokens(stats: MeterStats | null): void {
   const el = $("porten-tokens");
   el.hidden = line === null;
   el.textContent = line ?? "";
-}
-
-/** Shown when Settings open: where the key comes from (never the key). */
-export async function refreshKeyState(): Promise<void> {
-  const source = await invoke<KeySource | null>("porten_api_key_source").catch((e) => {
-    $("porten-key-state").textContent = `unreadable: ${errorText(e)}`;
-    return undefined;
-  });
-  if (source !== undefined) $("porten-key-state").textContent = keyWords(source);
 }
 
 function renderAgent(agent: AgentStatus | null, installed: string): void {
@@ -230,18 +221,6 @@ export function wireJoinAndPorten(showError: (t: string) => void): void {
         window.getSelection()?.removeAllRanges();
         window.getSelection()?.addRange(range);
       },
-    );
-  });
-  $("porten-key-save").addEventListener("click", () => {
-    const input = $("porten-key-input") as HTMLInputElement;
-    const key = input.value.trim();
-    if (!key) return;
-    invoke<KeySource>("porten_set_api_key", { key }).then(
-      (source) => {
-        input.value = "";
-        $("porten-key-state").textContent = `${keyWords(source)}; the catalog is checked within a minute`;
-      },
-      (e) => ($("porten-key-state").textContent = `not stored: ${errorText(e)}`),
     );
   });
   $("porten-enroll").addEventListener("click", () => {

@@ -440,7 +440,7 @@ export function settingsView(view: SettingsView): TemplateResult {
     const input =
       kind === "bool"
         ? html`<input id=${id} data-key=${key} data-kind=${kind} type="checkbox" .checked=${live(value === true)}>`
-        : html`<input id=${id} data-key=${key} data-kind=${kind} type=${kind} step=${ifDefined(kind === "number" ? "any" : undefined)} placeholder=${ifDefined(help || undefined)}
+        : html`<input id=${id} data-key=${key} data-kind=${kind} type=${kind} step=${ifDefined(kind === "number" ? "any" : undefined)} placeholder=${ifDefined(kind === "text" && help ? help : undefined)}
             .value=${live(value === null || value === undefined ? "" : String(value))}>`;
     return html`<dt><label for=${id}>${label}</label></dt><dd>${input}${help && kind !== "text" ? html`<span class="muted small"> ${help}</span>` : nothing}</dd>`;
   });

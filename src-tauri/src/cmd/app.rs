@@ -37,6 +37,31 @@ pub(crate) fn fit_popover<R: Runtime>(window: tauri::WebviewWindow<R>, height: f
     Ok(window.set_size(tauri::LogicalSize::new(POPOVER_WIDTH, height))?)
 }
 
+/// The Settings window's label (capabilities/default.json lets it call the settings commands).
+pub(crate) const SETTINGS_WINDOW: &str = "settings";
+
+/// Opens the Settings window, or brings it forward when it is open; the popover steps aside.
+#[tauri::command]
+pub(crate) fn open_settings<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
+    use tauri::Manager;
+    let window = match app.get_webview_window(SETTINGS_WINDOW) {
+        Some(window) => window,
+        None => tauri::WebviewWindowBuilder::new(&app, SETTINGS_WINDOW, tauri::WebviewUrl::App("settings.html".into()))
+            .title("Clusterbar Settings")
+            .inner_size(440.0, 620.0)
+            .min_inner_size(380.0, 420.0)
+            .center()
+            .build()?,
+    };
+    window.show()?;
+    window.set_focus()?;
+    // Pinned open (tests) keeps the popover; otherwise it hides, as a menu does.
+    if !app.state::<AppState>().pinned_open {
+        hide(&app);
+    }
+    Ok(())
+}
+
 #[tauri::command]
 pub(crate) fn open_logs<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
     use tauri_plugin_opener::OpenerExt;

@@ -215,6 +215,13 @@ async fn attrs(client: &Client, css: &str, attr: &str) -> Vec<String> {
 async fn popover_shows_this_machine_with_real_memory_figures() {
     let config = tempdir("config");
     let logs = tempdir("logs");
+    // A meter port of its own: a Clusterbar running on this machine holds the default one.
+    let meter_port = free_port();
+    std::fs::write(
+        config.join("settings.json"),
+        serde_json::json!({ "meter_port": meter_port }).to_string(),
+    )
+    .unwrap();
     let driver = Driver::start(&config, &logs);
     let client = driver.connect().await;
 
@@ -239,10 +246,18 @@ async fn popover_shows_this_machine_with_real_memory_figures() {
     assert_eq!(text(&client, "host-name").await, host.name);
     assert!(["Running", "Stopped", "Not installed"].contains(&content(&client, "exo-state").await.as_str()));
 
-    // The settings panel opens from the footer and names the file it would write.
-    click(&client, "settings-btn").await;
-    let list = text(&client, "settings-list").await;
-    assert!(list.contains("settings.json"), "settings panel: {list}");
+    // This Mac alone: its card, not the cluster's rows; the footer's API row names the meter.
+    assert!(displayed(&client, "boxes").await && !displayed(&client, "cluster").await);
+    // (textContent: WebKitWebDriver reads an ellipsis-styled element's text as empty.)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let api = loop {
+        let api = content(&client, "api-address").await;
+        if api.starts_with("http://127.0.0.1:") || Instant::now() > deadline {
+            break api;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(api, format!("http://127.0.0.1:{meter_port}"), "the footer's API row");
 
     // Nothing the page hides shows anyway (a `display` rule on a class beats the `hidden` attribute
     // unless the stylesheet says otherwise: the sign-in code box once showed before any sign-in).
@@ -298,7 +313,10 @@ async fn corrupt_settings_are_set_aside_and_the_popover_says_so() {
 /// attention rows, the cluster picture, every box row and the throughput sparkline and figures;
 /// saved as `name`.
 async fn at_a_glance(client: &Client, name: &str) {
-    client.execute("window.scrollTo(0, 0); document.body.scrollTop = 0;", vec![]).await.unwrap();
+    client
+        .execute("window.scrollTo(0, 0); document.body.scrollTop = 0;", vec![])
+        .await
+        .unwrap();
     let below = client
         .execute(
             "const fold = document.getElementById('footer').getBoundingClientRect().top; \
@@ -314,7 +332,11 @@ async fn at_a_glance(client: &Client, name: &str) {
         .await
         .unwrap();
     screenshot_after_paint(client, name).await;
-    assert_eq!(below, serde_json::json!([]), "below the fold (or missing) at {viewport}: {below}");
+    assert_eq!(
+        below,
+        serde_json::json!([]),
+        "below the fold (or missing) at {viewport}: {below}"
+    );
 }
 
 /// Ten minutes of history (10 s rows) of the three boxes, recorded "before" the app starts:
@@ -447,22 +469,43 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
         .unwrap();
     let focused_row = || async {
         client
-            .execute("return document.activeElement.closest('li.node')?.dataset.name ?? ''", vec![])
+            .execute(
+                "return document.activeElement.closest('li.node')?.dataset.name ?? ''",
+                vec![],
+            )
             .await
             .unwrap()
     };
     let first_row = focused_row().await;
-    client.active_element().await.unwrap().send_keys("\u{E015}").await.unwrap();
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E015}")
+        .await
+        .unwrap();
     let second_row = focused_row().await;
     assert_ne!(first_row, second_row, "↓ moved to the next box");
     assert_ne!(second_row, serde_json::json!(""), "focus stayed in the box list");
-    client.active_element().await.unwrap().send_keys("\u{E007}").await.unwrap();
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
     let open = client
         .execute("return document.activeElement.closest('details').open", vec![])
         .await
         .unwrap();
     assert_eq!(open, serde_json::json!(true), "Enter opened the focused box");
-    client.active_element().await.unwrap().send_keys("\u{E007}").await.unwrap();
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
     assert_eq!(text(&client, "box-count").await, "3 boxes");
     assert_eq!(
         text(&client, "state-word").await,
@@ -1011,7 +1054,7 @@ async fn load_and_unload_a_model_from_the_popover() {
 /// and loses nothing.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the built app, tauri-driver, WebKitWebDriver and a display (scripts/test-all.sh)"]
-async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
+async fn settings_are_edited_in_their_window_and_bad_values_refused() {
     let config = tempdir("config-edit");
     let logs = tempdir("logs-edit");
     let meter_port = free_port();
@@ -1021,7 +1064,20 @@ async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
     )
     .unwrap();
     let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let popover = client.window().await.unwrap();
     click(&client, "settings-btn").await;
+    // Settings open in a window of their own (the popover stays a glance).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let settings = loop {
+        let windows = client.windows().await.unwrap();
+        if let Some(other) = windows.into_iter().find(|w| *w != popover) {
+            break other;
+        }
+        assert!(Instant::now() < deadline, "no Settings window opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    client.switch_to_window(settings).await.unwrap();
+    assert_eq!(client.title().await.unwrap(), "Clusterbar Settings");
 
     let toggle = client
         .wait()
@@ -1049,6 +1105,8 @@ async fn settings_are_edited_in_the_popover_and_bad_values_refused() {
     let after: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(config.join("settings.json")).unwrap()).unwrap();
     assert_eq!(after, saved, "a refused change writes nothing");
+    screenshot_after_paint(&client, "settings-window.png").await;
+    client.switch_to_window(popover).await.unwrap();
     client.close().await.expect("closing the session");
 }
 
@@ -1154,7 +1212,11 @@ async fn popover_at_a_glance_in_dark_mode() {
     let exo = StandIn::start("three-nodes-rdma.json");
     let config = tempdir("config-dark");
     let logs = tempdir("logs-dark");
-    std::fs::write(config.join("settings.json"), format!("{{\"exo_api_port\": {}}}", exo.port)).unwrap();
+    std::fs::write(
+        config.join("settings.json"),
+        format!("{{\"exo_api_port\": {}}}", exo.port),
+    )
+    .unwrap();
     let (_driver, client) = open_app(&config, &logs, &[("GTK_THEME", Path::new("Adwaita:dark"))]).await;
     wait_for_text(&client, "box-count", "3 boxes", |t| t == "3 boxes").await;
     let dark = client
