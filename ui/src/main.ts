@@ -332,6 +332,9 @@ function guarded(what: string, f: () => void): void {
 }
 
 async function start(): Promise<void> {
+  // macOS gives the popover a transparent window with the system's material behind it; the
+  // page then leaves its own background off. Elsewhere the window is opaque.
+  if (navigator.userAgent.includes("Mac OS X")) document.documentElement.classList.add("vibrant");
   wire();
   const channel = new Channel<Snapshot>();
   channel.onmessage = (s) => guarded("render", () => render(s));
