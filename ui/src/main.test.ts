@@ -6,6 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import indexHtml from "../index.html?raw";
+import { contradictions } from "./consistency";
 import { snapshot } from "./testdata";
 import type { Snapshot } from "./types";
 
@@ -38,6 +39,8 @@ vi.mock("./historychart", () => ({ wireHistory: () => {}, refreshHistory: async 
 const send = (s: Snapshot) => {
   if (!ipc.onSnapshot) throw new Error("the page never subscribed");
   ipc.onSnapshot(structuredClone(s));
+  // Whatever arrives, no two parts of the page may disagree.
+  expect(contradictions(document)).toEqual([]);
 };
 const $ = (id: string) => {
   const el = document.getElementById(id);
@@ -116,6 +119,27 @@ describe("the popover page", () => {
     button.click();
     $("confirm-ok").click();
     expect(ipc.calls.slice(before)).toContain("exo_stop");
+  });
+
+  it("never contradicts itself across the states the old page got wrong", () => {
+    // An error stands: the header says Not serving, not Degraded.
+    const broken = snapshot();
+    broken.warnings = [...broken.warnings, { code: "exo_unreachable", scope: "this_mac", severity: "error", message: "exo is not answering", fix: "Start exo" }];
+    send(broken);
+    expect($("state-word").textContent).toBe("Not serving");
+    // An Ollama-only Mac with a pinned model serves, with no cluster and no exo.
+    const ollama = snapshot();
+    ollama.cluster = null;
+    ollama.warnings = [];
+    ollama.ollama = {
+      boxes: [{ address: "127.0.0.1:11434", name: "this Mac", is_local: true, reachable: true, error: null, version: "0.12.6", loaded: [{ name: "llama3.2:latest", size_bytes: 1, vram_bytes: 1, context_length: null, parameter_size: null, quantization: null, expires_at_unix_ms: null, pinned: true }], installed: [], env: null, route: null, evictions: [] }],
+    };
+    send(ollama);
+    expect($("state-word").textContent).toBe("Serving");
+    // This Mac alone gets its card; in the cluster it is one of the rows, never both.
+    expect($("boxes").hidden).toBe(false);
+    send(snapshot());
+    expect($("boxes").hidden).toBe(true);
   });
 
   it("opens Settings in a window of their own", () => {
