@@ -4,7 +4,8 @@
 # to open it (show request → the page's first painted frame with a snapshot, as the app logs
 # it). Both designs of the popover's web view, side by side: `kept` (created at start, hidden
 # between opens) and `on-demand` (created on show, destroyed on hide), chosen by
-# CLUSTERBAR_POPOVER_WEBVIEW. Prints figures; asserts nothing (a noisy machine must not fail a
+# CLUSTERBAR_POPOVER_WEBVIEW; and the kept design with the history recorder off
+# (CLUSTERBAR_HISTORY=off), so recording's own cost shows as the difference. Prints figures; asserts nothing (a noisy machine must not fail a
 # build). Linux, under Xvfb (a D-Bus session is started if there is none: the popover is opened
 # and closed through a second launch, which the single-instance plugin hands over over D-Bus):
 #   xvfb-run -a scripts/bench-idle.sh [seconds] [app-binary]
@@ -87,14 +88,14 @@ open_popover() { # prints the time to open in ms, or "none" after 15 s
 }
 close_popover() { "$bin" --hide >/dev/null 2>&1 || true; }
 
-bench() { # design
-  local design=$1 times=() t
-  logs="$work/logs-$design"
-  CLUSTERBAR_POPOVER_WEBVIEW=$design CLUSTERBAR_CONFIG_DIR="$work/config-$design" CLUSTERBAR_LOG_DIR="$logs" \
-    "$bin" >/dev/null 2>&1 &
+bench() { # design:history (history: on|off)
+  local design=${1%%:*} history=${1##*:} times=() t
+  logs="$work/logs-$design-$history"
+  CLUSTERBAR_POPOVER_WEBVIEW=$design CLUSTERBAR_HISTORY=$history CLUSTERBAR_CONFIG_DIR="$work/config-$design-$history" \
+    CLUSTERBAR_LOG_DIR="$logs" "$bin" >/dev/null 2>&1 &
   app=$!
   sleep 8 # start-up is not idle
-  echo "$design:"
+  echo "$design, history $history:"
   # Closed after it was open once, as a user finds it (on-demand: its web view was destroyed).
   for _ in $(seq "$opens"); do
     t=$(open_popover); times+=("$t")
@@ -117,6 +118,6 @@ use_perf=0
 perf stat -e task-clock true >/dev/null 2>&1 && use_perf=1
 
 echo "Clusterbar app idle cost ($bin, ${secs}s windows, $opens opens per design)"
-for design in ${DESIGNS:-kept on-demand}; do
-  bench "$design"
+for variant in ${VARIANTS:-kept:on kept:off on-demand:on}; do
+  bench "$variant"
 done

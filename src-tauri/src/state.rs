@@ -73,24 +73,30 @@ impl AppState {
         let mut standing = loaded.standing_warnings();
         // Opened before the sampler, so a file set aside is a standing warning from the first sample.
         let history_path = store.path().with_file_name(history::FILE_NAME);
-        let recorder = match history::spawn_recorder(&history_path) {
-            Ok((handle, problem)) => {
-                if let Some(problem) = problem {
-                    standing.push(clusterbar_core::warnings::Warning::history_unavailable(
-                        &problem.message,
-                        true,
-                    ));
+        // `CLUSTERBAR_HISTORY=off`: no recording (a switch for scripts/bench-idle.sh, which
+        // measures the app's idle cost with and without it).
+        let recording = std::env::var("CLUSTERBAR_HISTORY").map_or(true, |v| v != "off");
+        let recorder = match recording.then(|| history::spawn_recorder(&history_path)) {
+            None => None,
+            Some(started) => match started {
+                Ok((handle, problem)) => {
+                    if let Some(problem) = problem {
+                        standing.push(clusterbar_core::warnings::Warning::history_unavailable(
+                            &problem.message,
+                            true,
+                        ));
+                    }
+                    Some(handle)
                 }
-                Some(handle)
-            }
-            Err(error) => {
-                tracing::warn!(%error, "no history this run");
-                standing.push(clusterbar_core::warnings::Warning::history_unavailable(
-                    &format!("No history is recorded this run: {error}"),
-                    false,
-                ));
-                None
-            }
+                Err(error) => {
+                    tracing::warn!(%error, "no history this run");
+                    standing.push(clusterbar_core::warnings::Warning::history_unavailable(
+                        &format!("No history is recorded this run: {error}"),
+                        false,
+                    ));
+                    None
+                }
+            },
         };
         let settings = tokio::sync::watch::Sender::new(loaded.settings);
         let head = HeadNode::new(settings.subscribe());
