@@ -46,6 +46,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, state: AppState) -> tau
         cmd::models::model_load,
         cmd::models::model_unload,
         cmd::bench::run_benchmark,
+        cmd::bench::run_ollama_benchmark,
         cmd::join::join_cluster,
         cmd::join::join_cancel,
         cmd::porten::porten_login,

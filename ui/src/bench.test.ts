@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { benchCells, progressLine, shortModel } from "./bench";
+import { benchCells, ollamaRows, progressLine, shortModel } from "./bench";
 import type { ModelBench } from "./types";
 
 const summary = (p50: number) => ({ n: 3, min: p50, p50, p95: p50, max: p50 });
@@ -38,5 +38,32 @@ describe("progress", () => {
   it("names the model briefly", () => {
     expect(shortModel("a/b/c")).toBe("c");
     expect(progressLine({ model: "org/m", request: 2, requests: 6 })).toBe("m: request 2 of 6…");
+  });
+});
+
+describe("the Ollama benchmark's rows", () => {
+  it("names the box in each row, and says why a box has none", () => {
+    const model = {
+      model: "llama3.2:latest",
+      runs: 3,
+      failures: [],
+      ttft_ms: { n: 3, min: 50, p50: 60, p95: 70, max: 70 },
+      decode_tokens_per_s: { n: 3, min: 40, p50: 48.5, p95: 50, max: 50 },
+      e2e_ms: null,
+      completion_tokens: null,
+      json_fidelity: { asked: 3, parsed: 3, schema_ok: 3, parsed_share: 1, schema_share: 1 },
+    };
+    const rows = ollamaRows({
+      engine: "ollama",
+      runs: 3,
+      boxes: [
+        { address: "127.0.0.1:11434", url: "http://127.0.0.1:11434", is_local: true, models: [model] },
+        { address: "192.168.99.2:11434", url: "http://192.168.99.2:11434", is_local: false, problem: "not answering", models: [] },
+      ],
+    });
+    expect(rows.map((r) => r.cells)).toEqual([
+      ["this Mac · llama3.2:latest", "60 ms", "48.5 tok/s", "3/3 valid", ""],
+      ["192.168.99.2:11434", "—", "—", "—", "not answering"],
+    ]);
   });
 });

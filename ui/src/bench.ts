@@ -3,7 +3,7 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { errorText } from "./errors";
-import type { BenchProgress, BenchReport, ModelBench } from "./types";
+import type { BenchProgress, BenchReport, BoxesBenchReport, ModelBench } from "./types";
 
 /** Runs per model the popover asks for (each run is a story and a JSON answer). */
 export const POPOVER_BENCH_RUNS = 3;
@@ -30,17 +30,30 @@ export function progressLine(p: BenchProgress): string {
   return `${shortModel(p.model)}: request ${p.request} of ${p.requests}…`;
 }
 
-function renderReport(report: BenchReport): void {
+/** The Ollama report as rows: each box × model, the model cell naming the box ("this Mac ·
+ * llama3.2:latest"); a box with no rows says why in one row. */
+export function ollamaRows(report: BoxesBenchReport): { key: string; cells: string[]; title?: string }[] {
+  return report.boxes.flatMap((b) => {
+    const box = b.is_local ? "this Mac" : b.address;
+    if (b.models.length === 0) return [{ key: b.address, cells: [box, "—", "—", "—", b.problem ?? "not benched"], title: b.problem }];
+    return b.models.map((m) => {
+      const cells = benchCells(m);
+      cells[0] = `${box} · ${cells[0]}`;
+      return { key: `${b.address} ${m.model}`, cells, title: m.failures[0] };
+    });
+  });
+}
+
+function renderRows(rows: { key: string; cells: string[]; title?: string }[]): void {
   const table = document.getElementById("bench-results") as HTMLTableElement | null;
   const body = table?.tBodies[0];
   if (!table || !body) return;
   body.replaceChildren(
-    ...report.models.map((m) => {
+    ...rows.map((r) => {
       const row = document.createElement("tr");
-      row.dataset.model = m.model;
-      const firstFailure = m.failures[0];
-      if (firstFailure) row.title = firstFailure;
-      for (const text of benchCells(m)) {
+      row.dataset.model = r.key;
+      if (r.title) row.title = r.title;
+      for (const text of r.cells) {
         const cell = document.createElement("td");
         cell.textContent = text;
         row.append(cell);
@@ -48,7 +61,11 @@ function renderReport(report: BenchReport): void {
       return row;
     }),
   );
-  table.hidden = report.models.length === 0;
+  table.hidden = rows.length === 0;
+}
+
+function renderReport(report: BenchReport): void {
+  renderRows(report.models.map((m) => ({ key: m.model, cells: benchCells(m), title: m.failures[0] })));
 }
 
 export function wireBenchmark(showError: (text: string) => void): void {
@@ -76,6 +93,25 @@ export function wireBenchmark(showError: (text: string) => void): void {
       })
       .finally(() => {
         button.disabled = false;
+      });
+  });
+  const ollama = document.getElementById("bench-ollama-btn") as HTMLButtonElement | null;
+  ollama?.addEventListener("click", () => {
+    ollama.disabled = true;
+    status.textContent = "Benchmarking each Ollama box in turn…";
+    invoke<BoxesBenchReport>("run_ollama_benchmark", { runs: POPOVER_BENCH_RUNS })
+      .then((report) => {
+        const rows = ollamaRows(report);
+        renderRows(rows);
+        const failed = report.boxes.reduce((n, b) => n + b.models.reduce((k, m) => k + m.failures.length, 0), 0);
+        status.textContent = `${POPOVER_BENCH_RUNS} runs per model on each Ollama box` + (failed ? ` · ${failed} requests failed` : "");
+      })
+      .catch((e) => {
+        status.textContent = `Benchmark failed: ${errorText(e)}`;
+        showError(`Benchmark: ${errorText(e)}`);
+      })
+      .finally(() => {
+        ollama.disabled = false;
       });
   });
 }

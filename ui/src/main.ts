@@ -160,6 +160,7 @@ function paint(): void {
   }
   const ollama = s.ollama ?? null;
   $("ollama").hidden = ollama === null || ollama.boxes.length === 0;
+  $("bench-ollama-btn").hidden = !(ollama?.boxes.some((b) => b.reachable && b.loaded.length > 0) ?? false);
   if (ollama) renderView(ollamaView(ollama, Date.now()), $("ollama"));
   $("services").hidden = false;
   renderView(servicesView(s.services), $("services"));

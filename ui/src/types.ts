@@ -145,6 +145,13 @@ export interface BenchReport {
   models: ModelBench[];
 }
 
+/** `run_ollama_benchmark`: one row per box × model (clusterbar-meter `bench::BoxesBenchReport`). */
+export interface BoxesBenchReport {
+  engine: "openai" | "ollama";
+  runs: number;
+  boxes: { address: string; url: string; is_local: boolean; problem?: string; models: ModelBench[] }[];
+}
+
 export interface BenchProgress {
   model: string;
   request: number;

@@ -3,14 +3,12 @@
 use clap::Args;
 use clusterbar_core::exo::{models_to_bench, ExoClient};
 use clusterbar_core::format::printable;
-use clusterbar_core::ollama::OllamaBox;
 use clusterbar_core::settings::meter_routes::{extra_routes, MeterRoute};
 use clusterbar_core::settings::SettingsStore;
 use clusterbar_meter::bench::{
-    render_boxes_report, render_report, run_bench, run_bench_boxes, BenchOptions, BenchTarget, BoxesBenchReport, Engine,
+    render_boxes_report, render_report, run_bench, run_bench_boxes, BenchOptions, BoxesBenchReport, Engine,
 };
 use clusterbar_meter::{ExtraRoute, Meter, MeterHandle, MeterOptions};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -264,73 +262,6 @@ fn ollama_address(url: &str) -> Result<String, String> {
     Ok(address.to_owned())
 }
 
-/// Seconds to send as `keep_alive` so a bench leaves a loaded model's unload time about as it found
-/// it (a request without one resets it to the daemon's default; a pinned model would lose its pin):
-/// pinned → -1, else what was left, at least a minute so it does not unload between runs.
-fn keep_alive_to_keep(model: &clusterbar_core::ollama::OllamaLoadedModel, now_unix_ms: u64) -> Option<i64> {
-    if model.pinned {
-        return Some(-1);
-    }
-    let left_s = model.expires_at_unix_ms?.saturating_sub(now_unix_ms) / 1000;
-    Some(i64::try_from(left_s).unwrap_or(i64::MAX).max(60))
-}
-
-/// What to ask each box: its loaded models, or the named ones it has installed.
-fn bench_targets(boxes: &[OllamaBox], named: &[String], now_unix_ms: u64) -> Vec<BenchTarget> {
-    boxes
-        .iter()
-        .map(|b| {
-            let mut target = BenchTarget {
-                address: b.address.clone(),
-                is_local: b.is_local,
-                models: Vec::new(),
-                keep_alive_s: b
-                    .loaded
-                    .iter()
-                    .filter_map(|m| Some((m.name.clone(), keep_alive_to_keep(m, now_unix_ms)?)))
-                    .collect::<BTreeMap<_, _>>(),
-                problem: None,
-            };
-            if !b.reachable {
-                target.problem = Some(b.error.clone().unwrap_or_else(|| "not answering".into()));
-                return target;
-            }
-            if named.is_empty() {
-                target.models = b.loaded.iter().map(|m| m.name.clone()).collect();
-                if target.models.is_empty() {
-                    target.problem = Some("no model loaded (pass --model to load one)".into());
-                }
-                return target;
-            }
-            let mut missing = Vec::new();
-            for name in named {
-                let loaded = same_model(b.loaded.iter().map(|m| m.name.as_str()), name);
-                // Installed unknown (its /api/tags failed): asked anyway.
-                let installed = b.installed.is_empty() || same_model(b.installed.iter().map(|m| m.name.as_str()), name);
-                if loaded || installed {
-                    target.models.push(name.clone());
-                } else {
-                    missing.push(name.as_str());
-                }
-            }
-            if !missing.is_empty() {
-                target.problem = Some(format!("not installed here: {}", missing.join(", ")));
-            }
-            target
-        })
-        .collect()
-}
-
-/// Ollama takes "llama3.2" for "llama3.2:latest"; the name is sent as given.
-fn same_model<'a>(mut names: impl Iterator<Item = &'a str>, name: &str) -> bool {
-    let full = if name.contains(':') {
-        name.to_owned()
-    } else {
-        format!("{name}:latest")
-    };
-    names.any(|n| n == name || n == full)
-}
-
 fn run_ollama_bench(args: BenchArgs) -> Result<(), String> {
     let mut settings = SettingsStore::platform().load().settings;
     if let Some(url) = &args.url {
@@ -351,10 +282,10 @@ fn run_ollama_bench(args: BenchArgs) -> Result<(), String> {
             settings.ollama_local_port
         ));
     };
-    let targets = bench_targets(&view.boxes, &args.models, now);
+    let targets = clusterbar_core::ollama::bench::targets(&view.boxes, &args.models, now);
     for (target, b) in targets.iter().zip(&view.boxes) {
         for model in &target.models {
-            if !same_model(b.loaded.iter().map(|m| m.name.as_str()), model) {
+            if !clusterbar_core::ollama::bench::same_model(b.loaded.iter().map(|m| m.name.as_str()), model) {
                 eprintln!(
                     "clusterbar: {} is not loaded on {}: the bench loads it (which may unload another model)",
                     printable(model),
@@ -406,91 +337,6 @@ fn printable_boxes(report: &BoxesBenchReport) -> BoxesBenchReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn loaded(name: &str, expires_at_unix_ms: Option<u64>, pinned: bool) -> clusterbar_core::ollama::OllamaLoadedModel {
-        clusterbar_core::ollama::OllamaLoadedModel {
-            name: name.into(),
-            size_bytes: 1,
-            vram_bytes: None,
-            context_length: None,
-            parameter_size: None,
-            quantization: None,
-            expires_at_unix_ms,
-            pinned,
-        }
-    }
-
-    fn ollama_box(
-        address: &str,
-        loaded: Vec<clusterbar_core::ollama::OllamaLoadedModel>,
-        installed: &[&str],
-    ) -> OllamaBox {
-        OllamaBox {
-            address: address.into(),
-            name: address.into(),
-            is_local: false,
-            reachable: true,
-            error: None,
-            version: None,
-            loaded,
-            installed: installed
-                .iter()
-                .map(|name| clusterbar_core::ollama::OllamaInstalledModel {
-                    name: (*name).into(),
-                    size_bytes: 1,
-                    parameter_size: None,
-                    quantization: None,
-                })
-                .collect(),
-            env: None,
-            route: None,
-            evictions: vec![],
-        }
-    }
-
-    #[test]
-    fn each_box_is_asked_its_loaded_models_or_the_named_ones_it_has() {
-        let now = 1_000_000_000;
-        let full = ollama_box(
-            "192.168.99.2:11434",
-            vec![
-                loaded("llama3.2:latest", Some(now + 3 * 3_600_000), false),
-                loaded("qwen3:32b", None, true),
-                loaded("soon:1b", Some(now + 5_000), false),
-                loaded("unknown:1b", None, false),
-            ],
-            &[
-                "llama3.2:latest",
-                "qwen3:32b",
-                "soon:1b",
-                "unknown:1b",
-                "mistral:latest",
-            ],
-        );
-        let empty = ollama_box("127.0.0.1:11436", vec![], &["mistral:latest"]);
-        let mut gone = ollama_box("192.168.99.3:11434", vec![], &[]);
-        gone.reachable = false;
-        gone.error = Some("not answering".into());
-
-        let targets = bench_targets(&[full.clone(), empty.clone(), gone.clone()], &[], now);
-        assert_eq!(
-            targets[0].models,
-            ["llama3.2:latest", "qwen3:32b", "soon:1b", "unknown:1b"]
-        );
-        let keep: Vec<(&str, i64)> = targets[0].keep_alive_s.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        assert_eq!(keep, [("llama3.2:latest", 10_800), ("qwen3:32b", -1), ("soon:1b", 60)]);
-        assert_eq!(targets[0].problem, None);
-        assert!(targets[1].models.is_empty());
-        assert!(targets[1].problem.as_deref().unwrap().contains("no model loaded"));
-        assert_eq!(targets[2].problem.as_deref(), Some("not answering"));
-
-        let named = ["mistral".to_owned(), "gemma3:27b".to_owned()];
-        let targets = bench_targets(&[full, empty, gone], &named, now);
-        assert_eq!(targets[0].models, ["mistral"]);
-        assert_eq!(targets[0].problem.as_deref(), Some("not installed here: gemma3:27b"));
-        assert_eq!(targets[1].models, ["mistral"]);
-        assert!(targets[2].models.is_empty());
-    }
 
     #[test]
     fn an_ollama_url_is_a_box_root() {

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clusterbar_core::exo::models_to_bench;
-use clusterbar_meter::bench::{run_bench_observed, BenchOptions, BenchProgress, BenchReport};
+use clusterbar_meter::bench::{
+    run_bench_boxes, run_bench_observed, BenchOptions, BenchProgress, BenchReport, BoxesBenchReport, Engine,
+};
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -58,5 +60,44 @@ pub(crate) async fn run_benchmark(
     })
     .await?;
     tracing::info!(models = report.models.len(), "benchmark finished");
+    Ok(report)
+}
+
+/// Benchmark before routing, for the Ollama boxes the latest Snapshot shows (this Mac's and the
+/// settings' `ollama_boxes`): each box's loaded models, one box after the other, over Ollama's
+/// own `/api/chat` (as `clusterbar bench --ollama`), keep-alives left as found.
+#[tauri::command]
+pub(crate) async fn run_ollama_benchmark(
+    state: State<'_, AppState>,
+    runs: u32,
+) -> Result<BoxesBenchReport, CommandError> {
+    if !(1..=20).contains(&runs) {
+        return Err(CommandError::new(
+            ErrorCode::InvalidArgument,
+            format!("runs must be between 1 and 20, not {runs}"),
+        ));
+    }
+    let snapshot = state.sampler.latest();
+    let boxes = snapshot.ollama.map(|view| view.boxes).unwrap_or_default();
+    if boxes.is_empty() {
+        return Err(CommandError::new(
+            ErrorCode::NoModelLoaded,
+            "No Ollama box: this Mac's does not answer and Settings name none.",
+        ));
+    }
+    if state.bench_running.swap(true, Ordering::SeqCst) {
+        return Err(CommandError::new(ErrorCode::Busy, "A benchmark is already running."));
+    }
+    let _slot = BenchSlot(&state.bench_running);
+    let targets = clusterbar_core::ollama::bench::targets(&boxes, &[], clusterbar_core::clock::now_unix_ms());
+    let options = BenchOptions {
+        runs,
+        engine: Engine::Ollama,
+        timeout: std::time::Duration::from_secs(300),
+        ..BenchOptions::default()
+    };
+    tracing::info!(runs, boxes = targets.len(), "Ollama benchmark started");
+    let report = run_bench_boxes(&targets, &options).await;
+    tracing::info!(boxes = report.boxes.len(), "Ollama benchmark finished");
     Ok(report)
 }

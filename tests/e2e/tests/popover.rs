@@ -1196,6 +1196,33 @@ async fn popover_shows_two_ollama_boxes_and_the_tokens_through_the_meters_route(
     })
     .await;
     assert!(row.contains(&format!(":{route_port} → http://{box2_address}")), "{row}");
+    // Benchmark before routing, per box and model, from the popover.
+    click_css(&client, "#bench-details > summary").await;
+    click(&client, "bench-ollama-btn").await;
+    let done = wait_for_text(&client, "bench-status", "the Ollama benchmark", |t| {
+        t.contains("on each Ollama box") || t.starts_with("Benchmark failed")
+    })
+    .await;
+    assert!(done.starts_with("3 runs per model on each Ollama box"), "{done}");
+    let rows = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#bench-results tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<Vec<String>> = serde_json::from_value(rows).unwrap();
+    let models: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(models.len(), 3, "one row per box × loaded model: {rows:?}");
+    assert!(models.iter().any(|m| m.starts_with("this Mac · ")), "{models:?}");
+    assert!(
+        models.contains(&format!("{box2_address} · gpt-oss:120b").as_str()),
+        "{models:?}"
+    );
+    assert!(
+        rows.iter().all(|r| r[2].ends_with(" tok/s")),
+        "every model measured: {rows:?}"
+    );
     client
         .execute("document.getElementById('ollama').scrollIntoView()", vec![])
         .await

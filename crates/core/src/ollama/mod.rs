@@ -11,6 +11,7 @@
 //! plus every `host:port` in the settings' `ollama_boxes`, which is shown with the reason when it
 //! does not answer. Reading only: nothing here loads, unloads or pulls a model.
 
+pub mod bench;
 pub mod env;
 pub mod evictions;
 pub mod fit;
