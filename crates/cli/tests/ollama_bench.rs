@@ -4,23 +4,10 @@
 
 mod common;
 
-use ollama_standin::{parse_scenario, StandIn};
+use ollama_standin::StandIn;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-
-fn scenario(name: &str) -> ollama_standin::Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/ollama-standin/scenarios")
-        .join(name);
-    parse_scenario(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn write_settings(home: &Path, settings: Value) {
-    let dir = home.join("config");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
-}
 
 /// A port nothing listens on (bound, then closed).
 fn closed_port() -> u16 {
@@ -68,16 +55,16 @@ fn row<'a>(report: &'a Value, box_index: usize, model: &str) -> &'a Value {
 fn every_ollama_box_and_loaded_model_is_benched_and_left_as_found() {
     let home = tempfile::tempdir().unwrap();
     // Box 1: 50 tok/s, answers the JSON prompt as asked. Box 2: 25 tok/s, an age that is text.
-    let mut fast = scenario("two-loaded-max-two.json");
+    let mut fast = common::ollama_scenario("two-loaded-max-two.json");
     fast.token_delay = Duration::from_millis(20);
     fast.json_response = Some(r#"{"name": "Ada Lovelace", "age": 36}"#.into());
-    let mut slow = scenario("one-loaded.json");
+    let mut slow = common::ollama_scenario("one-loaded.json");
     slow.token_delay = Duration::from_millis(40);
     slow.json_response = Some(r#"Sure! {"name": "Bo", "age": "forty"}"#.into());
     let fast = StandIn::start(fast, "127.0.0.1", 0).unwrap();
     let slow = StandIn::start(slow, "127.0.0.1", 0).unwrap();
     let gone = format!("127.0.0.1:{}", closed_port());
-    write_settings(
+    common::write_settings(
         home.path(),
         serde_json::json!({ "ollama_local_port": fast.port(), "ollama_boxes": [slow.address(), gone] }),
     );
@@ -180,8 +167,8 @@ fn every_ollama_box_and_loaded_model_is_benched_and_left_as_found() {
 #[test]
 fn one_box_by_url_with_a_named_model_that_is_not_loaded() {
     let home = tempfile::tempdir().unwrap();
-    write_settings(home.path(), serde_json::json!({ "ollama_local_port": 0 }));
-    let mut box1 = scenario("two-loaded-max-two.json");
+    common::write_settings(home.path(), serde_json::json!({ "ollama_local_port": 0 }));
+    let mut box1 = common::ollama_scenario("two-loaded-max-two.json");
     box1.token_delay = Duration::from_millis(10);
     box1.cold_load = Duration::from_millis(1200);
     let box1 = StandIn::start(box1, "127.0.0.1", 0).unwrap();

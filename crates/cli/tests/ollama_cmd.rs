@@ -4,24 +4,11 @@
 
 mod common;
 
-use ollama_standin::{parse_scenario, post, StandIn};
+use ollama_standin::{post, StandIn};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn scenario(name: &str) -> ollama_standin::Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/ollama-standin/scenarios")
-        .join(name);
-    parse_scenario(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn write_settings(home: &Path, settings: Value) {
-    let dir = home.join("config");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
-}
 
 fn status_json(home: &Path) -> Value {
     let output = common::clusterbar(home).args(["status", "--json"]).output().unwrap();
@@ -59,11 +46,11 @@ fn closed_port() -> u16 {
 #[test]
 fn status_shows_both_boxes_their_models_and_keep_alive() {
     let home = tempfile::tempdir().unwrap();
-    let first = StandIn::start(scenario("two-loaded-max-two.json"), "127.0.0.1", 0).unwrap();
-    let second = StandIn::start(scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
+    let first = StandIn::start(common::ollama_scenario("two-loaded-max-two.json"), "127.0.0.1", 0).unwrap();
+    let second = StandIn::start(common::ollama_scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
     let gone = format!("127.0.0.1:{}", closed_port());
     // The first box is "this Mac's" daemon (on its own port, never 11434), the others configured.
-    write_settings(
+    common::write_settings(
         home.path(),
         serde_json::json!({
             "ollama_local_port": first.port(),
@@ -133,11 +120,11 @@ fn status_shows_both_boxes_their_models_and_keep_alive() {
 #[test]
 fn loading_a_third_model_on_a_full_box_warns_of_the_eviction() {
     let home = tempfile::tempdir().unwrap();
-    let mut full = scenario("two-loaded-max-two.json");
+    let mut full = common::ollama_scenario("two-loaded-max-two.json");
     full.cold_load = Duration::from_millis(400);
     let full = StandIn::start(full, "127.0.0.1", 0).unwrap();
-    let other = StandIn::start(scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
-    write_settings(
+    let other = StandIn::start(common::ollama_scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
+    common::write_settings(
         home.path(),
         serde_json::json!({ "ollama_local_port": 0, "ollama_boxes": [full.address(), other.address()] }),
     );
@@ -258,8 +245,8 @@ fn models_fit_with_boxes_needs_no_cluster() {
 #[test]
 fn the_local_daemons_settings_are_shown_and_checked() {
     let home = tempfile::tempdir().unwrap();
-    let local = StandIn::start(scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
-    write_settings(home.path(), serde_json::json!({ "ollama_local_port": local.port() }));
+    let local = StandIn::start(common::ollama_scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
+    common::write_settings(home.path(), serde_json::json!({ "ollama_local_port": local.port() }));
     let proc = home.path().join("proc");
     let ollama = proc.join("4242");
     std::fs::create_dir_all(&ollama).unwrap();
@@ -311,9 +298,9 @@ fn the_local_daemons_settings_are_shown_and_checked() {
 #[test]
 fn a_cluster_running_only_ollama_is_running_not_stopped() {
     let home = tempfile::tempdir().unwrap();
-    let only = StandIn::start(scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
+    let only = StandIn::start(common::ollama_scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
     // No exo anywhere; one configured Ollama box that answers.
-    write_settings(
+    common::write_settings(
         home.path(),
         serde_json::json!({ "ollama_local_port": 0, "ollama_boxes": [only.address()] }),
     );
@@ -328,7 +315,7 @@ fn a_cluster_running_only_ollama_is_running_not_stopped() {
 
     // With a box that does not answer besides: a warning, so degraded.
     let gone = format!("127.0.0.1:{}", closed_port());
-    write_settings(
+    common::write_settings(
         home.path(),
         serde_json::json!({ "ollama_local_port": 0, "ollama_boxes": [only.address(), gone] }),
     );

@@ -46,3 +46,18 @@ pub fn alive(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A stand-in Ollama scenario from tests/ollama-standin/scenarios.
+pub fn ollama_scenario(name: &str) -> ollama_standin::Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/ollama-standin/scenarios")
+        .join(name);
+    ollama_standin::parse_scenario(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Writes `settings` as the settings file of the isolated home.
+pub fn write_settings(home: &Path, settings: serde_json::Value) {
+    let dir = home.join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
+}
