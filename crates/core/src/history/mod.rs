@@ -565,9 +565,9 @@ fn last_counters(conn: &Connection) -> Result<Counters, HistoryError> {
 fn last_model_counters(conn: &Connection) -> Result<std::collections::HashMap<i64, Counters>, HistoryError> {
     let mut stmt = conn.prepare_cached(
         // Per model one seek on the (tier, model, ts) key, not a pass over a day of raw rows:
-        // this runs at every flush.
+        // this runs at every flush (CROSS JOIN keeps models as the outer loop).
         "SELECT m.id, s.requests_total, s.tokens_total FROM models m
-         JOIN model_samples s ON s.tier = 0 AND s.model = m.id
+         CROSS JOIN model_samples s ON s.tier = 0 AND s.model = m.id
            AND s.ts = (SELECT MAX(ts) FROM model_samples WHERE tier = 0 AND model = m.id)",
     )?;
     let rows = stmt.query_map([], |r| {
