@@ -3,6 +3,7 @@
 
 use clap::Args;
 use clusterbar_core::format::printable;
+use clusterbar_core::history::query::mean;
 use clusterbar_core::history::{self, energy, History, RecorderHandle};
 
 #[derive(Args, Debug)]
@@ -136,11 +137,6 @@ fn csv(series: &history::Series) -> String {
         }
     }
     out
-}
-
-fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let (sum, n) = values.flatten().fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / f64::from(n))
 }
 
 fn summary(series: &history::Series, energy: &history::EnergyFigures) -> String {

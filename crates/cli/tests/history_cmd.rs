@@ -50,12 +50,7 @@ fn meter_once(home: &Path) {
     }
     // The first sample is taken at once; give the recorder a moment to queue it.
     std::thread::sleep(Duration::from_millis(300));
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &meter.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(meter.wait().unwrap().success());
+    assert!(common::stop_with_sigterm(&mut meter).success());
 }
 
 #[test]

@@ -204,12 +204,7 @@ fn meter_starts_the_settings_routes_and_command_line_ones_and_prints_each() {
     assert!(lan["fix"].as_str().unwrap().contains("serve_lan"), "{lan}");
     assert_ne!(snapshot["state"], "running");
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &meter.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(meter.wait().unwrap().success());
+    assert!(common::stop_with_sigterm(&mut meter).success());
 }
 
 #[test]

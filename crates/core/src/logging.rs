@@ -88,23 +88,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_http_clients_wire_trace_never_reaches_the_log() {
+    /// What `log` writes through the capped filter `level`, as the log file would hold it.
+    fn logged_at(level: &str, log: impl FnOnce()) -> String {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::registry().with(
             fmt::layer()
                 .with_writer(move || writer.clone())
                 .with_ansi(false)
-                .with_filter(capped(EnvFilter::new("trace"))),
+                .with_filter(capped(EnvFilter::new(level))),
         );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn the_http_clients_wire_trace_never_reaches_the_log() {
+        let text = logged_at("trace", || {
             tracing::trace!(target: "ureq_proto::client", "Authorization: Bearer sk-porten-wire");
             tracing::trace!(target: "ureq::unit", "Authorization: Bearer sk-porten-wire2");
             tracing::debug!(target: "ureq::unit", "GET /v1/models");
             tracing::trace!(target: "clusterbar_core::x", "our own trace");
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         assert!(!text.contains("sk-porten"), "{text}");
         assert!(
             text.contains("GET /v1/models") && text.contains("our own trace"),
@@ -114,20 +120,11 @@ mod tests {
 
     #[test]
     fn at_the_default_level_the_http_client_says_nothing() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            fmt::layer()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .with_filter(capped(EnvFilter::new("warn"))),
-        );
-        tracing::subscriber::with_default(subscriber, || {
+        let text = logged_at("warn", || {
             tracing::debug!(target: "ureq::unit", "GET /v1/models");
             tracing::info!(target: "ureq_proto::client", "connected");
             tracing::warn!(target: "clusterbar_core::x", "a warning");
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         assert!(
             !text.contains("GET /v1/models") && !text.contains("connected"),
             "{text}"

@@ -61,3 +61,14 @@ pub fn write_settings(home: &Path, settings: serde_json::Value) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
 }
+
+/// Stops a command the way a user's Ctrl-C or a service manager does (SIGTERM) and returns how
+/// it exited.
+pub fn stop_with_sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait().unwrap()
+}

@@ -95,7 +95,8 @@ fn merge<R: Timed>(rows: &[R], step: u64, fold: impl Fn(&[R]) -> R) -> Vec<R> {
     rows.chunk_by(|a, b| a.at() / step == b.at() / step).map(fold).collect()
 }
 
-fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+/// The mean of the known values; `None` when none is known (never 0).
+pub fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let (sum, n) = values.flatten().fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / f64::from(n))
 }

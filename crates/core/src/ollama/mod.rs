@@ -207,20 +207,9 @@ impl Reader {
         let mut boxes = Vec::new();
         let answers = self.ask_all(&targets);
         for (target, answer) in targets.iter().zip(answers) {
-            let answer = match answer {
-                Ok(answer) => answer,
-                // The local daemon is shown only when it answers.
-                Err(_) if target.is_local && !target.configured => {
-                    self.evictions.forget(&target.address);
-                    continue;
-                }
-                Err(error) => {
-                    boxes.push(unreachable(target, error));
-                    continue;
-                }
-            };
-            let loaded = match answer.ps {
-                Ok(loaded) => loaded,
+            // No answer, or no /api/ps: the box cannot be asked this sample.
+            let (version, loaded, tags) = match answer.and_then(|a| a.ps.map(|loaded| (a.version, loaded, a.tags))) {
+                Ok(parts) => parts,
                 // The local daemon is shown only when it answers.
                 Err(_) if target.is_local && !target.configured => {
                     self.evictions.forget(&target.address);
@@ -232,14 +221,14 @@ impl Reader {
                 }
             };
             let mut error = None;
-            match answer.version {
+            match version {
                 Some(Ok(version)) => {
                     self.versions.insert(target.address.clone(), (Instant::now(), version));
                 }
                 Some(Err(e)) => error = Some(format!("version: {e}")),
                 None => {}
             }
-            match answer.tags {
+            match tags {
                 Some(Ok(tags)) => {
                     self.tags.insert(target.address.clone(), (Instant::now(), tags));
                 }
