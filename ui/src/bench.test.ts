@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { benchCells, ollamaRows, progressLine, shortModel } from "./bench";
+import { benchCells, ollamaRows, progressLine } from "./bench";
+import { shortModel } from "./format";
 import type { ModelBench } from "./types";
 
 const summary = (p50: number) => ({ n: 3, min: p50, p50, p95: p50, max: p50 });

@@ -3,15 +3,11 @@
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { errorText } from "./errors";
+import { shortModel } from "./format";
 import type { BenchProgress, BenchReport, BoxesBenchReport, ModelBench } from "./types";
 
 /** Runs per model the popover asks for (each run is a story and a JSON answer). */
 export const POPOVER_BENCH_RUNS = 3;
-
-/** The last path part of a model id: what fits a popover row. */
-export function shortModel(id: string): string {
-  return id.split("/").pop() || id;
-}
 
 /** One result row's cells: model, TTFT p50, decode p50, JSON fidelity, failures. */
 export function benchCells(m: ModelBench): string[] {

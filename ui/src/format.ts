@@ -20,3 +20,9 @@ export function formatAgo(ms: number): string {
   if (m < 60) return `${m} min ago`;
   return `${Math.round(m / 60)} h ago`;
 }
+
+/** A model's short name for a row ("Qwen3-235B-A22B-4bit" for "mlx-community/Qwen3-235B-A22B-4bit");
+ * the full id goes in its tooltip. */
+export function shortModel(id: string): string {
+  return id.split("/").pop() || id;
+}

@@ -2,7 +2,8 @@
 // contradicted itself (issue #15) are pinned here.
 
 import { describe, expect, it } from "vitest";
-import { attention, fixParts, glance, quitStopsServing, shortModel, stopExoQuestion, subtitle } from "./glance";
+import { shortModel } from "./format";
+import { attention, fixParts, glance, quitStopsServing, stopExoQuestion, subtitle } from "./glance";
 import { GB, model, snapshot } from "./testdata";
 import type { Snapshot, Warning } from "./types";
 

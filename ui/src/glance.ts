@@ -3,7 +3,7 @@
 // Pure functions of the Snapshot (and what the page knows: tokens flowing, a join running), so
 // no two parts of the page can disagree — the contradiction tests run over these.
 
-import { formatBytes } from "./format";
+import { formatBytes, shortModel } from "./format";
 import type { Snapshot, Warning } from "./types";
 
 export type Glance = "serving" | "joining" | "idle" | "degraded" | "not_serving";
@@ -80,11 +80,6 @@ export function fixParts(fix: string): FixPart[] {
   // An odd number of backticks: nothing is paired for sure, so it stays as written.
   if (pieces.length % 2 === 0) return [{ text: fix }];
   return pieces.flatMap((piece, i): FixPart[] => (piece === "" ? [] : i % 2 === 1 ? [{ code: piece }] : [{ text: piece }]));
-}
-
-/** The model's short name for a row ("Qwen3-235B-A22B-4bit"), the full id in its tooltip. */
-export function shortModel(id: string): string {
-  return id.split("/").pop() || id;
 }
 
 /** "Stop exo on studio-1? Qwen3-235B unloads from 3 boxes." — what stopping costs, in words. */

@@ -3,7 +3,7 @@
 import { errorText } from "./errors";
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { html, render as renderView } from "lit-html";
-import { formatAgo } from "./format";
+import { formatAgo, shortModel } from "./format";
 import { glance, GLANCE_WORDS, quitStopsServing, stopExoQuestion, subtitle } from "./glance";
 import { energyWords } from "./history";
 import { ollamaView } from "./ollama";
@@ -74,7 +74,7 @@ const actions: Actions = {
   },
   unload(instanceId) {
     const model = lastSnapshot?.cluster?.models.find((m) => m.instance_id === instanceId);
-    const name = model ? (model.id.split("/").pop() ?? model.id) : "the model";
+    const name = model ? shortModel(model.id) : "the model";
     const boxes = new Set(model?.shards.map((sh) => sh.node) ?? []).size;
     const question = `Unload ${name}${boxes > 1 ? ` from ${boxes} boxes` : ""}? Requests for it fail until it is loaded again.`;
     confirmThen(question, "Unload", () => {

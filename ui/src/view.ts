@@ -12,8 +12,8 @@ import { ifDefined } from "lit-html/directives/if-defined.js";
 import { live } from "lit-html/directives/live.js";
 import { repeat } from "lit-html/directives/repeat.js";
 import { styleMap } from "lit-html/directives/style-map.js";
-import { formatAgo, formatBytes } from "./format";
-import { attention, fixParts, shortModel } from "./glance";
+import { formatAgo, formatBytes, shortModel } from "./format";
+import { attention, fixParts } from "./glance";
 import { topologyView } from "./topology";
 import type { ClusterView, LinkView, ModelView, NodeView, ServiceStatus, SettingsView, Snapshot, ThisNode, Warning } from "./types";
 
@@ -205,9 +205,11 @@ export function clusterView(c: ClusterView, page: PageState, act: Actions): Temp
   const poolTitle = pool
     ? pool.per_box.map((b) => `${b.name}: ${formatBytes(b.usable_bytes)} (${b.source === "gpu_ceiling" ? "GPU ceiling" : "share of RAM"})`).join("\n")
     : undefined;
+  // The build is worth a line only when the boxes' builds differ.
+  const buildsDiffer = new Set(c.nodes.map((b) => b.os_build)).size > 1;
   return html`<h2>Boxes <span id="cluster-held" class="amber" ?hidden=${held === null}>${held ?? ""}</span></h2>
     ${topologyView(c, act)}
-    <ul id="node-list" class="list" aria-label="Boxes">${keyed(c.nodes, (n) => n.node_id, (n) => nodeRow(n, c, page, act))}</ul>
+    <ul id="node-list" class="list" aria-label="Boxes">${keyed(c.nodes, (n) => n.node_id, (n) => nodeRow(n, c, buildsDiffer, page, act))}</ul>
     <div id="pool-line" class="muted small" title=${ifDefined(poolTitle)}>${poolText}</div>`;
 }
 
@@ -248,7 +250,7 @@ export function shortMemory(used: number, total: number): string {
   return `${gb(used)} of ${gb(total)} GB`;
 }
 
-function nodeRow(n: NodeView, c: ClusterView, page: PageState, act: Actions): TemplateResult {
+function nodeRow(n: NodeView, c: ClusterView, buildsDiffer: boolean, page: PageState, act: Actions): TemplateResult {
   const total = n.memory_total_bytes;
   const used = total !== null && n.memory_available_bytes !== null ? total - n.memory_available_bytes : null;
   const usable = c.pool?.per_box.find((b) => b.name === n.name)?.usable_bytes ?? null;
@@ -279,7 +281,7 @@ function nodeRow(n: NodeView, c: ClusterView, page: PageState, act: Actions): Te
               ${n.rdma_enabled === false ? html`<li class="chip slow">RDMA off</li>` : nothing}
             </ul></li>`
           : nothing}
-        ${nodeDetail(n, new Set(c.nodes.map((b) => b.os_build)).size > 1).map((line) => html`<li>${line}</li>`)}
+        ${nodeDetail(n, buildsDiffer).map((line) => html`<li>${line}</li>`)}
       </ul>
     </details>
   </li>`;
