@@ -1,6 +1,6 @@
 //! History figures (issue #13), printed, never asserted: the database's size for 6 boxes and 2 models × 90
 //! days at full retention, its growth per day, the cost of one flush, and one 90-day query at
-//! 15-min resolution.
+//! 15-min resolution (read in parts on up to 4 connections, `history::read`).
 //!
 //! `cargo run --release -p clusterbar-core --example history_bench [DAYS]`
 
@@ -109,6 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             + series.boxes.values().map(Vec::len).sum::<usize>()
             + series.models.values().map(Vec::len).sum::<usize>();
     }
+    // The peer in the same run: the same rows on this one connection.
+    let mut one_connection_ms = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        reader.rows_on(QUARTER, now - days * DAY, now, None, Some(1))?;
+        one_connection_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    one_connection_ms.sort_by(f64::total_cmp);
     // What the popover's 90-day chart asks: the same rows thinned to 360 points a series.
     let mut chart_ms = Vec::new();
     for _ in 0..21 {
@@ -117,6 +125,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         chart_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     chart_ms.sort_by(f64::total_cmp);
+    // The app's `history_series` opens the file for each chart it draws: that open counted too.
+    let mut cold_chart_ms = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        let reader = History::open_read_only(&path)?;
+        clusterbar_core::history::query::since(&reader, days * DAY, now, None, Some(360))?;
+        cold_chart_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    cold_chart_ms.sort_by(f64::total_cmp);
     let mut one_box_ms = Vec::new();
     for _ in 0..21 {
         let t = Instant::now();
@@ -159,9 +176,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(&query_ms, 1.0)
     );
     println!(
+        "figure: query_{days}d_15min_all_boxes_one_connection_ms p50={:.2} max={:.2} (ratio {:.2}; cores={})",
+        pct(&one_connection_ms, 0.5),
+        pct(&one_connection_ms, 1.0),
+        pct(&one_connection_ms, 0.5) / pct(&query_ms, 0.5),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
         "figure: chart_{days}d_360_points_ms p50={:.2} max={:.2} (the popover's query: the rows above, thinned)",
         pct(&chart_ms, 0.5),
         pct(&chart_ms, 1.0)
+    );
+    println!(
+        "figure: open_and_chart_{days}d_ms p50={:.2} max={:.2} (as the app's history_series: open, read, thin)",
+        pct(&cold_chart_ms, 0.5),
+        pct(&cold_chart_ms, 1.0)
     );
     println!(
         "figure: query_{days}d_15min_one_box_ms p50={:.2} max={:.2}",

@@ -8,12 +8,13 @@
 //! cannot be opened or fails its check is moved aside as `history.db.bad` and a fresh one is
 //! started; the caller gets that as a [`Problem`], never a panic.
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub mod energy;
 pub mod query;
+mod read;
 mod recorder;
 mod sample;
 
@@ -209,14 +210,7 @@ impl History {
             path: path.to_owned(),
             source,
         };
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(unreadable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(2))
-            .map_err(unreadable)?;
-        // Pages read straight from the mapped file, not copied through SQLite's cache.
-        conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)
-            .map_err(unreadable)?;
+        let conn = read::reader_connection(path).map_err(unreadable)?;
         let version: i32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(unreadable)?;
@@ -381,111 +375,6 @@ impl History {
     pub fn tier_for(from_unix_s: u64, now_unix_s: u64) -> Tier {
         let age = now_unix_s.saturating_sub(from_unix_s);
         TIERS.into_iter().find(|t| age <= t.keep_s).unwrap_or(QUARTER)
-    }
-
-    /// Rows of one tier in `[from, to]`, for every box or the one named.
-    pub fn rows(
-        &self,
-        tier: Tier,
-        from_unix_s: u64,
-        to_unix_s: u64,
-        only_box: Option<&str>,
-    ) -> Result<Series, HistoryError> {
-        let (from, to) = (to_sql(from_unix_s), to_sql(to_unix_s));
-        let mut boxes = std::collections::BTreeMap::new();
-        // Keyed by (tier, box, ts), boxes first (CROSS JOIN fixes the order): one ordered range
-        // per box, no sort — the 90-day chart's query.
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT b.name, s.ts, s.mem_used, s.mem_total, s.power, s.gpu, s.temp
-             FROM boxes b CROSS JOIN box_samples s
-             WHERE s.tier = ?1 AND s.box = b.id AND s.ts BETWEEN ?2 AND ?3 AND (?4 IS NULL OR b.name = ?4)
-             ORDER BY b.id, s.ts",
-        )?;
-        let mut rows = stmt.query(params![tier.id, from, to, only_box])?;
-        // Rows come grouped by box: the name is read (and allocated) once per box, not per row.
-        let mut current: Option<(String, Vec<BoxRow>)> = None;
-        while let Some(r) = rows.next()? {
-            let name = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            if current.as_ref().is_none_or(|(n, _)| n != name) {
-                if let Some((n, v)) = current.replace((name.to_owned(), Vec::new())) {
-                    boxes.insert(n, v);
-                }
-            }
-            let row = BoxRow {
-                at_unix_s: from_sql(r.get(1)?),
-                memory_used_bytes: r.get(2)?,
-                memory_total_bytes: r.get(3)?,
-                power_watts: r.get(4)?,
-                gpu_usage: r.get(5)?,
-                temp_c: r.get(6)?,
-            };
-            if let Some((_, v)) = current.as_mut() {
-                v.push(row);
-            }
-        }
-        if let Some((n, v)) = current {
-            boxes.insert(n, v);
-        }
-        let cluster = self.cluster_rows(tier, from_unix_s, to_unix_s)?;
-        let models = self.model_rows(tier, from_unix_s, to_unix_s)?;
-        Ok(Series {
-            from_unix_s,
-            to_unix_s,
-            resolution_s: tier.step_s,
-            cluster,
-            boxes,
-            models,
-        })
-    }
-
-    /// Every model's rows of one tier in `[from, to]`, by model id, oldest first.
-    pub fn model_rows(
-        &self,
-        tier: Tier,
-        from_unix_s: u64,
-        to_unix_s: u64,
-    ) -> Result<std::collections::BTreeMap<String, Vec<ModelRow>>, HistoryError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT m.name, s.ts, s.tokens_per_s, s.requests, s.tokens
-             FROM models m CROSS JOIN model_samples s
-             WHERE s.tier = ?1 AND s.model = m.id AND s.ts BETWEEN ?2 AND ?3
-             ORDER BY m.id, s.ts",
-        )?;
-        let mut rows = stmt.query(params![tier.id, to_sql(from_unix_s), to_sql(to_unix_s)])?;
-        let mut models: std::collections::BTreeMap<String, Vec<ModelRow>> = std::collections::BTreeMap::new();
-        while let Some(r) = rows.next()? {
-            let name: String = r.get(0)?;
-            models.entry(name).or_default().push(ModelRow {
-                at_unix_s: from_sql(r.get(1)?),
-                tokens_per_s: r.get(2)?,
-                requests: from_sql(r.get(3)?),
-                tokens: from_sql(r.get(4)?),
-            });
-        }
-        Ok(models)
-    }
-
-    /// The cluster's rows of one tier in `[from, to]`, oldest first.
-    pub fn cluster_rows(&self, tier: Tier, from_unix_s: u64, to_unix_s: u64) -> Result<Vec<ClusterRow>, HistoryError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT ts, power, tokens_per_s, ttft_p50, ttft_p95, requests, errors, tokens, porten_tokens, tokens_total
-             FROM cluster_samples WHERE tier = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts",
-        )?;
-        let rows = stmt.query_map(params![tier.id, to_sql(from_unix_s), to_sql(to_unix_s)], |r| {
-            Ok(ClusterRow {
-                at_unix_s: from_sql(r.get(0)?),
-                power_watts: r.get(1)?,
-                tokens_per_s: r.get(2)?,
-                ttft_p50_ms: r.get(3)?,
-                ttft_p95_ms: r.get(4)?,
-                requests: from_sql(r.get(5)?),
-                errors: from_sql(r.get(6)?),
-                tokens: from_sql(r.get(7)?),
-                porten_tokens: from_sql(r.get(8)?),
-                tokens_served_total: r.get::<_, Option<i64>>(9)?.map(from_sql),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every box ever recorded, by name.

@@ -462,3 +462,39 @@ fn the_energy_figures_become_prometheus_gauges_with_window_and_currency() {
     let text = clusterbar_meter::stats::external_prometheus_text(&energy::prometheus_gauges(&without_tariff));
     assert!(!text.contains("energy_cost"), "{text}");
 }
+
+#[test]
+fn a_long_span_read_on_several_connections_equals_one_connection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut h, _) = History::open(&dir.path().join(FILE_NAME)).expect("opens");
+    // Two hours; a third box that was seen only in the first minute.
+    let mut samples: Vec<Sample> = (0..720).map(|i| sample(T0 + i * 10, i as f64, i * 10)).collect();
+    for s in samples.iter_mut().take(6) {
+        s.boxes.push(BoxSample {
+            name: "gone".into(),
+            power_watts: Some(1.0),
+            ..BoxSample::default()
+        });
+    }
+    for batch in samples.chunks(FLUSH_AFTER) {
+        let now = batch.last().map(|s| s.at_unix_s).unwrap_or(T0);
+        h.write_batch(batch, now).expect("write");
+    }
+    let one = h.rows_on(RAW, T0, T0 + 7200, None, Some(1)).expect("one connection");
+    assert_eq!(one.cluster.len(), 720);
+    assert_eq!(one.boxes.keys().collect::<Vec<_>>(), ["alpha", "beta", "gone"]);
+    assert_eq!(one.boxes["gone"].len(), 6);
+    assert_eq!(one.models["qwen"].len(), 720);
+    for readers in [2, 3, 8] {
+        let many = h.rows_on(RAW, T0, T0 + 7200, None, Some(readers)).expect("several");
+        assert_eq!(many, one, "{readers} readers");
+    }
+    // A 90-day span is long enough to be split by itself; later than the box was seen, it is left out.
+    let later = h.rows(RAW, T0 + 3600, T0 + 90 * 86_400, None).expect("long span");
+    assert_eq!(later.boxes.keys().collect::<Vec<_>>(), ["alpha", "beta"]);
+    assert_eq!(later.cluster, one.cluster[360..]);
+    let only = h.rows_on(RAW, T0, T0 + 7200, Some("beta"), Some(3)).expect("one box");
+    assert_eq!(only.boxes.keys().collect::<Vec<_>>(), ["beta"]);
+    assert_eq!(only.boxes["beta"], one.boxes["beta"]);
+    assert_eq!(only.models, one.models, "models are not filtered by box");
+}
