@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub mod energy;
+mod gauges;
 pub mod query;
 mod read;
 mod recorder;
@@ -26,7 +27,7 @@ pub use sample::sample_from;
 /// The database's file name in the data directory.
 pub const FILE_NAME: &str = "history.db";
 /// The schema this code writes; older files are migrated up, newer ones are refused.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// One resolution of the round-robin store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +194,8 @@ impl History {
         // WAL: the reader (`clusterbar history`) never blocks the writer.
         conn.pragma_update(None, "journal_mode", "WAL").map_err(unreadable)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(unreadable)?;
+        // Migrating to schema 3 and downsampling read and write packed gauges in SQL.
+        gauges::register(&conn).map_err(unreadable)?;
         let mut history = History {
             conn,
             path: path.to_owned(),
@@ -252,6 +255,14 @@ impl History {
             tx.commit()?;
             tracing::info!(to = version + 1, "history database migrated");
         }
+        // A migration that copied a table leaves its old pages free: give them back once, so an
+        // upgrade does not double the file (13 → 23 MB for 90 days of 6 boxes). Not fatal: the
+        // free pages are reused by the next writes anyway.
+        if found > 0 && found < SCHEMA_VERSION {
+            if let Err(e) = self.conn.execute_batch("VACUUM") {
+                tracing::warn!(error = %e, "history database not compacted after its migration");
+            }
+        }
         Ok(())
     }
 
@@ -273,10 +284,8 @@ impl History {
             )?;
             let mut box_id = tx.prepare_cached("INSERT OR IGNORE INTO boxes(name) VALUES (?1)")?;
             let mut find_box = tx.prepare_cached("SELECT id FROM boxes WHERE name = ?1")?;
-            let mut put_box = tx.prepare_cached(
-                "INSERT OR REPLACE INTO box_samples(tier, ts, box, mem_used, mem_total, power, gpu, temp)
-                 VALUES (0, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
+            let mut put_box =
+                tx.prepare_cached("INSERT OR REPLACE INTO box_samples(tier, ts, box, gauges) VALUES (0, ?1, ?2, ?3)")?;
             let mut put_cluster = tx.prepare_cached(
                 "INSERT OR REPLACE INTO cluster_samples(tier, ts, power, tokens_per_s, ttft_p50, ttft_p95,
                    requests, errors, tokens, porten_tokens, requests_total, errors_total, tokens_total, porten_total)
@@ -294,15 +303,15 @@ impl History {
                             id
                         }
                     };
-                    put_box.execute(params![
-                        ts,
-                        id,
-                        b.memory_used_bytes.map(to_sql),
-                        b.memory_total_bytes.map(to_sql),
-                        finite(b.power_watts),
-                        finite(b.gpu_usage),
-                        finite(b.temp_c),
-                    ])?;
+                    // Bytes as f64: exact up to 9 PB, beyond any Mac's memory.
+                    let packed = gauges::pack([
+                        b.memory_used_bytes.map(|v| v as f64),
+                        b.memory_total_bytes.map(|v| v as f64),
+                        b.power_watts,
+                        b.gpu_usage,
+                        b.temp_c,
+                    ]);
+                    put_box.execute(params![ts, id, &packed[..]])?;
                 }
                 for m in &sample.models {
                     let id = match model_ids.get(&m.id) {
@@ -396,7 +405,7 @@ impl History {
     }
 }
 
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE boxes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -420,6 +429,18 @@ CREATE TABLE model_samples (
   tokens_per_s REAL, requests INTEGER NOT NULL, tokens INTEGER NOT NULL,
   requests_total INTEGER, tokens_total INTEGER,
   PRIMARY KEY (tier, model, ts)) WITHOUT ROWID;
+";
+
+/// Version 3: a box's gauges packed in one BLOB (`gauges`), read in half the time of five REAL
+/// columns; the rows of version 2 are carried over.
+const SCHEMA_V3: &str = "
+CREATE TABLE box_samples_v3 (
+  tier INTEGER NOT NULL, ts INTEGER NOT NULL, box INTEGER NOT NULL, gauges BLOB NOT NULL,
+  PRIMARY KEY (tier, box, ts)) WITHOUT ROWID;
+INSERT INTO box_samples_v3(tier, ts, box, gauges)
+  SELECT tier, ts, box, gauges_pack(mem_used, mem_total, power, gpu, temp) FROM box_samples;
+DROP TABLE box_samples;
+ALTER TABLE box_samples_v3 RENAME TO box_samples;
 ";
 
 /// The last cumulative counters seen, to turn the next ones into increments.
@@ -506,8 +527,9 @@ fn downsample(tx: &Connection, from: Tier, to: Tier, now_unix_s: u64) -> Result<
         params![to.id, step, from.id, start, end],
     )?;
     tx.execute(
-        "INSERT OR REPLACE INTO box_samples(tier, ts, box, mem_used, mem_total, power, gpu, temp)
-         SELECT ?1, ts / ?2 * ?2, box, AVG(mem_used), AVG(mem_total), AVG(power), AVG(gpu), AVG(temp)
+        "INSERT OR REPLACE INTO box_samples(tier, ts, box, gauges)
+         SELECT ?1, ts / ?2 * ?2, box, gauges_pack(AVG(gauge(gauges, 0)), AVG(gauge(gauges, 1)),
+           AVG(gauge(gauges, 2)), AVG(gauge(gauges, 3)), AVG(gauge(gauges, 4)))
          FROM box_samples WHERE tier = ?3 AND box IN (SELECT id FROM boxes) AND ts >= ?4 AND ts < ?5
          GROUP BY box, ts / ?2",
         params![to.id, step, from.id, start, end],

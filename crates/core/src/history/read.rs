@@ -1,16 +1,16 @@
 //! Reading rows back, in parts: the cluster, each model, each box.
 //!
-//! A 90-day chart at 15-min resolution is ~78,000 rows for 6 boxes and 2 models, and SQLite
-//! spends ~0.3 µs on each (measured on the bench's file: ~70 ns to step, ~30 ns per REAL column
-//! decoded), so one connection alone cannot answer within issue #13's 20 ms. The parts are
-//! independent — each one ordered range of its table's (tier, key, ts) key — so a long span is
-//! spread over a few connections at once; a short one stays on this connection, where a thread
-//! and a second connection would cost more than its rows.
+//! A 90-day chart at 15-min resolution is ~78,000 rows for 6 boxes and 2 models; SQLite steps
+//! to a row in ~70 ns and hands back each column in ~25 ns more (measured on the bench's file;
+//! hence the packed box gauges, `gauges`). The parts are independent — each one ordered range
+//! of its table's (tier, key, ts) key — so a long span is spread over a few connections at
+//! once; a short one stays on this connection, where a thread and a second connection would
+//! cost more than its rows.
 //!
 //! Each extra connection reads its own snapshot: a flush landing mid-read can give one box a
 //! row the others lack yet. Charts draw each series on its own, so that is harmless.
 
-use super::{from_sql, to_sql, BoxRow, ClusterRow, History, HistoryError, ModelRow, Series, Tier};
+use super::{from_sql, gauges, to_sql, BoxRow, ClusterRow, History, HistoryError, ModelRow, Series, Tier};
 use rusqlite::{params, Connection, OpenFlags};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -234,19 +234,20 @@ fn ids(conn: &Connection, table: &'static str) -> Result<Vec<(i64, String)>, His
 
 fn read_box(conn: &Connection, id: i64, span: Span) -> Result<Vec<BoxRow>, HistoryError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT ts, mem_used, mem_total, power, gpu, temp FROM box_samples
-         WHERE tier = ?1 AND box = ?2 AND ts BETWEEN ?3 AND ?4 ORDER BY ts",
+        "SELECT ts, gauges FROM box_samples WHERE tier = ?1 AND box = ?2 AND ts BETWEEN ?3 AND ?4 ORDER BY ts",
     )?;
     let mut rows = stmt.query(params![span.tier.id, id, span.from, span.to])?;
     let mut out = Vec::with_capacity(reserve(span));
     while let Some(r) = rows.next()? {
+        let [memory_used_bytes, memory_total_bytes, power_watts, gpu_usage, temp_c] =
+            gauges::unpack(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
         out.push(BoxRow {
             at_unix_s: from_sql(r.get(0)?),
-            memory_used_bytes: r.get(1)?,
-            memory_total_bytes: r.get(2)?,
-            power_watts: r.get(3)?,
-            gpu_usage: r.get(4)?,
-            temp_c: r.get(5)?,
+            memory_used_bytes,
+            memory_total_bytes,
+            power_watts,
+            gpu_usage,
+            temp_c,
         });
     }
     Ok(out)

@@ -211,6 +211,11 @@ fn each_tier_holds_its_averages_and_is_pruned_on_time() {
     assert_eq!(alpha.boxes.len(), 1);
     assert_eq!(alpha.boxes["alpha"][1].power_watts, Some((90.0 + 44.5) / 2.0));
     assert_eq!(alpha.boxes["alpha"][1].memory_total_bytes, Some(1000.0));
+    // Beta reports power only: its memory stays unknown through both downsamplings, never 0.
+    let beta = h.rows(QUARTER, T0, T0 + 3600, Some("beta")).expect("rows");
+    assert_eq!(beta.boxes["beta"][1].power_watts, Some((90.0 + 44.5) / 2.0));
+    assert_eq!(beta.boxes["beta"][1].memory_used_bytes, None);
+    assert_eq!(beta.boxes["beta"][1].gpu_usage, None);
 
     // 25 h later: raw rows are gone, the averages stay.
     h.write_batch(&[], T0 + 3600 + 25 * 3600).expect("prune");
@@ -408,7 +413,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_rows() {
         .conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, SCHEMA_VERSION);
     let rows = h.cluster_rows(RAW, T0, T0).expect("rows");
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].tokens, rows[0].tokens_served_total), (42, Some(4242)));
@@ -497,4 +502,63 @@ fn a_long_span_read_on_several_connections_equals_one_connection() {
     assert_eq!(only.boxes.keys().collect::<Vec<_>>(), ["beta"]);
     assert_eq!(only.boxes["beta"], one.boxes["beta"]);
     assert_eq!(only.models, one.models, "models are not filtered by box");
+}
+
+#[test]
+fn a_version_2_file_keeps_its_box_figures_when_packed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    {
+        // Box rows as schema 2 held them: five columns, memory as integers, unknown as NULL.
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch(SCHEMA_V1).expect("v1 schema");
+        conn.execute_batch(SCHEMA_V2).expect("v2 schema");
+        conn.execute_batch(
+            "INSERT INTO boxes(id, name) VALUES (1, 'alpha'), (2, 'beta');
+             INSERT INTO box_samples(tier, ts, box, mem_used, mem_total, power, gpu, temp) VALUES
+               (2, 1699999200, 1, 412316860416, 549755813888, 81.5, 0.25, 44.0),
+               (2, 1699999200, 2, NULL, NULL, 12.0, NULL, NULL),
+               (0, 1699999210, 2, 7, 8, NULL, 1.0, 30.5);",
+        )
+        .expect("v2 rows");
+        conn.pragma_update(None, "user_version", 2).expect("version 2");
+    }
+    let (h, problem) = History::open(&path).expect("migrates");
+    assert!(problem.is_none(), "{problem:?}");
+    let quarter = h.rows(QUARTER, T0, T0, None).expect("quarter rows");
+    let alpha = &quarter.boxes["alpha"][0];
+    assert_eq!(
+        (
+            alpha.memory_used_bytes,
+            alpha.memory_total_bytes,
+            alpha.power_watts,
+            alpha.gpu_usage,
+            alpha.temp_c
+        ),
+        (
+            Some(412_316_860_416.0),
+            Some(549_755_813_888.0),
+            Some(81.5),
+            Some(0.25),
+            Some(44.0)
+        )
+    );
+    let beta = &quarter.boxes["beta"][0];
+    assert_eq!(
+        (beta.memory_used_bytes, beta.power_watts, beta.temp_c),
+        (None, Some(12.0), None)
+    );
+    let raw = h.rows(RAW, T0, T0 + 10, Some("beta")).expect("raw rows");
+    let beta = &raw.boxes["beta"][0];
+    assert_eq!(
+        (beta.memory_used_bytes, beta.power_watts, beta.gpu_usage),
+        (Some(7.0), None, Some(1.0))
+    );
+    let free: i64 = h
+        .conn
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .expect("freelist");
+    assert_eq!(free, 0, "the copied table's pages are given back");
+    drop(h);
+    assert!(History::open_read_only(&path).is_ok(), "read-only once migrated");
 }
