@@ -100,7 +100,11 @@ impl AppState {
         };
         let settings = tokio::sync::watch::Sender::new(loaded.settings);
         let head = HeadNode::new(settings.subscribe());
-        let sampler = Sampler::start_with(Collector::default(), settings.subscribe(), standing, Some(head.clone()))?;
+        let collector = match &recorder {
+            Some(recorder) => Collector::default().with_history_health(recorder.health()),
+            None => Collector::default(),
+        };
+        let sampler = Sampler::start_with(collector, settings.subscribe(), standing, Some(head.clone()))?;
         Ok(Self {
             settings,
             head,

@@ -220,6 +220,27 @@ fn fmt1(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into())
 }
 
+/// Says on stderr when the recorder's writes start failing (or losing samples) and when they
+/// recover: once at each change, not at every sample.
+#[derive(Default)]
+pub struct HealthReport {
+    failing: bool,
+}
+
+impl HealthReport {
+    pub fn check(&mut self, recorder: &RecorderHandle) {
+        let problem = recorder.health().problem();
+        if problem.is_some() == self.failing {
+            return;
+        }
+        self.failing = problem.is_some();
+        match problem {
+            Some(problem) => eprintln!("clusterbar: warning: {}", printable(&problem)),
+            None => eprintln!("clusterbar: history is being written again"),
+        }
+    }
+}
+
 /// Starts recording to the default database; a set-aside file or a failure is said on stderr
 /// and never stops the command.
 pub fn start_recording() -> Option<RecorderHandle> {

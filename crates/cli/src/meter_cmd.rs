@@ -158,11 +158,13 @@ pub fn run_meter(args: MeterArgs) -> Result<(), String> {
             // Energy per token for the metrics page, from what is recorded (read once a minute).
             let mut energy = clusterbar_core::history::EnergyReader::default();
             let tariff = SettingsStore::platform().load().settings.tariff();
+            let mut health = crate::history_cmd::HealthReport::default();
             loop {
                 tick.tick().await;
                 let now = clusterbar_core::clock::now_unix_ms() / 1000;
                 if let Some(recorder) = &recorder {
                     recorder.send(clusterbar_core::history::sample_from(None, Some(&meter.stats()), now));
+                    health.check(recorder);
                 }
                 if let Some(figures) = energy.read(now, tariff.as_ref()) {
                     meter.set_external_gauges(clusterbar_core::history::energy::prometheus_gauges(&figures));

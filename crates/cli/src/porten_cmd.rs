@@ -573,6 +573,7 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
     // History: one sample per 10 s step, handed to the recorder's thread (never blocks).
     let recorder = crate::history_cmd::start_recording();
     let mut last_step = None;
+    let mut health = crate::history_cmd::HealthReport::default();
     let mut record = |snapshot: &Snapshot| {
         let now = snapshot.taken_at_unix_ms / 1000;
         // The energy figures (read from the history once a minute) on the metrics page too.
@@ -587,6 +588,7 @@ pub fn serve(exo_url: Option<String>, meter_port: Option<u16>) -> Result<(), Str
                 stats.as_ref(),
                 now,
             ));
+            health.check(recorder);
         }
     };
     let followed = follow_cluster(settings_rx, head.clone(), exo_url.as_deref(), &stop, &mut record);

@@ -39,6 +39,8 @@ pub struct Collector {
     energy: crate::history::EnergyReader,
     /// Ollama's boxes, with the previous sample's loaded models (evictions) and cached slow parts.
     ollama: crate::ollama::Reader,
+    /// The history recorder's health, where this process records (a failing write is a warning).
+    history: Option<crate::history::RecorderHealth>,
 }
 
 impl Default for Collector {
@@ -53,6 +55,7 @@ impl Default for Collector {
             porten_app: Default::default(),
             energy: Default::default(),
             ollama: Default::default(),
+            history: None,
         }
     }
 }
@@ -66,6 +69,12 @@ impl Collector {
             exo_url_override: Some(url.to_owned()),
             ..Self::default()
         })
+    }
+
+    /// Says in each sample when the history this process records is not being written.
+    pub fn with_history_health(mut self, health: crate::history::RecorderHealth) -> Self {
+        self.history = Some(health);
+        self
     }
 
     /// Takes one full sample of this machine. Never fails: a reader that fails leaves its
@@ -102,6 +111,9 @@ impl Collector {
         runtime: Option<&RuntimeReport>,
     ) -> Snapshot {
         let mut warnings: Vec<Warning> = extra_warnings.to_vec();
+        if let Some(problem) = self.history.as_ref().and_then(crate::history::RecorderHealth::problem) {
+            warnings.push(Warning::history_not_written(&problem));
+        }
         let host = crate::probes::host::read();
         let memory = match crate::probes::memory::read() {
             Ok(memory) => Some(memory),

@@ -189,6 +189,16 @@ impl Warning {
         };
         Self::new(WarningCode::HistoryUnavailable, Severity::Warning, problem, fix)
     }
+
+    /// The recorder's writes fail now, or samples were lost (see `history::RecorderHealth`).
+    pub fn history_not_written(problem: &str) -> Self {
+        Self::new(
+            WarningCode::HistoryUnavailable,
+            Severity::Warning,
+            problem,
+            "Check the free space and permissions of Clusterbar's data folder; recording resumes by itself once a write succeeds, with the last hour's samples kept meanwhile.",
+        )
+    }
 }
 
 /// Hardware conditions (see `probes::hardware::hardware_warnings`).

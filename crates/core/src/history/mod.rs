@@ -21,7 +21,7 @@ mod sample;
 
 pub use clusterbar_model::history::{BoxRow, ClusterRow, EnergyFigures, EnergyWindow, ModelRow, Series};
 pub use energy::{EnergyReader, Tariff};
-pub use recorder::{spawn_recorder, Recorder, RecorderHandle, RecorderSender};
+pub use recorder::{spawn_recorder, Recorder, RecorderHandle, RecorderHealth, RecorderSender};
 pub use sample::sample_from;
 
 /// The database's file name in the data directory.

@@ -4,6 +4,7 @@
 use super::{History, HistoryError, Problem, Sample, RAW};
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -13,6 +14,46 @@ pub const FLUSH_EVERY_S: u64 = 60;
 pub const FLUSH_AFTER: usize = 32;
 /// Samples queued for the thread; past this they are dropped rather than block the sender.
 const QUEUE: usize = 256;
+/// Samples kept for the next flush while writes fail (an hour of raw steps, ~1 MB for 6 boxes):
+/// a locked or full disk often clears, and what waited is written then.
+pub const KEEP_UNWRITTEN: usize = 360;
+
+/// What the recording met, for the caller to show — the app as a `history_unavailable` warning,
+/// `serve` and `meter` on stderr: writes that fail, and samples lost (a full queue, or more
+/// unwritten than [`KEEP_UNWRITTEN`]). A successful write clears it.
+#[derive(Debug, Clone, Default)]
+pub struct RecorderHealth(Arc<Mutex<HealthState>>);
+
+#[derive(Debug, Default)]
+struct HealthState {
+    failing: Option<String>,
+    /// Samples lost since the last successful write.
+    lost: u64,
+}
+
+impl RecorderHealth {
+    /// Why the history is not being written now, if it is not.
+    pub fn problem(&self) -> Option<String> {
+        let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let lost = match state.lost {
+            0 => None,
+            1 => Some("1 sample lost".to_owned()),
+            n => Some(format!("{n} samples lost")),
+        };
+        match (&state.failing, lost) {
+            (Some(error), None) => Some(format!("History is not being written: {error}")),
+            (Some(error), Some(lost)) => Some(format!("History is not being written: {error} ({lost})")),
+            (None, Some(lost)) => Some(format!(
+                "History is falling behind: {lost}; the database is slow to write"
+            )),
+            (None, None) => None,
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut HealthState)) {
+        change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
 
 /// Keeps one sample per raw step and writes them in batches.
 pub struct Recorder {
@@ -20,6 +61,7 @@ pub struct Recorder {
     pending: Vec<Sample>,
     last_bucket: Option<u64>,
     last_flush_s: Option<u64>,
+    health: RecorderHealth,
 }
 
 impl Recorder {
@@ -29,7 +71,13 @@ impl Recorder {
             pending: Vec::new(),
             last_bucket: None,
             last_flush_s: None,
+            health: RecorderHealth::default(),
         }
+    }
+
+    /// What this recorder's writes met (shared: clones see its changes).
+    pub fn health(&self) -> RecorderHealth {
+        self.health.clone()
     }
 
     pub fn history(&self) -> &History {
@@ -49,18 +97,36 @@ impl Recorder {
         self.last_bucket = Some(bucket);
         self.pending.push(sample);
         let since = *self.last_flush_s.get_or_insert(now);
-        if self.pending.len() >= FLUSH_AFTER || now.abs_diff(since) >= FLUSH_EVERY_S {
+        // While writes fail, retried once a flush interval, not at every sample.
+        let failing = self.health.0.lock().is_ok_and(|h| h.failing.is_some());
+        let full = self.pending.len() >= FLUSH_AFTER && !failing;
+        if full || now.abs_diff(since) >= FLUSH_EVERY_S {
             self.flush(now)?;
         }
         Ok(())
     }
 
-    /// Writes what waits (one transaction), downsamples and prunes as of `now_unix_s`.
+    /// Writes what waits (one transaction), downsamples and prunes as of `now_unix_s`. What a
+    /// failed write held is kept for the next one (up to [`KEEP_UNWRITTEN`] samples).
     pub fn flush(&mut self, now_unix_s: u64) -> Result<(), HistoryError> {
         // Even with nothing new, the flush downsamples and prunes (old rows age out while idle).
         self.last_flush_s = Some(now_unix_s);
-        let batch = std::mem::take(&mut self.pending);
-        self.history.write_batch(&batch, now_unix_s)
+        match self.history.write_batch(&self.pending, now_unix_s) {
+            Ok(()) => {
+                self.pending.clear();
+                self.health.update(|h| *h = HealthState::default());
+                Ok(())
+            }
+            Err(error) => {
+                let excess = self.pending.len().saturating_sub(KEEP_UNWRITTEN);
+                self.pending.drain(..excess);
+                self.health.update(|h| {
+                    h.failing = Some(error.to_string());
+                    h.lost += excess as u64;
+                });
+                Err(error)
+            }
+        }
     }
 }
 
@@ -76,14 +142,19 @@ enum Message {
 #[derive(Clone)]
 pub struct RecorderSender {
     tx: SyncSender<Message>,
+    health: RecorderHealth,
 }
 
 impl RecorderSender {
-    /// Queues a sample; a full queue (the disk stalls) drops it rather than delay the caller.
+    /// Queues a sample; a full queue (the disk stalls) drops it rather than delay the caller,
+    /// and the loss is counted in the recorder's health.
     pub fn send(&self, sample: Sample) {
         match self.tx.try_send(Message::Record(sample)) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => tracing::debug!("history queue full: a sample dropped"),
+            Err(TrySendError::Full(_)) => {
+                tracing::debug!("history queue full: a sample dropped");
+                self.health.update(|h| h.lost += 1);
+            }
         }
     }
 }
@@ -92,6 +163,7 @@ impl RecorderSender {
 pub struct RecorderHandle {
     sender: Option<RecorderSender>,
     thread: Option<JoinHandle<()>>,
+    health: RecorderHealth,
 }
 
 impl RecorderHandle {
@@ -105,6 +177,11 @@ impl RecorderHandle {
     /// Another way in for a task of its own.
     pub fn sender(&self) -> Option<RecorderSender> {
         self.sender.clone()
+    }
+
+    /// What the recording thread met (writes failing, samples lost), read by whoever shows it.
+    pub fn health(&self) -> RecorderHealth {
+        self.health.clone()
     }
 
     /// Flushes what waits and ends the thread.
@@ -135,6 +212,7 @@ pub fn spawn_recorder(path: &Path) -> Result<(RecorderHandle, Option<Problem>), 
     let (history, problem) = History::open(path)?;
     let (tx, rx) = mpsc::sync_channel::<Message>(QUEUE);
     let mut recorder = Recorder::new(history);
+    let health = recorder.health();
     let thread = std::thread::Builder::new()
         .name("history".into())
         .spawn(move || {
@@ -156,8 +234,12 @@ pub fn spawn_recorder(path: &Path) -> Result<(RecorderHandle, Option<Problem>), 
         .map_err(HistoryError::Thread)?;
     Ok((
         RecorderHandle {
-            sender: Some(RecorderSender { tx }),
+            sender: Some(RecorderSender {
+                tx,
+                health: health.clone(),
+            }),
             thread: Some(thread),
+            health,
         },
         problem,
     ))
@@ -166,6 +248,108 @@ pub fn spawn_recorder(path: &Path) -> Result<(RecorderHandle, Option<Problem>), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{ClusterSample, FILE_NAME};
+
+    fn sample(at: u64, tokens: u64) -> Sample {
+        Sample {
+            at_unix_s: at,
+            cluster: ClusterSample {
+                tokens_served: Some(tokens),
+                ..ClusterSample::default()
+            },
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn a_failing_write_is_said_and_its_samples_are_written_once_it_clears() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(FILE_NAME);
+        let (history, _) = History::open(&path).expect("opens");
+        let mut recorder = Recorder::new(history);
+        let health = recorder.health();
+        // Another process's doing, as a full disk would: every write of a cluster row fails.
+        let other = rusqlite::Connection::open(&path).expect("second connection");
+        other
+            .execute_batch(
+                "CREATE TRIGGER no_room BEFORE INSERT ON cluster_samples
+                 BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+            )
+            .expect("trigger");
+        let t0 = 1_700_000_000 / 900 * 900;
+        for i in 0..6 {
+            recorder.record(sample(t0 + i * 10, i * 100)).expect("not yet due");
+        }
+        assert!(recorder.record(sample(t0 + 60, 600)).is_err(), "the flush fails");
+        let problem = health.problem().expect("said");
+        assert!(problem.contains("disk is full"), "{problem}");
+        // The app's samples carry it as a warning while it lasts.
+        let mut collector = crate::snapshot::Collector::default().with_history_health(recorder.health());
+        let settings = crate::settings::Settings::default();
+        let said = |snapshot: crate::snapshot::Snapshot| {
+            snapshot
+                .warnings
+                .into_iter()
+                .find(|w| w.code == crate::warnings::WarningCode::HistoryUnavailable)
+        };
+        let warning = said(collector.collect(&settings, &[], None)).expect("a history_unavailable warning");
+        assert!(warning.message.contains("not being written"), "{}", warning.message);
+        // Retried at the flush interval (t0 + 120, 180 … 360), not at every sample.
+        let failed = (7..40)
+            .filter(|i| recorder.record(sample(t0 + i * 10, i * 100)).is_err())
+            .count();
+        assert_eq!(failed, 5);
+        other.execute_batch("DROP TRIGGER no_room").expect("room again");
+        recorder.flush(t0 + 400).expect("written now");
+        assert_eq!(health.problem(), None, "cleared by a write");
+        assert_eq!(said(collector.collect(&settings, &[], None)), None);
+        let rows = recorder.history().cluster_rows(RAW, t0, t0 + 400).expect("rows");
+        assert_eq!(rows.len(), 40, "nothing lost while it failed");
+        assert_eq!(rows.iter().map(|r| r.tokens).sum::<u64>(), 3900);
+    }
+
+    #[test]
+    fn past_an_hour_unwritten_the_oldest_are_lost_and_counted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(FILE_NAME);
+        let (history, _) = History::open(&path).expect("opens");
+        let mut recorder = Recorder::new(history);
+        let other = rusqlite::Connection::open(&path).expect("second connection");
+        other
+            .execute_batch(
+                "CREATE TRIGGER no_room BEFORE INSERT ON cluster_samples
+                 BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+            )
+            .expect("trigger");
+        let t0 = 1_700_000_000 / 900 * 900;
+        let steps = KEEP_UNWRITTEN as u64 + 50;
+        for i in 0..steps {
+            let _ = recorder.record(sample(t0 + i * 10, i));
+        }
+        let _ = recorder.flush(t0 + steps * 10);
+        let problem = recorder.health().problem().expect("said");
+        assert!(problem.contains("50 samples lost"), "{problem}");
+        other.execute_batch("DROP TRIGGER no_room").expect("room again");
+        recorder.flush(t0 + steps * 10).expect("written");
+        let rows = recorder.history().cluster_rows(RAW, t0, t0 + steps * 10).expect("rows");
+        assert_eq!(rows.len(), KEEP_UNWRITTEN, "the last hour kept");
+        assert_eq!(rows.first().map(|r| r.at_unix_s), Some(t0 + 500));
+    }
+
+    #[test]
+    fn a_full_queue_counts_what_it_drops() {
+        let (tx, _rx) = mpsc::sync_channel(1);
+        let sender = RecorderSender {
+            tx,
+            health: RecorderHealth::default(),
+        };
+        sender.send(Sample::default());
+        assert_eq!(sender.health.problem(), None, "queued");
+        sender.send(Sample::default());
+        sender.send(Sample::default());
+        let problem = sender.health.problem().expect("said");
+        assert!(problem.contains("2 samples lost"), "{problem}");
+    }
 
     #[test]
     fn close_flushes_and_returns_while_other_senders_are_still_out() {
