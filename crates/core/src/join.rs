@@ -315,6 +315,19 @@ impl Default for JoinOptions {
     }
 }
 
+/// How long a join waits, once a peer is in the topology, for exo to learn its name: identities
+/// are gossiped a moment after the topology (seen on the real exo), and "Joined with studio-b"
+/// says more than "Joined with 95788228…". Past it, the join is announced with what is known.
+const NAME_GRACE: Duration = Duration::from_secs(5);
+
+/// The other members' names, and whether every one is a name rather than a node id (exo had
+/// not told us the name yet).
+fn peers_of(view: &crate::exo::ClusterView) -> (Vec<String>, bool) {
+    let peers: Vec<_> = view.nodes.iter().filter(|n| !n.is_this_node).collect();
+    let named = peers.iter().all(|n| n.name != n.node_id);
+    (peers.into_iter().map(|n| n.name.clone()).collect(), named)
+}
+
 pub const NO_PEER_FIX: &str = "allow exo Local Network access (System Settings › Privacy & Security › Local Network), \
 check the Thunderbolt cable, and run the same exo version with the same namespace on every Mac (exo's default namespace is its version: \
 boxes on different exo versions never see each other)";
@@ -336,6 +349,7 @@ pub fn join(
     let mut node_id: Option<String> = None;
     let mut last_members: Option<usize> = None;
     let mut last_error: Option<ExoError> = None;
+    let mut peer_seen_at: Option<Instant> = None;
     loop {
         if cancel.load(Ordering::SeqCst) {
             return Err(JoinError::Cancelled);
@@ -365,13 +379,15 @@ pub fn join(
                     Ok(view) => {
                         if let Some(this) = view.this_node() {
                             let members = view.nodes.len();
-                            if members >= 2 {
-                                let peers: Vec<String> = view
-                                    .nodes
-                                    .iter()
-                                    .filter(|n| !n.is_this_node)
-                                    .map(|n| n.name.clone())
-                                    .collect();
+                            let (peers, named) = peers_of(&view);
+                            if members < 2 {
+                                peer_seen_at = None;
+                            }
+                            // A peer still known by its id only is waited for a moment (its
+                            // name follows); meanwhile the page says it waits for a peer.
+                            let waited =
+                                members >= 2 && peer_seen_at.get_or_insert_with(Instant::now).elapsed() >= NAME_GRACE;
+                            if members >= 2 && (named || waited) {
                                 progress(&JoinProgress::Joined { peers: peers.clone() });
                                 let joined = Joined {
                                     node_id: node_id.clone().unwrap_or_default(),
@@ -494,6 +510,24 @@ mod tests {
             .find(|i| i.id == id)
             .unwrap_or_else(|| panic!("no {id}: {items:?}"))
             .status
+    }
+
+    #[test]
+    fn a_peer_known_only_by_its_node_id_is_not_yet_named() {
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/exo/real-linux/2node_A_state.json")).unwrap();
+        let this = "b9e30e08848eb202120ab76ef958260";
+        let view = crate::exo::state::parse_state(&fixture, Some(this), 0);
+        let (peers, named) = peers_of(&view);
+        assert!(named, "exo told every name: {peers:?}");
+        assert!(peers.iter().all(|p| p.starts_with("vm")), "{peers:?}");
+        // The same moment before exo gossiped the identities.
+        let mut early = fixture.clone();
+        early["nodeIdentities"] = serde_json::json!({});
+        let view = crate::exo::state::parse_state(&early, Some(this), 0);
+        let (peers, named) = peers_of(&view);
+        assert!(!named, "{peers:?}");
+        assert!(!peers.is_empty());
     }
 
     #[test]
