@@ -281,7 +281,7 @@ fn run_ollama_bench(args: BenchArgs) -> Result<(), String> {
         return Err(format!(
             "no Ollama box: this Mac's does not answer on 127.0.0.1:{} and the setting ollama_boxes is empty \
              (or pass --url http://HOST:PORT --engine ollama)",
-            settings.ollama_local_port
+            clusterbar_core::ollama::local_port(&settings)
         ));
     };
     let targets = clusterbar_core::ollama::bench::targets(&view.boxes, &args.models, now);

@@ -14,7 +14,9 @@ fn scenario(name: &str) -> std::path::PathBuf {
 fn clusterbar(home: &Path) -> Command {
     let mut cmd = Command::cargo_bin("clusterbar").unwrap();
     cmd.env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
-        .env("CLUSTERBAR_LOG_DIR", home.join("logs"));
+        .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
+        // An Ollama running on this machine is not this test's.
+        .env("CLUSTERBAR_OLLAMA_LOCAL_PORT", "0");
     cmd
 }
 

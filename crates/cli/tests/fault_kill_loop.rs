@@ -19,7 +19,8 @@ fn command(home: &Path, args: &[&str]) -> Command {
         .env("HOME", home)
         .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))
         .env("CLUSTERBAR_LOG_DIR", home.join("logs"))
-        .env("CLUSTERBAR_RUN_DIR", home.join("run"));
+        .env("CLUSTERBAR_RUN_DIR", home.join("run"))
+        .env("CLUSTERBAR_OLLAMA_LOCAL_PORT", "0");
     command
 }
 

@@ -328,3 +328,28 @@ fn a_cluster_running_only_ollama_is_running_not_stopped() {
     let snapshot = status_json(home.path());
     assert_eq!(snapshot["state"], "stopped", "{:?}", codes(&snapshot));
 }
+
+/// An Ollama on this machine is this Mac's only when the test's settings say so: without the port
+/// named, `common::clusterbar` sets `CLUSTERBAR_OLLAMA_LOCAL_PORT=0` and it is not looked for.
+#[test]
+fn an_ollama_the_test_did_not_name_is_not_seen() {
+    let home = tempfile::tempdir().unwrap();
+    let local = StandIn::start(common::ollama_scenario("one-loaded.json"), "127.0.0.1", 0).unwrap();
+    let port = local.port().to_string();
+    // The variable alone points the probe at it: seen.
+    common::write_settings(home.path(), serde_json::json!({ "currency": "EUR" }));
+    let output = common::clusterbar(home.path())
+        .env("CLUSTERBAR_OLLAMA_LOCAL_PORT", &port)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["ollama"]["boxes"][0]["is_local"], true, "{seen:#}");
+    // Settings that do not name the port: the helper's default keeps it out.
+    let unseen = status_json(home.path());
+    assert!(unseen["ollama"].is_null(), "{:#}", unseen["ollama"]);
+    // Settings that name it: seen, the variable unset by the helper.
+    common::write_settings(home.path(), serde_json::json!({ "ollama_local_port": local.port() }));
+    let named = status_json(home.path());
+    assert_eq!(named["ollama"]["boxes"][0]["address"], format!("127.0.0.1:{port}"));
+}

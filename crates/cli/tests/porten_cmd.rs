@@ -210,6 +210,7 @@ fn login(home: &Path, args: &[&str]) -> Output {
         // Only what this test started counts as a running exo or agent (EXO.app may run here).
         .env("CLUSTERBAR_PROCESS_SCOPE", home)
         .env("CLUSTERBAR_RUN_DIR", home.join("run"))
+        .env("CLUSTERBAR_OLLAMA_LOCAL_PORT", "0")
         // Nothing may be opened: an opener that fails loudly.
         .env("CLUSTERBAR_OPENER", "/bin/false")
         .stdin(Stdio::null())

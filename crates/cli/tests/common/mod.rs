@@ -8,9 +8,19 @@ use std::process::{Command, Stdio};
 
 /// `clusterbar` with its config, logs, pid files and HOME inside `home`, and process discovery
 /// scoped to `home`: only what this test started counts as a running exo or agent (EXO.app may
-/// run on the machine). No API key leaks in from the developer's shell.
+/// run on the machine), and this Mac's Ollama is the one the test's settings name, if any (an
+/// Ollama may run on 11434). No API key leaks in from the developer's shell.
 pub fn clusterbar(home: &Path) -> Command {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("clusterbar"));
+    // Only a regular file is read: some tests put a FIFO there, which would block this read.
+    let settings_file = home.join("config/settings.json");
+    let settings = match std::fs::metadata(&settings_file) {
+        Ok(meta) if meta.is_file() => std::fs::read_to_string(&settings_file).unwrap_or_default(),
+        _ => String::new(),
+    };
+    if !settings.contains("\"ollama_local_port\"") {
+        command.env("CLUSTERBAR_OLLAMA_LOCAL_PORT", "0");
+    }
     command
         .env("HOME", home)
         .env("CLUSTERBAR_CONFIG_DIR", home.join("config"))

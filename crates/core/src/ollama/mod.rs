@@ -179,11 +179,23 @@ pub struct Reader {
     local_env: Option<(Instant, Option<OllamaEnv>)>,
 }
 
+/// Where this Mac's Ollama is looked for: the setting `ollama_local_port`, unless
+/// `CLUSTERBAR_OLLAMA_LOCAL_PORT` says otherwise (0: not looked for) — how the test suite keeps
+/// an Ollama running on the machine out of its isolated runs, as `CLUSTERBAR_PROCESS_SCOPE` keeps
+/// EXO.app out. Unset in normal use.
+pub fn local_port(settings: &Settings) -> u16 {
+    std::env::var("CLUSTERBAR_OLLAMA_LOCAL_PORT")
+        .ok()
+        .and_then(|port| port.trim().parse().ok())
+        .unwrap_or(settings.ollama_local_port)
+}
+
 impl Reader {
     /// Reads every box (this Mac's when it answers, the configured ones always), in parallel.
     /// `None` when there is no box to show.
     pub fn read(&mut self, settings: &Settings, interfaces: &Interfaces, now_unix_ms: u64) -> Option<OllamaView> {
-        let local = (settings.ollama_local_port != 0).then(|| format!("127.0.0.1:{}", settings.ollama_local_port));
+        let port = local_port(settings);
+        let local = (port != 0).then(|| format!("127.0.0.1:{port}"));
         let mut targets: Vec<Target> = Vec::new();
         if let Some(address) = &local {
             targets.push(Target {
