@@ -261,14 +261,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_failing_write_is_said_and_its_samples_are_written_once_it_clears() {
+    /// A recorder whose writes fail, as on a full disk, until `DROP TRIGGER no_room` on the
+    /// connection returned beside it (another process's doing: the recorder's own is untouched).
+    fn recorder_on_a_full_disk() -> (tempfile::TempDir, Recorder, rusqlite::Connection) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(FILE_NAME);
         let (history, _) = History::open(&path).expect("opens");
-        let mut recorder = Recorder::new(history);
-        let health = recorder.health();
-        // Another process's doing, as a full disk would: every write of a cluster row fails.
         let other = rusqlite::Connection::open(&path).expect("second connection");
         other
             .execute_batch(
@@ -276,6 +274,13 @@ mod tests {
                  BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
             )
             .expect("trigger");
+        (dir, Recorder::new(history), other)
+    }
+
+    #[test]
+    fn a_failing_write_is_said_and_its_samples_are_written_once_it_clears() {
+        let (_dir, mut recorder, other) = recorder_on_a_full_disk();
+        let health = recorder.health();
         let t0 = 1_700_000_000 / 900 * 900;
         for i in 0..6 {
             recorder.record(sample(t0 + i * 10, i * 100)).expect("not yet due");
@@ -310,17 +315,7 @@ mod tests {
 
     #[test]
     fn past_an_hour_unwritten_the_oldest_are_lost_and_counted() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join(FILE_NAME);
-        let (history, _) = History::open(&path).expect("opens");
-        let mut recorder = Recorder::new(history);
-        let other = rusqlite::Connection::open(&path).expect("second connection");
-        other
-            .execute_batch(
-                "CREATE TRIGGER no_room BEFORE INSERT ON cluster_samples
-                 BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
-            )
-            .expect("trigger");
+        let (_dir, mut recorder, other) = recorder_on_a_full_disk();
         let t0 = 1_700_000_000 / 900 * 900;
         let steps = KEEP_UNWRITTEN as u64 + 50;
         for i in 0..steps {
