@@ -16,10 +16,22 @@ let fetchedAt = 0;
 let inFlight = false;
 const charts = new Map<string, { chart: uPlot; key: string }>();
 
+let drawn: Aligned | null = null;
+
+// The page's small-text font; canvas text cannot inherit it.
+const AXIS_FONT = "11px -apple-system, BlinkMacSystemFont, system-ui, sans-serif";
+
+/** The page's muted text colour, which style.css keeps at 4.5:1 in light and dark (a fixed grey
+ * was 3.3:1 on the dark background, less on a card). Read when a chart is made: canvas has no CSS variables. */
+function mutedColour(): string {
+  return getComputedStyle(document.documentElement).getPropertyValue("--muted").trim() || "#6a6a70";
+}
+
 function axes(unit: string, timeAxis: boolean): uPlot.Axis[] {
+  const stroke = mutedColour();
   return [
-    { show: timeAxis, stroke: "#6e6e73", grid: { show: false }, size: 22, font: "10px system-ui" },
-    { stroke: "#6e6e73", size: 40, space: 16, font: "10px system-ui", grid: { stroke: "rgba(128,128,128,0.2)" }, label: unit, labelSize: 12, labelFont: "10px system-ui" },
+    { show: timeAxis, stroke, grid: { show: false }, size: 24, font: AXIS_FONT },
+    { stroke, size: 44, space: 18, font: AXIS_FONT, grid: { stroke: "rgba(128,128,128,0.2)" }, label: unit, labelSize: 14, labelFont: AXIS_FONT },
   ];
 }
 
@@ -61,6 +73,7 @@ function draw(id: string, xs: number[], series: { label: string; values: (number
 }
 
 export function renderHistory(a: Aligned): void {
+  drawn = a;
   const empty = a.xs.length === 0;
   for (const id of ["history-tps", "history-power", "history-memory"]) {
     const el = document.getElementById(id);
@@ -121,6 +134,12 @@ export async function refreshHistory(force = false): Promise<void> {
 }
 
 export function wireHistory(): void {
+  // Light ↔ dark while open: the axes' colour is baked into each chart, so they are made anew.
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    for (const { chart } of charts.values()) chart.destroy();
+    charts.clear();
+    if (drawn) renderHistory(drawn);
+  });
   // Drawn when opened (its charts need their width), then kept fresh at most once a minute.
   document.getElementById("history-details")?.addEventListener("toggle", (e) => {
     if ((e.currentTarget as HTMLDetailsElement).open) void refreshHistory(true);
