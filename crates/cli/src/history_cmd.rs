@@ -81,7 +81,13 @@ pub fn run(args: HistoryArgs) -> Result<(), String> {
         // print_text ends the last line.
         csv(&series).trim_end().to_owned()
     } else {
-        summary(&series, &energy)
+        let mut text = summary(&series, &energy);
+        if series.cluster.is_empty() {
+            // Say why the span is empty rather than print zeros alone.
+            let newest = db.newest_unix_s().map_err(|e| e.to_string())?;
+            text = format!("{}\n{text}", nothing_recorded(span, newest, now));
+        }
+        text
     };
     crate::render::print_text(&text)
 }
@@ -207,6 +213,24 @@ fn summary(series: &history::Series, energy: &history::EnergyFigures) -> String 
     lines.join("\n")
 }
 
+/// The line for a span with no rows: nothing recorded ever, or not lately (with how long ago).
+fn nothing_recorded(span_s: u64, newest_unix_s: Option<u64>, now_unix_s: u64) -> String {
+    const WHERE: &str = "history is recorded while the app, `clusterbar serve` or `clusterbar meter` runs";
+    match newest_unix_s {
+        None => format!("Nothing recorded yet: {WHERE}."),
+        Some(newest) => {
+            let age = now_unix_s.saturating_sub(newest);
+            // Rounded down to a whole unit: "3 d", "5 h", "12 min".
+            let unit = [86_400, 3600, 60, 1].into_iter().find(|u| age >= *u).unwrap_or(1);
+            format!(
+                "Nothing recorded in the last {}; the newest row is {} old ({WHERE}).",
+                span_words(span_s),
+                span_words(age / unit * unit)
+            )
+        }
+    }
+}
+
 fn span_words(s: u64) -> String {
     match s {
         s if s % 86_400 == 0 && s > 0 => format!("{} d", s / 86_400),
@@ -265,6 +289,20 @@ pub fn start_recording() -> Option<RecorderHandle> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_span_says_why() {
+        assert_eq!(
+            nothing_recorded(3600, None, 1_000_000),
+            "Nothing recorded yet: history is recorded while the app, `clusterbar serve` or `clusterbar meter` runs."
+        );
+        let three_days = nothing_recorded(3600, Some(1_000_000 - 3 * 86_400 - 5000), 1_000_000);
+        assert!(
+            three_days.starts_with("Nothing recorded in the last 1 h; the newest row is 3 d old"),
+            "{three_days}"
+        );
+        assert!(nothing_recorded(600, Some(1_000_000 - 754), 1_000_000).contains("is 12 min old"));
+    }
 
     #[test]
     fn spans_parse() {
