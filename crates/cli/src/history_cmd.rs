@@ -253,15 +253,22 @@ pub struct HealthReport {
 
 impl HealthReport {
     pub fn check(&mut self, recorder: &RecorderHandle) {
-        let problem = recorder.health().problem();
+        if let Some(line) = self.line_for(recorder.health().problem()) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line to print for the recorder's problem now, if it differs from the last one said
+    /// (only the change between failing and not: a growing count of lost samples is not news).
+    fn line_for(&mut self, problem: Option<String>) -> Option<String> {
         if problem.is_some() == self.failing {
-            return;
+            return None;
         }
         self.failing = problem.is_some();
-        match problem {
-            Some(problem) => eprintln!("clusterbar: warning: {}", printable(&problem)),
-            None => eprintln!("clusterbar: history is being written again"),
-        }
+        Some(match problem {
+            Some(problem) => format!("clusterbar: warning: {}", printable(&problem)),
+            None => "clusterbar: history is being written again".to_owned(),
+        })
     }
 }
 
@@ -289,6 +296,23 @@ pub fn start_recording() -> Option<RecorderHandle> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_recorder_is_said_once_and_its_recovery_once() {
+        let mut report = HealthReport::default();
+        assert_eq!(report.line_for(None), None, "nothing to say while it writes");
+        let failing = || Some("History is not being written: disk full".to_owned());
+        assert_eq!(
+            report.line_for(failing()).as_deref(),
+            Some("clusterbar: warning: History is not being written: disk full")
+        );
+        assert_eq!(report.line_for(failing()), None, "said once, not at every sample");
+        assert_eq!(
+            report.line_for(None).as_deref(),
+            Some("clusterbar: history is being written again")
+        );
+        assert_eq!(report.line_for(None), None);
+    }
 
     #[test]
     fn an_empty_span_says_why() {
