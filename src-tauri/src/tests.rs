@@ -175,3 +175,55 @@ fn the_charts_history_comes_from_the_database_beside_the_settings() {
     assert_eq!(series.resolution_s, 10);
     drop(app);
 }
+
+#[test]
+fn history_that_cannot_be_written_is_a_warning_in_the_apps_samples() {
+    use clusterbar_core::history::{ClusterSample, Sample};
+    use clusterbar_core::warnings::WarningCode;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, webview) = app_with(dir.path());
+    // Another process's doing, as a full disk would: every write of a cluster row fails.
+    let other = rusqlite::Connection::open(dir.path().join("history.db")).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER no_room BEFORE INSERT ON cluster_samples
+             BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let state = tauri::Manager::state::<AppState>(&app);
+    let health = {
+        let recorder = state.recorder.lock().unwrap();
+        let recorder = recorder.as_ref().expect("recording");
+        // A batch is due after 32 samples of distinct 10 s steps.
+        let now = clusterbar_core::clock::now_unix_ms() / 1000;
+        for i in 0..40u64 {
+            recorder.send(Sample {
+                at_unix_s: now + i * 10,
+                cluster: ClusterSample::default(),
+                ..Sample::default()
+            });
+        }
+        recorder.health()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while health.problem().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(health.problem().is_some(), "the failed batch is reported");
+    state.sampler.sample_now();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let warning = loop {
+        let snapshot: Snapshot = invoke(&webview, "snapshot").unwrap();
+        if let Some(w) = snapshot
+            .warnings
+            .into_iter()
+            .find(|w| w.code == WarningCode::HistoryUnavailable)
+        {
+            break w;
+        }
+        assert!(std::time::Instant::now() < deadline, "no history_unavailable warning");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(warning.message.contains("disk is full"), "{}", warning.message);
+    drop(app);
+}
