@@ -60,6 +60,35 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
+/// Runs `query` `runs` times (at least once): the times in ms, sorted, and what the last run
+/// returned.
+fn timed<T, E>(runs: usize, mut query: impl FnMut() -> Result<T, E>) -> Result<(Vec<f64>, T), E> {
+    let mut ms = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        last = Some(query()?);
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok((ms, last.expect("at least one run")))
+}
+
+/// The `q` quantile of sorted times (NaN when there are none).
+fn pct(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q) as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// Rows in a series: the cluster's, every box's and every model's.
+fn rows_in(series: &clusterbar_core::history::Series) -> usize {
+    series.cluster.len()
+        + series.boxes.values().map(Vec::len).sum::<usize>()
+        + series.models.values().map(Vec::len).sum::<usize>()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let days: u64 = std::env::args().nth(1).and_then(|d| d.parse().ok()).unwrap_or(90);
     let dir = tempfile::tempdir()?;
@@ -102,55 +131,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(recorder);
 
     let reader = History::open_read_only(&path)?;
-    let mut query_ms = Vec::new();
-    let mut rows = 0;
-    for _ in 0..21 {
-        let t = Instant::now();
-        let series = reader.rows(QUARTER, now - days * DAY, now, None)?;
-        query_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        rows = series.cluster.len()
-            + series.boxes.values().map(Vec::len).sum::<usize>()
-            + series.models.values().map(Vec::len).sum::<usize>();
-    }
+    let from = now - days * DAY;
+    let (query_ms, rows) = timed(21, || reader.rows(QUARTER, from, now, None).map(|s| rows_in(&s)))?;
     // The peer in the same run: the same rows on this one connection.
-    let mut one_connection_ms = Vec::new();
-    for _ in 0..21 {
-        let t = Instant::now();
-        reader.rows_on(QUARTER, now - days * DAY, now, None, Some(1))?;
-        one_connection_ms.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    one_connection_ms.sort_by(f64::total_cmp);
+    let (one_connection_ms, _) = timed(21, || reader.rows_on(QUARTER, from, now, None, Some(1)))?;
     // What the popover's 90-day chart asks: the same rows thinned to 360 points a series.
-    let mut chart_ms = Vec::new();
-    for _ in 0..21 {
-        let t = Instant::now();
-        clusterbar_core::history::query::since(&reader, days * DAY, now, None, Some(360))?;
-        chart_ms.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    chart_ms.sort_by(f64::total_cmp);
+    let (chart_ms, _) = timed(21, || {
+        clusterbar_core::history::query::since(&reader, days * DAY, now, None, Some(360))
+    })?;
     // The app's `history_series` opens the file for each chart it draws: that open counted too.
-    let mut cold_chart_ms = Vec::new();
-    for _ in 0..21 {
-        let t = Instant::now();
+    let (cold_chart_ms, _) = timed(21, || {
         let reader = History::open_read_only(&path)?;
-        clusterbar_core::history::query::since(&reader, days * DAY, now, None, Some(360))?;
-        cold_chart_ms.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    cold_chart_ms.sort_by(f64::total_cmp);
-    let mut one_box_ms = Vec::new();
-    for _ in 0..21 {
-        let t = Instant::now();
-        reader.rows(QUARTER, now - days * DAY, now, Some("studio-0"))?;
-        one_box_ms.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    one_box_ms.sort_by(f64::total_cmp);
-    query_ms.sort_by(f64::total_cmp);
+        clusterbar_core::history::query::since(&reader, days * DAY, now, None, Some(360))
+    })?;
+    let (one_box_ms, _) = timed(21, || reader.rows(QUARTER, from, now, Some("studio-0")))?;
     flush_times.sort_by(f64::total_cmp);
-    let pct = |v: &[f64], q: f64| {
-        v.get(((v.len() as f64 - 1.0) * q) as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
 
     println!(
         "figure: boxes={BOXES} days={days} samples={i} filled_in_s={:.1}",
@@ -205,18 +200,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // Every span the popover offers, as it asks (the 24 h chart reads raw rows, the 7 d one minutes).
     for span in clusterbar_core::history::query::CHART_SPANS_S {
-        let mut ms = Vec::new();
-        let mut rows = 0;
-        for _ in 0..11 {
-            let t = Instant::now();
+        let (ms, rows) = timed(11, || {
             let series = reader.rows(History::tier_for(now - span, now), now - span, now, None)?;
-            rows = series.cluster.len()
-                + series.boxes.values().map(Vec::len).sum::<usize>()
-                + series.models.values().map(Vec::len).sum::<usize>();
+            let rows = rows_in(&series);
             clusterbar_core::history::query::thin(series, 360);
-            ms.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        ms.sort_by(f64::total_cmp);
+            Ok::<_, clusterbar_core::history::HistoryError>(rows)
+        })?;
         println!(
             "figure: chart_span_{}h_ms p50={:.2} max={:.2} rows_read={rows}",
             span / 3600,
