@@ -79,18 +79,7 @@ pub fn same_model<'a>(mut names: impl Iterator<Item = &'a str>, name: &str) -> b
 mod tests {
     use super::*;
 
-    fn loaded(name: &str, expires_at_unix_ms: Option<u64>, pinned: bool) -> crate::ollama::OllamaLoadedModel {
-        crate::ollama::OllamaLoadedModel {
-            name: name.into(),
-            size_bytes: 1,
-            vram_bytes: None,
-            context_length: None,
-            parameter_size: None,
-            quantization: None,
-            expires_at_unix_ms,
-            pinned,
-        }
-    }
+    use crate::ollama::loaded_model as loaded;
 
     fn ollama_box(address: &str, loaded: Vec<crate::ollama::OllamaLoadedModel>, installed: &[&str]) -> OllamaBox {
         OllamaBox {

@@ -115,16 +115,7 @@ mod tests {
     const HOUR: u64 = 3_600_000;
 
     fn m(name: &str, expires: u64) -> OllamaLoadedModel {
-        OllamaLoadedModel {
-            name: name.into(),
-            size_bytes: 1,
-            vram_bytes: None,
-            context_length: None,
-            parameter_size: None,
-            quantization: None,
-            expires_at_unix_ms: Some(expires),
-            pinned: false,
-        }
+        crate::ollama::loaded_model(name, Some(expires), false)
     }
 
     #[test]

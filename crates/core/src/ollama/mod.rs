@@ -400,6 +400,22 @@ fn unreachable(target: &Target, error: OllamaError) -> OllamaBox {
     }
 }
 
+/// A loaded model as the tests need it: a name, when it unloads, whether pinned; 1 byte, nothing
+/// else known.
+#[cfg(test)]
+pub(crate) fn loaded_model(name: &str, expires_at_unix_ms: Option<u64>, pinned: bool) -> OllamaLoadedModel {
+    OllamaLoadedModel {
+        name: name.into(),
+        size_bytes: 1,
+        vram_bytes: None,
+        context_length: None,
+        parameter_size: None,
+        quantization: None,
+        expires_at_unix_ms,
+        pinned,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
