@@ -1,12 +1,14 @@
 //! The page's two feeds: snapshots from the sampler and throughput from the token meter.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use clusterbar_core::Snapshot;
 use clusterbar_meter::MeterStats;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::State;
+use tokio::sync::watch;
 
 use super::replace_subscription;
 use crate::error::CommandError;
@@ -28,28 +30,49 @@ pub(crate) fn subscribe(state: State<'_, AppState>, on_snapshot: Channel<Snapsho
     on_snapshot
         .send(current)
         .map_err(|e| CommandError::internal(format!("sending the snapshot to the page: {e}")))?;
-    let mut shown = state.popover_shown.subscribe();
-    let task = tauri::async_runtime::spawn(async move {
+    let task = forward_while_shown(
+        updates,
+        state.popover_shown.subscribe(),
+        on_snapshot,
+        "snapshot",
+        Snapshot::clone,
+    );
+    replace_subscription(&state.subscription, task)
+}
+
+/// Sends each new value of `updates` to the page, as `page_value` makes it, while the popover is
+/// on screen. Hidden, nothing is sent — it would only wake WebKit to repaint what nobody sees —
+/// and the newest goes the moment it opens. Ends when either channel or the page's closes.
+fn forward_while_shown<T, U>(
+    mut updates: watch::Receiver<T>,
+    mut shown: watch::Receiver<bool>,
+    page: Channel<U>,
+    what: &'static str,
+    page_value: impl Fn(&T) -> U + Send + 'static,
+) -> tauri::async_runtime::JoinHandle<()>
+where
+    T: Send + Sync + 'static,
+    U: tauri::ipc::IpcResponse + Send + 'static,
+{
+    tauri::async_runtime::spawn(async move {
         loop {
             tokio::select! {
                 changed = updates.changed() => if changed.is_err() { break },
                 changed = shown.changed() => if changed.is_err() { break },
             }
-            // Hidden: nothing is sent (the newest is, the moment the popover opens); either way
-            // both changes are marked seen.
+            // Either way both changes are marked seen.
             let visible = *shown.borrow_and_update();
             let next = {
                 let latest = updates.borrow_and_update();
-                visible.then(|| latest.clone())
+                visible.then(|| page_value(&latest))
             };
             let Some(next) = next else { continue };
-            if let Err(e) = on_snapshot.send(next) {
-                tracing::debug!(error = %e, "snapshot channel closed");
+            if let Err(e) = page.send(next) {
+                tracing::debug!(error = %e, what, "page channel closed");
                 break;
             }
         }
-    });
-    replace_subscription(&state.subscription, task)
+    })
 }
 
 /// What the Throughput section shows: the meter's figures, or why there are none.
@@ -87,39 +110,21 @@ pub(crate) fn subscribe_throughput(
             return Ok(on_update.send(update)?);
         }
     };
-    let first = updates.borrow_and_update().as_ref().clone();
-    let update = ThroughputUpdate {
+    let page_value = move |stats: &Arc<MeterStats>| ThroughputUpdate {
         meter_url: Some(url.clone()),
         error: None,
-        stats: Some(first),
+        stats: Some(stats.as_ref().clone()),
     };
+    let first = page_value(&updates.borrow_and_update());
     on_update
-        .send(update)
+        .send(first)
         .map_err(|e| CommandError::internal(format!("sending throughput to the page: {e}")))?;
-    let mut shown = state.popover_shown.subscribe();
-    let task = tauri::async_runtime::spawn(async move {
-        loop {
-            tokio::select! {
-                changed = updates.changed() => if changed.is_err() { break },
-                changed = shown.changed() => if changed.is_err() { break },
-            }
-            // As for snapshots: a hidden page is sent nothing (it would only wake WebKit to
-            // repaint a chart nobody sees); the newest figures go the moment it opens.
-            let visible = *shown.borrow_and_update();
-            let stats = {
-                let latest = updates.borrow_and_update();
-                visible.then(|| latest.as_ref().clone())
-            };
-            let Some(stats) = stats else { continue };
-            let update = ThroughputUpdate {
-                meter_url: Some(url.clone()),
-                error: None,
-                stats: Some(stats),
-            };
-            if on_update.send(update).is_err() {
-                break;
-            }
-        }
-    });
+    let task = forward_while_shown(
+        updates,
+        state.popover_shown.subscribe(),
+        on_update,
+        "throughput",
+        page_value,
+    );
     replace_subscription(&state.throughput_subscription, task)
 }
