@@ -91,9 +91,11 @@ impl Drop for Driver {
     }
 }
 
-/// The app with its own settings and log dirs, connected, once it shows its first Snapshot.
-/// Keep the returned driver alive for the whole test: dropping it ends the app.
-async fn open_app(config: &Path, logs: &Path, env: &[(&str, &Path)]) -> (Driver, Client) {
+/// The app with `settings` (JSON, or any text: a test may give a broken file) written to its
+/// own config dir and its own log dir, connected, once it shows its first Snapshot. Keep the
+/// returned driver alive for the whole test: dropping it ends the app.
+async fn open_app(config: &Path, logs: &Path, settings: impl ToString, env: &[(&str, &Path)]) -> (Driver, Client) {
+    std::fs::write(config.join("settings.json"), settings.to_string()).expect("writing the settings");
     let driver = Driver::start_with(config, logs, env);
     let client = driver.connect().await;
     rendered_bytes(&client, "mem-total").await;
@@ -283,8 +285,7 @@ async fn popover_shows_this_machine_with_real_memory_figures() {
 async fn corrupt_settings_are_set_aside_and_the_popover_says_so() {
     let config = tempdir("config-corrupt");
     let logs = tempdir("logs-corrupt");
-    std::fs::write(config.join("settings.json"), "{\"start_at_login\": maybe").unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let (_driver, client) = open_app(&config, &logs, "{\"start_at_login\": maybe", &[]).await;
 
     let warnings = client
         .find(Locator::Css("#warnings li[data-code='settings_reset']"))
@@ -441,13 +442,9 @@ async fn popover_renders_a_three_node_cluster_from_exo() {
     let exo = StandIn::start("three-nodes-rdma.json");
     let config = tempdir("config-cluster");
     let logs = tempdir("logs-cluster");
-    std::fs::write(
-        config.join("settings.json"),
-        format!("{{\"exo_api_port\": {}}}", exo.port),
-    )
-    .unwrap();
     let seeded_tokens = seed_history(&config);
-    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let settings = serde_json::json!({ "exo_api_port": exo.port });
+    let (_driver, client) = open_app(&config, &logs, settings, &[]).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut names = loop {
@@ -666,8 +663,7 @@ async fn start_exo_from_the_popover_and_quit_leaves_no_child() {
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let settings = serde_json::json!({ "exo_path": fake, "exo_api_port": free_port() });
-    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let (_driver, client) = open_app(&config, &logs, settings, &[]).await;
 
     let action = client
         .wait()
@@ -748,8 +744,7 @@ async fn throughput_dashboard_shows_real_tokens_through_the_meter() {
     let logs = tempdir("logs-meter");
     let meter_port = free_port();
     let settings = serde_json::json!({ "exo_api_port": llama.addr.port(), "meter_port": meter_port });
-    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let (_driver, client) = open_app(&config, &logs, settings, &[]).await;
 
     let body = serde_json::json!({
         "model": "smollm2",
@@ -916,8 +911,7 @@ async fn join_then_sign_in_then_enroll_against_the_stand_ins() {
         "exo_path": exo, "exo_api_port": exo_port, "meter_port": free_port(),
         "porten_path": porten, "porten_key_path": key,
     });
-    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[("CLUSTERBAR_OPENER", &opener)]).await;
+    let (_driver, client) = open_app(&config, &logs, settings, &[("CLUSTERBAR_OPENER", &opener)]).await;
 
     // Join.
     let join = client
@@ -995,8 +989,7 @@ async fn load_and_unload_a_model_from_the_popover() {
     let config = tempdir("config-models");
     let logs = tempdir("logs-models");
     let settings = serde_json::json!({ "exo_api_port": exo.port, "meter_port": free_port() });
-    std::fs::write(config.join("settings.json"), settings.to_string()).unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let (_driver, client) = open_app(&config, &logs, settings, &[]).await;
     wait_for_text(&client, "box-count", "3 boxes", |t| t == "3 boxes").await;
 
     click(&client, "load-btn").await;
@@ -1058,12 +1051,7 @@ async fn settings_are_edited_in_their_window_and_bad_values_refused() {
     let config = tempdir("config-edit");
     let logs = tempdir("logs-edit");
     let meter_port = free_port();
-    std::fs::write(
-        config.join("settings.json"),
-        serde_json::json!({ "meter_port": meter_port }).to_string(),
-    )
-    .unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let (_driver, client) = open_app(&config, &logs, serde_json::json!({ "meter_port": meter_port }), &[]).await;
     let popover = client.window().await.unwrap();
     click(&client, "settings-btn").await;
     // Settings open in a window of their own (the popover stays a glance).
@@ -1133,19 +1121,14 @@ async fn popover_shows_two_ollama_boxes_and_the_tokens_through_the_meters_route(
     let config = tempdir("config-ollama");
     let logs = tempdir("logs-ollama");
     let box2_address = format!("127.0.0.1:{}", box2.port());
-    std::fs::write(
-        config.join("settings.json"),
-        serde_json::json!({
-            // Nothing answers on exo's port: the boxes are Ollama's.
-            "exo_api_port": exo_port,
-            "ollama_local_port": box1.port(),
-            "ollama_boxes": [box2_address],
-            "meter_routes": [{"name": "box2", "listen_port": route_port, "upstream": box2_address}],
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[]).await;
+    let settings = serde_json::json!({
+        // Nothing answers on exo's port: the boxes are Ollama's.
+        "exo_api_port": exo_port,
+        "ollama_local_port": box1.port(),
+        "ollama_boxes": [box2_address],
+        "meter_routes": [{"name": "box2", "listen_port": route_port, "upstream": box2_address}],
+    });
+    let (_driver, client) = open_app(&config, &logs, settings, &[]).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let addresses = loop {
@@ -1239,12 +1222,8 @@ async fn popover_at_a_glance_in_dark_mode() {
     let exo = StandIn::start("three-nodes-rdma.json");
     let config = tempdir("config-dark");
     let logs = tempdir("logs-dark");
-    std::fs::write(
-        config.join("settings.json"),
-        format!("{{\"exo_api_port\": {}}}", exo.port),
-    )
-    .unwrap();
-    let (_driver, client) = open_app(&config, &logs, &[("GTK_THEME", Path::new("Adwaita:dark"))]).await;
+    let settings = serde_json::json!({ "exo_api_port": exo.port });
+    let (_driver, client) = open_app(&config, &logs, settings, &[("GTK_THEME", Path::new("Adwaita:dark"))]).await;
     wait_for_text(&client, "box-count", "3 boxes", |t| t == "3 boxes").await;
     let dark = client
         .execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![])
