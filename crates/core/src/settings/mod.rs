@@ -201,13 +201,6 @@ pub enum SettingsError {
 }
 
 impl Settings {
-    /// The rules every settings in use pass, loaded or saved. A save also checks the Ollama
-    /// boxes' and the meter routes' syntax ([`SettingsStore::save`]); a loaded file is never
-    /// refused for those (a bad entry is shown where it is used, with why).
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        self.validate_loaded()
-    }
-
     /// Each `ollama_boxes` entry is `host:port`, at most [`MAX_OLLAMA_BOXES`], none twice. A
     /// loaded file is not refused for these (that would lose every other setting): a bad entry
     /// is shown as a box that cannot be asked, with this reason, until it is fixed.
@@ -231,8 +224,10 @@ impl Settings {
         Ok(())
     }
 
-    /// The rules a loaded file must pass (all but the Ollama boxes' syntax).
-    fn validate_loaded(&self) -> Result<(), SettingsError> {
+    /// The rules every settings in use pass, loaded or saved. A save also checks the Ollama
+    /// boxes' and the meter routes' syntax ([`SettingsStore::save`]); a loaded file is never
+    /// refused for those (a bad entry is shown where it is used, with why).
+    pub fn validate(&self) -> Result<(), SettingsError> {
         if !["openai", "ollama"].contains(&self.porten_engine.as_str()) {
             return Err(SettingsError::Invalid(format!(
                 "porten_engine must be openai (exo) or ollama, not {:?}",
@@ -382,7 +377,7 @@ impl SettingsStore {
         };
         let parsed = serde_json::from_slice::<Settings>(&bytes)
             .map_err(|e| e.to_string())
-            .and_then(|s| s.validate_loaded().map(|_| s).map_err(|e| e.to_string()));
+            .and_then(|s| s.validate().map(|_| s).map_err(|e| e.to_string()));
         match parsed {
             Ok(settings) => Loaded {
                 settings,
