@@ -78,25 +78,23 @@ impl AppState {
         let recording = std::env::var("CLUSTERBAR_HISTORY").map_or(true, |v| v != "off");
         let recorder = match recording.then(|| history::spawn_recorder(&history_path)) {
             None => None,
-            Some(started) => match started {
-                Ok((handle, problem)) => {
-                    if let Some(problem) = problem {
-                        standing.push(clusterbar_core::warnings::Warning::history_unavailable(
-                            &problem.message,
-                            true,
-                        ));
-                    }
-                    Some(handle)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "no history this run");
+            Some(Ok((handle, problem))) => {
+                if let Some(problem) = problem {
                     standing.push(clusterbar_core::warnings::Warning::history_unavailable(
-                        &format!("No history is recorded this run: {error}"),
-                        false,
+                        &problem.message,
+                        true,
                     ));
-                    None
                 }
-            },
+                Some(handle)
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "no history this run");
+                standing.push(clusterbar_core::warnings::Warning::history_unavailable(
+                    &format!("No history is recorded this run: {error}"),
+                    false,
+                ));
+                None
+            }
         };
         let settings = tokio::sync::watch::Sender::new(loaded.settings);
         let head = HeadNode::new(settings.subscribe());
