@@ -20,12 +20,8 @@ import {
   type Actions,
   type LoadableModel,
 } from "./view";
+import { $ } from "./dom";
 
-const $ = (id: string): HTMLElement => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el;
-};
 
 function setText(id: string, text: string, title?: string): void {
   const el = $(id);

@@ -7,12 +7,8 @@ import { html, render } from "lit-html";
 import { fixParts } from "./glance";
 import { agentOwner, hubLines, shownUrl, tokensLine } from "./portenview";
 import type { AgentStatus, JoinUpdate, LoginEvent, MeterStats, PreflightItem, Snapshot } from "./types";
+import { $ } from "./dom";
 
-const $ = (id: string): HTMLElement => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el;
-};
 
 let joining = false;
 /** The last join's outcome stays on screen until dismissed, even once the cluster shows. */

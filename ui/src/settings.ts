@@ -8,12 +8,8 @@ import { errorText } from "./errors";
 import { keyWords } from "./portenview";
 import type { KeySource, SettingsView } from "./types";
 import { OPTIONAL, settingsView } from "./view";
+import { $ } from "./dom";
 
-const $ = (id: string): HTMLElement => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el;
-};
 
 function renderSettings(view: SettingsView): void {
   const problem = $("settings-problem");
