@@ -4,7 +4,7 @@
 // no two parts of the page can disagree — the contradiction tests run over these.
 
 import { formatBytes, shortModel } from "./format";
-import type { Snapshot, Warning } from "./types";
+import type { ModelView, Snapshot, Warning } from "./types";
 
 export type Glance = "serving" | "joining" | "idle" | "degraded" | "not_serving";
 
@@ -23,9 +23,14 @@ export interface PageFacts {
   joining: boolean;
 }
 
+/** exo's instances that answer now (ready, or running a request). */
+function answeringExoModels(s: Snapshot): ModelView[] {
+  return (s.cluster?.models ?? []).filter((m) => m.state === "ready" || m.state === "running");
+}
+
 /** Models that answer now: exo's ready/running instances and every model loaded in a reachable Ollama. */
 export function servingModels(s: Snapshot): number {
-  const exo = (s.cluster?.models ?? []).filter((m) => m.state === "ready" || m.state === "running").length;
+  const exo = answeringExoModels(s).length;
   const ollama = (s.ollama?.boxes ?? []).filter((b) => b.reachable).reduce((n, b) => n + b.loaded.length, 0);
   return exo + ollama;
 }
@@ -85,7 +90,7 @@ export function fixParts(fix: string): FixPart[] {
 /** "Stop exo on studio-1? Qwen3-235B unloads from 3 boxes." — what stopping costs, in words. */
 export function stopExoQuestion(s: Snapshot): string {
   const host = s.this_node.name;
-  const models = (s.cluster?.models ?? []).filter((m) => m.state === "ready" || m.state === "running");
+  const models = answeringExoModels(s);
   const boxes = new Set(models.flatMap((m) => m.shards.map((sh) => sh.node))).size;
   if (models.length === 0) return `Stop exo on ${host}? No model is loaded.`;
   const names = models.map((m) => shortModel(m.id)).join(", ");
